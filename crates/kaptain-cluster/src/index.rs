@@ -1,0 +1,402 @@
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use k8s_openapi::Metadata;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kaptain_model::ObjectRef;
+
+use crate::kinds::{AnyObject, Kind, Stores};
+use crate::refs::{self, Reference};
+
+/// `(kind, namespace or "", name)`: the identity of an object inside one index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjKey {
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        ObjKey { kind, namespace: namespace.to_string(), name: name.to_string() }
+    }
+
+    pub fn to_ref(&self) -> ObjectRef {
+        ObjectRef::new(
+            &self.kind.api_version(),
+            self.kind.name(),
+            (!self.namespace.is_empty()).then_some(self.namespace.as_str()),
+            &self.name,
+        )
+    }
+}
+
+/// Objects of one kind, addressable by namespace and name.
+#[derive(Debug, Clone)]
+pub struct Store<K> {
+    items: Vec<K>,
+    by_name: HashMap<(String, String), usize>,
+}
+
+impl<K> Default for Store<K> {
+    fn default() -> Self {
+        Store { items: Vec::new(), by_name: HashMap::new() }
+    }
+}
+
+impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
+    /// Inserts or replaces (same namespace and name) an object.
+    pub fn insert(&mut self, obj: K) {
+        let m = obj.metadata();
+        let key = (m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default());
+        match self.by_name.get(&key) {
+            Some(&i) => self.items[i] = obj,
+            None => {
+                self.by_name.insert(key, self.items.len());
+                self.items.push(obj);
+            }
+        }
+    }
+
+    /// Looks an object up; `namespace` is `""` for cluster-scoped kinds.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&K> {
+        self.by_name
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|&i| &self.items[i])
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, K> {
+        self.items.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn in_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a K> + 'a {
+        self.items.iter().filter(move |o| o.metadata().namespace.as_deref() == Some(ns))
+    }
+}
+
+/// Everything one scan knows about a cluster, with the relations analyzers ask about.
+/// Built once; read-only afterwards. Analyzers never call the API themselves.
+#[derive(Debug, Default, Clone)]
+pub struct ClusterIndex {
+    pub objects: Stores,
+    /// Kinds this index was filled with (even if no object of the kind exists). A check that
+    /// reasons about absence (a missing ConfigMap) must only do so for loaded kinds.
+    loaded: HashSet<Kind>,
+    /// Events by the object they are about.
+    events_by_object: HashMap<ObjKey, Vec<usize>>,
+    /// Children by controller owner (Deployment → ReplicaSets, ReplicaSet → Pods, ...).
+    children: HashMap<ObjKey, Vec<ObjKey>>,
+    /// Pod indexes by node name.
+    pods_by_node: HashMap<String, Vec<usize>>,
+    /// Pod indexes by (namespace, label key, label value), for selector matching.
+    pods_by_label: HashMap<(String, String, String), Vec<usize>>,
+    pods_by_namespace: HashMap<String, Vec<usize>>,
+    references: Vec<Reference>,
+    /// References by target (kind, namespace, name).
+    refs_by_target: HashMap<ObjKey, Vec<usize>>,
+}
+
+impl ClusterIndex {
+    /// Builds an index from objects. `loaded` lists the kinds that were collected; kinds of
+    /// the objects themselves are always added.
+    pub fn build(objects: impl IntoIterator<Item = AnyObject>, loaded: &[Kind]) -> ClusterIndex {
+        let mut idx = ClusterIndex::default();
+        idx.loaded.extend(loaded.iter().copied());
+        for o in objects {
+            idx.loaded.insert(o.kind());
+            idx.objects.insert(o);
+        }
+        idx.derive();
+        idx
+    }
+
+    /// Whether objects of `kind` were collected (so their absence means something).
+    pub fn has(&self, kind: Kind) -> bool {
+        self.loaded.contains(&kind)
+    }
+
+    pub fn loaded_kinds(&self) -> Vec<Kind> {
+        let mut v: Vec<Kind> = self.loaded.iter().copied().collect();
+        v.sort();
+        v
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.objects.len_of(kind)
+    }
+
+    fn derive(&mut self) {
+        let s = &self.objects;
+        for (i, e) in s.events.iter().enumerate() {
+            if let Some(key) = event_target(e) {
+                self.events_by_object.entry(key).or_default().push(i);
+            }
+        }
+        // Keep each object's events in time order (oldest first).
+        for v in self.events_by_object.values_mut() {
+            v.sort_by_key(|&i| event_time(&s.events.iter().as_slice()[i]));
+        }
+
+        macro_rules! owned {
+            ($store:expr, $kind:expr) => {
+                for o in $store.iter() {
+                    let m = o.metadata();
+                    let ns = m.namespace.as_deref().unwrap_or("");
+                    let name = m.name.as_deref().unwrap_or("");
+                    for r in m.owner_references.iter().flatten() {
+                        if r.controller != Some(true) {
+                            continue;
+                        }
+                        if let Some(k) = Kind::parse(&r.kind) {
+                            let owner = ObjKey::new(k, if k.namespaced() { ns } else { "" }, &r.name);
+                            self.children.entry(owner).or_default().push(ObjKey::new($kind, ns, name));
+                        }
+                    }
+                }
+            };
+        }
+        owned!(s.pods, Kind::Pod);
+        owned!(s.replicasets, Kind::ReplicaSet);
+        owned!(s.jobs, Kind::Job);
+        owned!(s.pvcs, Kind::PersistentVolumeClaim);
+
+        for (i, p) in s.pods.iter().enumerate() {
+            let m = &p.metadata;
+            let ns = m.namespace.clone().unwrap_or_default();
+            if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                self.pods_by_node.entry(node).or_default().push(i);
+            }
+            for (k, v) in m.labels.iter().flatten() {
+                self.pods_by_label.entry((ns.clone(), k.clone(), v.clone())).or_default().push(i);
+            }
+            self.pods_by_namespace.entry(ns).or_default().push(i);
+        }
+
+        self.references = refs::collect(self);
+        for (i, r) in self.references.iter().enumerate() {
+            self.refs_by_target.entry(r.target.clone()).or_default().push(i);
+        }
+    }
+
+    /// Events about an object, oldest first.
+    pub fn events_for(&self, kind: Kind, namespace: &str, name: &str) -> Vec<&Event> {
+        let all = self.objects.events.iter().as_slice();
+        self.events_by_object
+            .get(&ObjKey::new(kind, namespace, name))
+            .map(|v| v.iter().map(|&i| &all[i]).collect())
+            .unwrap_or_default()
+    }
+
+    /// Objects whose controller owner is the given object.
+    pub fn children_of(&self, kind: Kind, namespace: &str, name: &str) -> &[ObjKey] {
+        self.children
+            .get(&ObjKey::new(kind, namespace, name))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The controller owner of an object, as named in its ownerReferences.
+    pub fn controller_of(meta: &ObjectMeta) -> Option<ObjKey> {
+        let ns = meta.namespace.as_deref().unwrap_or("");
+        meta.owner_references.iter().flatten().find(|r| r.controller == Some(true)).map(|r| {
+            let kind = Kind::parse(&r.kind);
+            match kind {
+                Some(k) => ObjKey::new(k, if k.namespaced() { ns } else { "" }, &r.name),
+                // Unknown owner kinds (CRDs) are still reported by name under Pod's namespace.
+                None => ObjKey::new(Kind::Pod, ns, &r.name),
+            }
+        })
+    }
+
+    /// The top-level workload a pod belongs to: Pod → ReplicaSet → Deployment, Pod → Job →
+    /// CronJob, Pod → StatefulSet/DaemonSet. A bare pod is its own workload.
+    pub fn workload_of_pod(&self, pod: &Pod) -> ObjKey {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+        let mut key = ObjKey::new(Kind::Pod, ns, pod.metadata.name.as_deref().unwrap_or(""));
+        let mut meta = Some(&pod.metadata);
+        while let Some(m) = meta {
+            let Some(owner) = m.owner_references.iter().flatten().find(|r| r.controller == Some(true)) else {
+                break;
+            };
+            let Some(kind) = Kind::parse(&owner.kind) else { break };
+            key = ObjKey::new(kind, ns, &owner.name);
+            meta = match kind {
+                Kind::ReplicaSet => self.objects.replicasets.get(ns, &owner.name).map(|o| &o.metadata),
+                Kind::Job => self.objects.jobs.get(ns, &owner.name).map(|o| &o.metadata),
+                _ => None,
+            };
+            if meta.is_none() && kind == Kind::ReplicaSet {
+                // The ReplicaSet itself was not collected: a pod name hash suffix hints at a
+                // Deployment, but we only claim what we can see.
+                break;
+            }
+        }
+        key
+    }
+
+    /// Pods owned (directly or through ReplicaSets/Jobs) by a workload.
+    pub fn pods_of(&self, kind: Kind, namespace: &str, name: &str) -> Vec<&Pod> {
+        let mut out = Vec::new();
+        let mut stack = vec![ObjKey::new(kind, namespace, name)];
+        while let Some(k) = stack.pop() {
+            for c in self.children_of(k.kind, &k.namespace, &k.name) {
+                if c.kind == Kind::Pod {
+                    if let Some(p) = self.objects.pods.get(&c.namespace, &c.name) {
+                        out.push(p);
+                    }
+                } else {
+                    stack.push(c.clone());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn pods_on_node(&self, node: &str) -> Vec<&Pod> {
+        let all = self.objects.pods.iter().as_slice();
+        self.pods_by_node.get(node).map(|v| v.iter().map(|&i| &all[i]).collect()).unwrap_or_default()
+    }
+
+    /// Pods in `namespace` whose labels include every pair of `selector`. An empty selector
+    /// matches nothing here (callers decide what an empty selector means for their kind).
+    pub fn pods_matching_labels(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<&Pod> {
+        let all = self.objects.pods.iter().as_slice();
+        if selector.is_empty() {
+            return Vec::new();
+        }
+        // Start from the smallest posting list, then filter.
+        let mut best: Option<&Vec<usize>> = None;
+        for (k, v) in selector {
+            match self.pods_by_label.get(&(namespace.to_string(), k.clone(), v.clone())) {
+                None => return Vec::new(),
+                Some(list) => {
+                    if best.is_none_or(|b| list.len() < b.len()) {
+                        best = Some(list);
+                    }
+                }
+            }
+        }
+        best.map(|list| {
+            list.iter()
+                .map(|&i| &all[i])
+                .filter(|p| labels_match(p.metadata.labels.as_ref(), selector))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Pods in `namespace` matched by a full LabelSelector (matchLabels and matchExpressions).
+    /// An empty selector (`{}`) matches every pod of the namespace.
+    pub fn pods_matching_selector(&self, namespace: &str, sel: &LabelSelector) -> Vec<&Pod> {
+        let all = self.objects.pods.iter().as_slice();
+        let ml = sel.match_labels.clone().unwrap_or_default();
+        let candidates: Vec<&Pod> = if ml.is_empty() {
+            self.pods_by_namespace
+                .get(namespace)
+                .map(|v| v.iter().map(|&i| &all[i]).collect())
+                .unwrap_or_default()
+        } else {
+            self.pods_matching_labels(namespace, &ml)
+        };
+        candidates
+            .into_iter()
+            .filter(|p| selector_matches(sel, p.metadata.labels.as_ref()))
+            .collect()
+    }
+
+    /// Every reference from a workload or pod to a ConfigMap, Secret, PVC or ServiceAccount.
+    pub fn references(&self) -> &[Reference] {
+        &self.references
+    }
+
+    /// References to one target object.
+    pub fn references_to(&self, kind: Kind, namespace: &str, name: &str) -> Vec<&Reference> {
+        self.refs_by_target
+            .get(&ObjKey::new(kind, namespace, name))
+            .map(|v| v.iter().map(|&i| &self.references[i]).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether an object of a kind exists (only meaningful when `has(kind)`).
+    pub fn exists(&self, kind: Kind, namespace: &str, name: &str) -> bool {
+        let s = &self.objects;
+        match kind {
+            Kind::ConfigMap => s.configmaps.get(namespace, name).is_some(),
+            Kind::Secret => s.secrets.get(namespace, name).is_some(),
+            Kind::PersistentVolumeClaim => s.pvcs.get(namespace, name).is_some(),
+            Kind::ServiceAccount => s.serviceaccounts.get(namespace, name).is_some(),
+            Kind::Service => s.services.get(namespace, name).is_some(),
+            Kind::Pod => s.pods.get(namespace, name).is_some(),
+            Kind::Node => s.nodes.get("", name).is_some(),
+            Kind::Deployment => s.deployments.get(namespace, name).is_some(),
+            Kind::StatefulSet => s.statefulsets.get(namespace, name).is_some(),
+            Kind::ReplicaSet => s.replicasets.get(namespace, name).is_some(),
+            Kind::DaemonSet => s.daemonsets.get(namespace, name).is_some(),
+            Kind::Job => s.jobs.get(namespace, name).is_some(),
+            Kind::CronJob => s.cronjobs.get(namespace, name).is_some(),
+            Kind::StorageClass => s.storageclasses.get("", name).is_some(),
+            Kind::IngressClass => s.ingressclasses.get("", name).is_some(),
+            Kind::PersistentVolume => s.pvs.get("", name).is_some(),
+            Kind::Namespace => s.namespaces.get("", name).is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// Whether every pair of `selector` is among `labels`.
+pub fn labels_match(labels: Option<&BTreeMap<String, String>>, selector: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+/// Full LabelSelector semantics (matchLabels AND every matchExpression).
+pub fn selector_matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
+    if let Some(ml) = &sel.match_labels {
+        if !labels_match(labels, ml) {
+            return false;
+        }
+    }
+    for e in sel.match_expressions.iter().flatten() {
+        let val = labels.and_then(|l| l.get(&e.key));
+        let values = e.values.as_deref().unwrap_or(&[]);
+        let ok = match e.operator.as_str() {
+            "In" => val.is_some_and(|v| values.contains(v)),
+            "NotIn" => val.is_none_or(|v| !values.contains(v)),
+            "Exists" => val.is_some(),
+            "DoesNotExist" => val.is_none(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn event_target(e: &Event) -> Option<ObjKey> {
+    let o = &e.involved_object;
+    let kind = Kind::parse(o.kind.as_deref()?)?;
+    let ns = if kind.namespaced() {
+        o.namespace.clone().or_else(|| e.metadata.namespace.clone()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Some(ObjKey { kind, namespace: ns, name: o.name.clone()? })
+}
+
+/// The best time an event carries: lastTimestamp, eventTime, firstTimestamp, creation.
+pub fn event_time(e: &Event) -> Option<jiff::Timestamp> {
+    e.last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}

@@ -1,0 +1,29 @@
+//! The ClusterIndex every analyzer reads, and the sources that fill it.
+//!
+//! - [`offline`]: `kubectl get -o json|yaml` output, multi-document YAML, directories,
+//!   `kubectl cluster-info dump` trees and Kaptain snapshots.
+//! - [`live`]: a kube client; discovery decides which kinds are served, then concurrent,
+//!   paginated LISTs fetch just the kinds asked for.
+//! - [`snapshot`]: writes what a live scan read into files `offline` reads back, with every
+//!   Secret value redacted.
+
+mod error;
+mod index;
+mod kinds;
+pub mod live;
+pub mod offline;
+mod refs;
+pub mod snapshot;
+
+pub use error::{Error, FileError};
+pub use index::{ClusterIndex, ObjKey, Store};
+pub use kinds::{AnyObject, Kind};
+pub use refs::{RefKind, Reference};
+
+/// Metadata that travels with an index: where it came from and what could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct SourceInfo {
+    pub context: Option<String>,
+    pub server_version: Option<String>,
+    pub skipped: Vec<kaptain_model::Skipped>,
+}

@@ -1,0 +1,313 @@
+//! Reading a live cluster: kubeconfig contexts, discovery (which kinds are served), then
+//! concurrent, paginated LISTs of just the kinds asked for. An API that is not served or is
+//! forbidden goes to `skipped`; only an unreachable cluster or rejected credentials are fatal.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kaptain_model::Skipped;
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::kinds::{AnyObject, Kind, list_kind};
+use crate::{ClusterIndex, SourceInfo};
+
+/// Where and what to scan.
+#[derive(Debug, Clone, Default)]
+pub struct LiveOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// `None`: all namespaces. Cluster-scoped kinds are always listed whole.
+    pub namespace: Option<String>,
+    /// Applied to workloads, pods, Services, Ingresses, PVCs, HPAs and PDBs; never to the
+    /// objects they reference by name (ConfigMaps, Secrets, ...), whose absence would lie.
+    pub label_selector: Option<String>,
+    /// Objects per LIST page.
+    pub page_size: u32,
+}
+
+/// A connected cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub context: Option<String>,
+    /// The namespace of the context (kubectl's default for namespaced commands).
+    pub default_namespace: String,
+}
+
+/// Progress of a live scan, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Discovered { kinds: usize },
+    Listed { kind: Kind, count: usize },
+    Skipped { kind: Kind, reason: String },
+}
+
+/// The context names of a kubeconfig (for `--all-contexts`).
+pub fn context_names(kubeconfig: Option<&PathBuf>) -> Result<Vec<String>, Error> {
+    let kc = read_kubeconfig(kubeconfig)?;
+    Ok(kc.contexts.into_iter().map(|c| c.name).collect())
+}
+
+fn read_kubeconfig(path: Option<&PathBuf>) -> Result<Kubeconfig, Error> {
+    match path {
+        Some(p) => Kubeconfig::read_from(p).map_err(|e| Error::Kubeconfig(format!("{}: {}", p.display(), flatten(&e)))),
+        None => Kubeconfig::read().map_err(|e| Error::Kubeconfig(flatten(&e))),
+    }
+}
+
+/// Connects using a kubeconfig (or `KUBECONFIG`, or `~/.kube/config`, or in-cluster config).
+pub async fn connect(opts: &LiveOptions) -> Result<Cluster, Error> {
+    let kc_opts = KubeConfigOptions { context: opts.context.clone(), ..Default::default() };
+    let (mut config, context) = match &opts.kubeconfig {
+        Some(path) => {
+            let kc = read_kubeconfig(Some(path))?;
+            check_context(&kc, opts.context.as_deref())?;
+            let ctx = opts.context.clone().or(kc.current_context.clone());
+            let cfg = Config::from_custom_kubeconfig(kc, &kc_opts).await.map_err(|e| Error::Kubeconfig(flatten(&e)))?;
+            (cfg, ctx)
+        }
+        None => match Kubeconfig::read() {
+            Ok(kc) => {
+                check_context(&kc, opts.context.as_deref())?;
+                let ctx = opts.context.clone().or(kc.current_context.clone());
+                let cfg = Config::from_kubeconfig(&kc_opts).await.map_err(|e| Error::Kubeconfig(flatten(&e)))?;
+                (cfg, ctx)
+            }
+            Err(kerr) => match Config::incluster() {
+                Ok(cfg) if opts.context.is_none() => (cfg, None),
+                _ => return Err(Error::Kubeconfig(format!("{} (and not running in a cluster)", flatten(&kerr)))),
+            },
+        },
+    };
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(120));
+    let default_namespace = config.default_namespace.clone();
+    let client = Client::try_from(config).map_err(|e| Error::Kubeconfig(flatten(&e)))?;
+    Ok(Cluster { client, context, default_namespace })
+}
+
+fn check_context(kc: &Kubeconfig, ctx: Option<&str>) -> Result<(), Error> {
+    if let Some(c) = ctx {
+        if !kc.contexts.iter().any(|x| x.name == c) {
+            return Err(Error::UnknownContext(c.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Joins an error and its sources into one line.
+pub(crate) fn flatten(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        let m = x.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        src = x.source();
+    }
+    s
+}
+
+impl Cluster {
+    fn classify(&self, e: kube::Error) -> Error {
+        match &e {
+            kube::Error::Api(s) if s.code == 401 => Error::Unauthorized { context: self.context.clone() },
+            kube::Error::Api(s) if s.code == 403 => Error::Forbidden { context: self.context.clone(), message: s.message.clone() },
+            _ => Error::Unreachable { context: self.context.clone(), message: flatten(&e) },
+        }
+    }
+
+    /// The server's version, e.g. `v1.20.2`.
+    pub async fn server_version(&self) -> Result<String, Error> {
+        self.client.apiserver_version().await.map(|v| v.git_version).map_err(|e| self.classify(e))
+    }
+
+    /// Which of `kinds` the server serves, at the version Kaptain reads.
+    pub async fn served(&self, kinds: &[Kind]) -> Result<(Vec<Kind>, Vec<Skipped>), Error> {
+        let mut gvs: Vec<String> = kinds.iter().map(|k| k.api_version()).collect();
+        gvs.sort();
+        gvs.dedup();
+        let client = &self.client;
+        let answers = futures::future::join_all(gvs.iter().map(|gv| async move {
+            let res = if gv == "v1" {
+                client.list_core_api_resources("v1").await
+            } else {
+                client.list_api_group_resources(gv).await
+            };
+            (gv.clone(), res)
+        }))
+        .await;
+        let mut served_plural: HashSet<(String, String)> = HashSet::new();
+        let mut gv_errors: Vec<(String, String)> = Vec::new();
+        for (gv, res) in answers {
+            match res {
+                Ok(list) => {
+                    for r in list.resources {
+                        if r.verbs.iter().any(|v| v == "list") {
+                            served_plural.insert((gv.clone(), r.name));
+                        }
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => gv_errors.push((gv, "not served".to_string())),
+                Err(kube::Error::Api(s)) if s.code == 403 => gv_errors.push((gv, "forbidden".to_string())),
+                Err(e) if gv == "v1" => return Err(self.classify(e)),
+                Err(e) => gv_errors.push((gv, flatten(&e))),
+            }
+        }
+        let mut ok = Vec::new();
+        let mut skipped = Vec::new();
+        for &k in kinds {
+            let gv = k.api_version();
+            if served_plural.contains(&(gv.clone(), k.plural().to_string())) {
+                ok.push(k);
+            } else {
+                let reason = gv_errors
+                    .iter()
+                    .find(|(g, _)| *g == gv)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| "not served".to_string());
+                skipped.push(Skipped { api: k.api_label(), reason });
+            }
+        }
+        Ok((ok, skipped))
+    }
+
+    /// Lists the given kinds concurrently and builds the index.
+    pub async fn load(
+        &self,
+        kinds: &[Kind],
+        opts: &LiveOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(ClusterIndex, SourceInfo), Error> {
+        let server_version = self.server_version().await?;
+        let (served, mut skipped) = self.served(kinds).await?;
+        progress(Progress::Discovered { kinds: served.len() });
+        for s in &skipped {
+            if let Some(k) = kinds.iter().find(|k| k.api_label() == s.api) {
+                progress(Progress::Skipped { kind: *k, reason: s.reason.clone() });
+            }
+        }
+        let page = if opts.page_size == 0 { 500 } else { opts.page_size };
+        let results: Vec<(Kind, Result<Vec<AnyObject>, kube::Error>)> = futures::stream::iter(served.iter().copied())
+            .map(|k| async move {
+                let mut lp = ListParams::default().limit(page);
+                if let Some(sel) = opts.label_selector.as_deref().filter(|_| selector_applies(k)) {
+                    lp = lp.labels(sel);
+                }
+                let ns = if k.namespaced() { opts.namespace.as_deref() } else { None };
+                let r = list_kind(&self.client, k, ns, &lp).await;
+                if let Ok(v) = &r {
+                    progress(Progress::Listed { kind: k, count: v.len() });
+                }
+                (k, r)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut objects = Vec::new();
+        let mut loaded = Vec::new();
+        for (k, r) in results {
+            match r {
+                Ok(v) => {
+                    loaded.push(k);
+                    objects.extend(v);
+                }
+                Err(kube::Error::Api(s)) if s.code == 401 => return Err(Error::Unauthorized { context: self.context.clone() }),
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    progress(Progress::Skipped { kind: k, reason: "forbidden".into() });
+                    skipped.push(Skipped { api: k.api_label(), reason: format!("forbidden: {}", s.message) })
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    skipped.push(Skipped { api: k.api_label(), reason: "not served".into() })
+                }
+                Err(e) => {
+                    progress(Progress::Skipped { kind: k, reason: flatten(&e) });
+                    skipped.push(Skipped { api: k.api_label(), reason: flatten(&e) })
+                }
+            }
+        }
+        skipped.sort_by(|a, b| a.api.cmp(&b.api));
+        let idx = ClusterIndex::build(objects, &loaded);
+        Ok((idx, SourceInfo { context: self.context.clone(), server_version: Some(server_version), skipped }))
+    }
+}
+
+/// Kinds a label selector filters. Objects referenced by name are always listed whole.
+pub fn selector_applies(k: Kind) -> bool {
+    matches!(
+        k,
+        Kind::Pod
+            | Kind::Deployment
+            | Kind::ReplicaSet
+            | Kind::StatefulSet
+            | Kind::DaemonSet
+            | Kind::Job
+            | Kind::CronJob
+            | Kind::Service
+            | Kind::Ingress
+            | Kind::PersistentVolumeClaim
+            | Kind::HorizontalPodAutoscaler
+            | Kind::PodDisruptionBudget
+    )
+}
+
+/// Lists every object of `K`, following `continue` tokens.
+pub(crate) async fn list_all<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    lp: &ListParams,
+) -> Result<Vec<K>, kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    K::Scope: ScopedApi,
+{
+    let api: Api<K> = K::Scope::api(client.clone(), namespace);
+    let mut lp = lp.clone();
+    let mut out = Vec::new();
+    loop {
+        let page = api.list(&lp).await?;
+        out.extend(page.items);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => lp.continue_token = Some(c),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Builds an `Api` for either scope: namespaced kinds honour the namespace, cluster-scoped
+/// kinds ignore it.
+pub(crate) trait ScopedApi {
+    fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = Self, DynamicType = ()>;
+}
+
+impl ScopedApi for k8s_openapi::NamespaceResourceScope {
+    fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = Self, DynamicType = ()>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        }
+    }
+}
+
+impl ScopedApi for k8s_openapi::ClusterResourceScope {
+    fn api<K>(client: Client, _namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = Self, DynamicType = ()>,
+    {
+        Api::all(client)
+    }
+}
