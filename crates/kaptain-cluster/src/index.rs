@@ -65,6 +65,10 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
             .map(|&i| &self.items[i])
     }
 
+    pub fn as_slice(&self) -> &[K] {
+        &self.items
+    }
+
     pub fn iter(&self) -> std::slice::Iter<'_, K> {
         self.items.iter()
     }
@@ -142,7 +146,7 @@ impl ClusterIndex {
         }
         // Keep each object's events in time order (oldest first).
         for v in self.events_by_object.values_mut() {
-            v.sort_by_key(|&i| event_time(&s.events.iter().as_slice()[i]));
+            v.sort_by_key(|&i| event_time(&s.events.as_slice()[i]));
         }
 
         macro_rules! owned {
@@ -188,7 +192,7 @@ impl ClusterIndex {
 
     /// Events about an object, oldest first.
     pub fn events_for(&self, kind: Kind, namespace: &str, name: &str) -> Vec<&Event> {
-        let all = self.objects.events.iter().as_slice();
+        let all = self.objects.events.as_slice();
         self.events_by_object
             .get(&ObjKey::new(kind, namespace, name))
             .map(|v| v.iter().map(|&i| &all[i]).collect())
@@ -261,14 +265,14 @@ impl ClusterIndex {
     }
 
     pub fn pods_on_node(&self, node: &str) -> Vec<&Pod> {
-        let all = self.objects.pods.iter().as_slice();
+        let all = self.objects.pods.as_slice();
         self.pods_by_node.get(node).map(|v| v.iter().map(|&i| &all[i]).collect()).unwrap_or_default()
     }
 
     /// Pods in `namespace` whose labels include every pair of `selector`. An empty selector
     /// matches nothing here (callers decide what an empty selector means for their kind).
     pub fn pods_matching_labels(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<&Pod> {
-        let all = self.objects.pods.iter().as_slice();
+        let all = self.objects.pods.as_slice();
         if selector.is_empty() {
             return Vec::new();
         }
@@ -296,7 +300,7 @@ impl ClusterIndex {
     /// Pods in `namespace` matched by a full LabelSelector (matchLabels and matchExpressions).
     /// An empty selector (`{}`) matches every pod of the namespace.
     pub fn pods_matching_selector(&self, namespace: &str, sel: &LabelSelector) -> Vec<&Pod> {
-        let all = self.objects.pods.iter().as_slice();
+        let all = self.objects.pods.as_slice();
         let ml = sel.match_labels.clone().unwrap_or_default();
         let candidates: Vec<&Pod> = if ml.is_empty() {
             self.pods_by_namespace

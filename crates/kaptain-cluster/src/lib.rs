@@ -16,7 +16,7 @@ mod refs;
 pub mod snapshot;
 
 pub use error::{Error, FileError};
-pub use index::{ClusterIndex, ObjKey, Store};
+pub use index::{ClusterIndex, ObjKey, Store, event_time, labels_match, selector_matches};
 pub use kinds::{AnyObject, Kind};
 pub use refs::{RefKind, Reference};
 

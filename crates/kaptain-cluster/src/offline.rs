@@ -73,6 +73,14 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, Error> {
     Ok(loaded)
 }
 
+/// Reads objects from text (JSON or YAML, one object, a List or several documents), as if it
+/// were a file called `name`. Used by tests and by callers holding manifests in memory.
+pub fn load_str(name: &str, text: &str) -> Loaded {
+    let mut r = FileResult::default();
+    parse_bytes(Path::new(name), text.as_bytes(), &mut r);
+    Loaded { objects: r.objects, errors: r.errors, ignored: r.ignored, files: 1, ..Loaded::default() }
+}
+
 fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
