@@ -59,6 +59,10 @@ macro_rules! kinds {
                 Ok(match kind { $(Kind::$variant => AnyObject::$variant(serde_json::from_value(v)?),)* })
             }
 
+            pub fn metadata(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                match self { $(AnyObject::$variant(o) => &o.metadata,)* }
+            }
+
             pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
                 match self { $(AnyObject::$variant(o) => serde_json::to_value(o),)* }
             }

@@ -13,12 +13,14 @@ mod kinds;
 pub mod live;
 pub mod offline;
 mod refs;
+mod selector;
 pub mod snapshot;
 
 pub use error::{Error, FileError};
 pub use index::{ClusterIndex, ObjKey, Store, event_time, labels_match, selector_matches};
 pub use kinds::{AnyObject, Kind};
 pub use refs::{RefKind, Reference};
+pub use selector::LabelSelector;
 
 /// Metadata that travels with an index: where it came from and what could not be read.
 #[derive(Debug, Clone, Default)]
@@ -26,4 +28,6 @@ pub struct SourceInfo {
     pub context: Option<String>,
     pub server_version: Option<String>,
     pub skipped: Vec<kaptain_model::Skipped>,
+    /// When a snapshot was captured (analysis of a snapshot runs as of that time).
+    pub captured_at: Option<jiff::Timestamp>,
 }

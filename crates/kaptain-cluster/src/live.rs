@@ -236,7 +236,7 @@ impl Cluster {
         }
         skipped.sort_by(|a, b| a.api.cmp(&b.api));
         let idx = ClusterIndex::build(objects, &loaded);
-        Ok((idx, SourceInfo { context: self.context.clone(), server_version: Some(server_version), skipped }))
+        Ok((idx, SourceInfo { context: self.context.clone(), server_version: Some(server_version), skipped, captured_at: None }))
     }
 }
 

@@ -65,6 +65,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, Error> {
                 loaded.info.context = loaded.info.context.take().or(meta.context);
                 loaded.info.server_version = loaded.info.server_version.take().or(meta.server_version);
                 loaded.info.skipped.extend(meta.skipped);
+                loaded.info.captured_at = loaded.info.captured_at.or(meta.captured_at.and_then(|t| t.parse().ok()));
                 loaded.declared_kinds.extend(meta.kinds.iter().filter_map(|k| Kind::parse(k)));
             }
             Err(e) => loaded.errors.push(FileError { path: m, message: format!("invalid snapshot metadata: {e}") }),

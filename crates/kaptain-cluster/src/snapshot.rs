@@ -127,7 +127,7 @@ mod tests {
         .expect("secret");
         let idx = ClusterIndex::build(vec![secret], &[Kind::Secret, Kind::ConfigMap]);
         let d = tempfile::tempdir().expect("tempdir");
-        let info = SourceInfo { context: Some("ctx".into()), server_version: Some("v1.20.2".into()), skipped: vec![] };
+        let info = SourceInfo { context: Some("ctx".into()), server_version: Some("v1.20.2".into()), ..Default::default() };
         write(d.path(), &idx, &info).expect("write");
 
         let raw = std::fs::read_to_string(d.path().join("secrets.json")).expect("read");

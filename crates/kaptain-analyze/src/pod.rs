@@ -1,5 +1,0 @@
-use crate::check::Check;
-
-pub(crate) fn checks() -> Vec<Check> {
-    vec![]
-}

@@ -1,0 +1,52 @@
+//! Report rendering: table (grouped by root cause), JSON/YAML (the `kaptain.report/v1`
+//! contract) and Markdown.
+
+mod markdown;
+mod table;
+mod tree;
+
+use std::io::Write;
+
+use kaptain_model::Report;
+
+use crate::cli::Format;
+
+pub fn print_reports(reports: &[Report], format: Format) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        Format::Json => {
+            if let [one] = reports {
+                serde_json::to_writer_pretty(&mut out, one)?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, reports)?;
+            }
+            writeln!(out)?;
+        }
+        Format::Yaml => {
+            let text = if let [one] = reports {
+                serde_yaml_ng::to_string(one)
+            } else {
+                serde_yaml_ng::to_string(reports)
+            }
+            .map_err(std::io::Error::other)?;
+            out.write_all(text.as_bytes())?;
+        }
+        Format::Table => {
+            let color = table::use_color();
+            let width = table::width();
+            for (i, r) in reports.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                out.write_all(table::render(r, color, width).as_bytes())?;
+            }
+        }
+        Format::Markdown => {
+            for r in reports {
+                out.write_all(markdown::render(r).as_bytes())?;
+            }
+        }
+    }
+    out.flush()
+}

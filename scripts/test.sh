@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, on a fresh machine too: installs what the integration
+# tests need (etcd, and kube-apiserver/controller-manager/scheduler v1.20.2 built once from
+# Debian's kubernetes source package into ~/.cache/kaptain) and then runs `cargo test`.
+#
+#   scripts/test.sh                  # everything
+#   scripts/test.sh -p kaptain-analyze   # extra arguments go to cargo test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bins="$(scripts/provision-k8s.sh)"
+export KAPTAIN_K8S_BIN="$bins"
+echo "test: control-plane binaries in $bins" >&2
+
+cargo test --workspace --all-targets --locked "$@"
