@@ -63,6 +63,7 @@ fn reaches(edges: &[Vec<usize>], from: usize, to: usize) -> bool {
 }
 
 /// The root causes a finding ultimately traces back to (itself if it is one).
+#[cfg(test)]
 pub fn roots_of<'a>(findings: &'a [Finding], f: &'a Finding) -> Vec<&'a Finding> {
     let by_fp: HashMap<&str, &Finding> = findings.iter().map(|f| (f.fingerprint.as_str(), f)).collect();
     let mut out: Vec<&Finding> = Vec::new();

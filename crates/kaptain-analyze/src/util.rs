@@ -93,11 +93,6 @@ pub fn latest_events(events: &[&Event], now: jiff::Timestamp, max: usize) -> Vec
     out
 }
 
-/// `-n ns ` for kubectl, or nothing for cluster-scoped objects.
-pub fn ns_flag(o: &ObjectRef) -> String {
-    o.kubectl_ns()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,6 +235,14 @@ impl Cluster {
             }
         }
         skipped.sort_by(|a, b| a.api.cmp(&b.api));
+        if loaded.is_empty() && !served.is_empty() {
+            // Nothing could be read at all: that is not a scan, it is an error.
+            let why = skipped.iter().find(|s| s.reason.starts_with("forbidden")).map(|s| s.reason.clone());
+            return Err(match why {
+                Some(reason) => Error::Forbidden { context: self.context.clone(), message: format!("cannot list any of the {} kinds needed ({reason})", served.len()) },
+                None => Error::Unreachable { context: self.context.clone(), message: skipped.first().map(|s| s.reason.clone()).unwrap_or_default() },
+            });
+        }
         let idx = ClusterIndex::build(objects, &loaded);
         Ok((idx, SourceInfo { context: self.context.clone(), server_version: Some(server_version), skipped, captured_at: None }))
     }

@@ -1,0 +1,310 @@
+//! `kaptain diagnose` and `kaptain snapshot` against a real control plane (etcd,
+//! kube-apiserver, kube-controller-manager and kube-scheduler v1.20.2; see kaptain-testenv).
+//! The scheduler and controllers really run, so FailedScheduling, FailedCreate (quota) and
+//! ReplicaSets are theirs, not ours. There is no kubelet in this test.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kaptain_testenv::ControlPlane;
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::discovery::Discovery;
+use serde_json::Value;
+
+const MANIFESTS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: huge, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: huge}}
+  template:
+    metadata: {labels: {app: huge}}
+    spec:
+      containers:
+      - name: main
+        image: shop/huge:1.0
+        resources: {requests: {memory: 64Gi, cpu: 100m}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - name: api
+        image: shop/api:1.0
+        envFrom: [{configMapRef: {name: api-config}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web-frontend}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: quota}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: pods-max, namespace: quota}
+spec: {hard: {pods: "1"}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, namespace: quota}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: batch}}
+  template:
+    metadata: {labels: {app: batch}}
+    spec:
+      containers: [{name: main, image: quota/batch:1.0}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: guard}
+webhooks:
+- name: guard.example.com
+  admissionReviewVersions: [v1]
+  sideEffects: None
+  failurePolicy: Fail
+  clientConfig:
+    service: {namespace: shop, name: guard, port: 443}
+  namespaceSelector: {matchLabels: {guarded: "yes"}}
+  rules:
+  - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+"#;
+
+fn kaptain() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kaptain"))
+}
+
+async fn apply(client: &kube::Client, yaml: &str) {
+    let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+    for doc in yaml.split("\n---\n") {
+        let obj: DynamicObject = serde_yaml_ng::from_str(doc).expect("manifest");
+        let tm = obj.types.clone().expect("types");
+        let gvk = kube::api::GroupVersionKind::try_from(&tm).expect("gvk");
+        let (ar, caps) = discovery.resolve_gvk(&gvk).expect("served");
+        let api: Api<DynamicObject> = match (caps.scope, obj.metadata.namespace.as_deref()) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+            _ => Api::all_with(client.clone(), &ar),
+        };
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("create {}: {e}", obj.metadata.name.unwrap_or_default()),
+        }
+    }
+}
+
+/// Sets up the scenario once per test binary and waits until the scheduler and controllers
+/// have acted on it.
+async fn cluster() -> &'static ControlPlane {
+    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let cp = ControlPlane::shared();
+    READY
+        .get_or_init(|| async {
+            cp.add_nodes(2, "4", "16Gi").await.expect("nodes");
+            let client = cp.client().await.expect("client");
+            apply(&client, MANIFESTS).await;
+            let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let list = pods.list(&ListParams::default().labels("app=huge")).await.expect("list");
+                let unschedulable = list.items.iter().filter(|p| {
+                    p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
+                        c.iter().any(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("Unschedulable"))
+                    })
+                });
+                if unschedulable.count() == 2 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "scheduler never marked the pods unschedulable");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            // The ReplicaSet controller records the quota rejection as an event.
+            let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "quota");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !events
+                .list(&ListParams::default())
+                .await
+                .expect("events")
+                .items
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("FailedCreate"))
+            {
+                assert!(Instant::now() < deadline, "no FailedCreate event from the quota");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+        .await;
+    cp
+}
+
+fn diagnose_json(kubeconfig: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let out = kaptain()
+        .args(["diagnose", "-A", "-o", "json", "--kubeconfig"])
+        .arg(kubeconfig)
+        .args(extra)
+        .output()
+        .expect("run kaptain");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json: {e}\nstderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+fn find<'a>(r: &'a Value, id: &str, name_prefix: &str) -> Vec<&'a Value> {
+    r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == id && f["object"]["name"].as_str().is_some_and(|n| n.starts_with(name_prefix)))
+        .collect()
+}
+
+fn root_causes(r: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["root_cause"] == true)
+        .map(|f| (f["id"].as_str().unwrap_or("").to_string(), f["object"]["name"].as_str().unwrap_or("").to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_scan_finds_root_causes_and_skips_unserved_apis() {
+    let cp = cluster().await;
+    let (code, r, stderr) = diagnose_json(cp.kubeconfig_path(), &[]);
+    assert_eq!(code, 1, "findings mean exit 1; stderr: {stderr}");
+    assert_eq!(r["schema"], "kaptain.report/v1");
+    assert_eq!(r["source"]["kind"], "live");
+    assert_eq!(r["source"]["server_version"], "v1.20.2");
+
+    // v1.20 does not serve these versions: the scan says so and goes on.
+    let skipped: Vec<String> = r["skipped"].as_array().expect("skipped").iter().map(|s| s["api"].as_str().unwrap_or("").to_string()).collect();
+    for api in ["batch/v1 CronJob", "policy/v1 PodDisruptionBudget", "autoscaling/v2 HorizontalPodAutoscaler"] {
+        assert!(skipped.contains(&api.to_string()), "{api} not in skipped: {skipped:?}");
+    }
+
+    let unsched = find(&r, "pod.unschedulable", "huge-");
+    assert_eq!(unsched.len(), 2, "{r:#}");
+    assert!(unsched[0]["title"].as_str().unwrap_or("").to_lowercase().contains("memory"), "{:#}", unsched[0]);
+
+    let cm = find(&r, "config.missing-configmap", "api-config");
+    assert_eq!(cm.len(), 1);
+    assert_eq!(cm[0]["root_cause"], true);
+
+    let sel = find(&r, "service.selector-no-match", "web");
+    assert_eq!(sel.len(), 1);
+
+    let quota = find(&r, "replicaset.failed-create", "batch-");
+    assert_eq!(quota.len(), 1, "{r:#}");
+    assert!(quota[0]["message"].as_str().unwrap_or("").contains("quota"), "{:#}", quota[0]);
+
+    let hook = find(&r, "webhook.no-endpoints", "guard");
+    assert_eq!(hook.len(), 1);
+    assert_eq!(hook[0]["severity"], "critical");
+
+    // The unavailable Deployment is a symptom of its unschedulable pods.
+    let dep = find(&r, "deployment.unavailable", "huge");
+    if let Some(d) = dep.first() {
+        assert_eq!(d["root_cause"], false, "{d:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_then_offline_gives_the_same_root_causes() {
+    let cp = cluster().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = kaptain()
+        .args(["snapshot", "-A", "--kubeconfig"])
+        .arg(cp.kubeconfig_path())
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .expect("snapshot");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("kaptain-snapshot.json").exists());
+
+    let (_, live, _) = diagnose_json(cp.kubeconfig_path(), &[]);
+    let off = kaptain().args(["diagnose", "-o", "json", "--from"]).arg(dir.path()).output().expect("offline");
+    assert_eq!(off.status.code(), Some(1), "{}", String::from_utf8_lossy(&off.stderr));
+    let offline: Value = serde_json::from_slice(&off.stdout).expect("json");
+    assert_eq!(offline["source"]["kind"], "snapshot");
+    assert_eq!(offline["skipped"], live["skipped"]);
+    assert_eq!(root_causes(&live), root_causes(&offline));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_and_only_narrow_the_scan() {
+    let cp = cluster().await;
+    let (_, r, _) = diagnose_json(cp.kubeconfig_path(), &["--only", "service"]);
+    let ids: Vec<&str> = r["findings"].as_array().expect("f").iter().filter_map(|f| f["id"].as_str()).collect();
+    assert!(!ids.is_empty() && ids.iter().all(|i| i.starts_with("service.")), "{ids:?}");
+
+    let out = kaptain()
+        .args(["diagnose", "-n", "quota", "-o", "json", "--kubeconfig"])
+        .arg(cp.kubeconfig_path())
+        .output()
+        .expect("run");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for f in r["findings"].as_array().expect("f") {
+        let ns = f["object"]["namespace"].as_str();
+        assert!(ns.is_none() || ns == Some("quota"), "finding outside namespace quota: {f:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_errors_are_one_line_and_exit_2() {
+    let cp = cluster().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // Unreachable: a kubeconfig pointing at a closed port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let dead = dir.path().join("dead.yaml");
+    std::fs::write(&dead, format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n\
+         users: [{{name: u, user: {{token: x}}}}]\ncontexts: [{{name: dead, context: {{cluster: c, user: u}}}}]\ncurrent-context: dead\n"
+    )).expect("write");
+    // Rejected credentials: a token the API server does not know.
+    let expired = dir.path().join("expired.yaml");
+    let text = std::fs::read_to_string(cp.kubeconfig_path()).expect("kubeconfig").replace(cp.admin_token(), "no-such-token");
+    std::fs::write(&expired, text).expect("write");
+    // Forbidden: a known user with no RBAC bindings.
+    let nobody = cp.kubeconfig_for(kaptain_testenv::NOBODY_TOKEN).expect("kubeconfig");
+    let garbage = dir.path().join("garbage.yaml");
+    std::fs::write(&garbage, "this: [is not a kubeconfig").expect("write");
+
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--kubeconfig".into(), dead.display().to_string()], "cannot reach the cluster"),
+        (vec!["--kubeconfig".into(), expired.display().to_string()], "401"),
+        (vec!["--kubeconfig".into(), nobody.display().to_string()], "forbidden"),
+        (vec!["--kubeconfig".into(), garbage.display().to_string()], "kubeconfig"),
+        (vec!["--kubeconfig".into(), cp.kubeconfig_path().display().to_string(), "--context".into(), "nope".into()], "context \"nope\" not found"),
+    ];
+    for (args, expect) in cases {
+        let out = kaptain().arg("diagnose").args(&args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: expected one line, got: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: expected {expect:?} in: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
