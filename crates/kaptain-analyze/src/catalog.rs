@@ -82,17 +82,32 @@ mod tests {
         assert_eq!(ids.len(), n, "duplicate check ids");
         for c in catalog() {
             assert!(c.info.id.contains('.'), "{} is not dotted", c.info.id);
-            assert!(!c.info.description.is_empty(), "{} has no description", c.info.id);
+            assert!(
+                !c.info.description.is_empty(),
+                "{} has no description",
+                c.info.id
+            );
             assert!(!c.info.needs.is_empty(), "{} needs no kinds", c.info.id);
         }
     }
 
     #[test]
     fn selection_by_id_prefix_and_category() {
-        let by_prefix = select(&Selection { only: vec!["pod".into()] }).expect("pod");
+        let by_prefix = select(&Selection {
+            only: vec!["pod".into()],
+        })
+        .expect("pod");
         assert!(!by_prefix.is_empty() && by_prefix.iter().all(|c| c.info.id.starts_with("pod.")));
-        let by_cat = select(&Selection { only: vec!["network".into()] }).expect("network");
+        let by_cat = select(&Selection {
+            only: vec!["network".into()],
+        })
+        .expect("network");
         assert!(by_cat.iter().all(|c| c.info.category == Category::Network));
-        assert!(select(&Selection { only: vec!["nope".into()] }).is_err());
+        assert!(
+            select(&Selection {
+                only: vec!["nope".into()]
+            })
+            .is_err()
+        );
     }
 }

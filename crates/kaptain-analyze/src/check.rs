@@ -28,7 +28,15 @@ impl CheckInfo {
         description: &'static str,
         needs: &'static [Kind],
     ) -> Self {
-        CheckInfo { id, category, severity, description, needs, confidence: 0.9, post: false }
+        CheckInfo {
+            id,
+            category,
+            severity,
+            description,
+            needs,
+            confidence: 0.9,
+            post: false,
+        }
     }
 
     pub const fn confidence(mut self, c: f64) -> Self {
@@ -71,7 +79,11 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(idx: &'a ClusterIndex, now: jiff::Timestamp) -> Self {
-        Ctx { idx, now, explained: None }
+        Ctx {
+            idx,
+            now,
+            explained: None,
+        }
     }
 
     /// Starts a finding of `info` on `object`; `key` distinguishes several findings of one
@@ -134,7 +146,11 @@ impl FindingBuilder {
         self
     }
     /// The fix: a summary and `kubectl` commands.
-    pub fn fix(mut self, summary: impl Into<String>, commands: impl IntoIterator<Item = String>) -> Self {
+    pub fn fix(
+        mut self,
+        summary: impl Into<String>,
+        commands: impl IntoIterator<Item = String>,
+    ) -> Self {
         self.f.remediation.summary = summary.into();
         self.f.remediation.commands = commands.into_iter().collect();
         self

@@ -15,7 +15,16 @@ const MISSING_CONFIGMAP: CheckInfo = CheckInfo::new(
     Category::Config,
     Severity::High,
     "A workload references a ConfigMap (env, envFrom or volume) that does not exist",
-    &[Kind::ConfigMap, Kind::Pod, Kind::Deployment, Kind::StatefulSet, Kind::DaemonSet, Kind::Job, Kind::CronJob, Kind::ReplicaSet],
+    &[
+        Kind::ConfigMap,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::ReplicaSet,
+    ],
 )
 .confidence(0.97);
 
@@ -24,7 +33,16 @@ const MISSING_SECRET: CheckInfo = CheckInfo::new(
     Category::Config,
     Severity::High,
     "A workload references a Secret (env, envFrom or volume) that does not exist",
-    &[Kind::Secret, Kind::Pod, Kind::Deployment, Kind::StatefulSet, Kind::DaemonSet, Kind::Job, Kind::CronJob, Kind::ReplicaSet],
+    &[
+        Kind::Secret,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::ReplicaSet,
+    ],
 )
 .confidence(0.97);
 
@@ -33,7 +51,17 @@ const MISSING_KEY: CheckInfo = CheckInfo::new(
     Category::Config,
     Severity::High,
     "A workload reads a key that its ConfigMap or Secret does not contain",
-    &[Kind::ConfigMap, Kind::Secret, Kind::Pod, Kind::Deployment, Kind::StatefulSet, Kind::DaemonSet, Kind::Job, Kind::CronJob, Kind::ReplicaSet],
+    &[
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::ReplicaSet,
+    ],
 )
 .confidence(0.95);
 
@@ -42,7 +70,15 @@ const MISSING_PVC: CheckInfo = CheckInfo::new(
     Category::Storage,
     Severity::High,
     "A workload mounts a PersistentVolumeClaim that does not exist",
-    &[Kind::PersistentVolumeClaim, Kind::Pod, Kind::Deployment, Kind::DaemonSet, Kind::Job, Kind::CronJob, Kind::ReplicaSet],
+    &[
+        Kind::PersistentVolumeClaim,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::ReplicaSet,
+    ],
 )
 .confidence(0.95);
 
@@ -51,7 +87,16 @@ const MISSING_SA: CheckInfo = CheckInfo::new(
     Category::Config,
     Severity::High,
     "A workload runs as a ServiceAccount that does not exist (its pods cannot be created)",
-    &[Kind::ServiceAccount, Kind::Pod, Kind::Deployment, Kind::StatefulSet, Kind::DaemonSet, Kind::Job, Kind::CronJob, Kind::ReplicaSet],
+    &[
+        Kind::ServiceAccount,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::ReplicaSet,
+    ],
 )
 .confidence(0.95);
 
@@ -60,18 +105,49 @@ const MISSING_PULL_SECRET: CheckInfo = CheckInfo::new(
     Category::Config,
     Severity::Low,
     "A workload lists an imagePullSecret that does not exist (private images will fail to pull)",
-    &[Kind::Secret, Kind::Pod, Kind::Deployment, Kind::StatefulSet, Kind::DaemonSet, Kind::Job, Kind::CronJob, Kind::ReplicaSet],
+    &[
+        Kind::Secret,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::ReplicaSet,
+    ],
 )
 .confidence(0.8);
 
 pub(crate) fn checks() -> Vec<Check> {
     vec![
-        Check::new(MISSING_CONFIGMAP, |c, i, o| missing(c, i, o, Kind::ConfigMap, &[RefKind::EnvKey, RefKind::EnvFrom, RefKind::Volume])),
-        Check::new(MISSING_SECRET, |c, i, o| missing(c, i, o, Kind::Secret, &[RefKind::EnvKey, RefKind::EnvFrom, RefKind::Volume])),
+        Check::new(MISSING_CONFIGMAP, |c, i, o| {
+            missing(
+                c,
+                i,
+                o,
+                Kind::ConfigMap,
+                &[RefKind::EnvKey, RefKind::EnvFrom, RefKind::Volume],
+            )
+        }),
+        Check::new(MISSING_SECRET, |c, i, o| {
+            missing(
+                c,
+                i,
+                o,
+                Kind::Secret,
+                &[RefKind::EnvKey, RefKind::EnvFrom, RefKind::Volume],
+            )
+        }),
         Check::new(MISSING_KEY, missing_key),
-        Check::new(MISSING_PVC, |c, i, o| missing(c, i, o, Kind::PersistentVolumeClaim, &[RefKind::Claim])),
-        Check::new(MISSING_SA, |c, i, o| missing(c, i, o, Kind::ServiceAccount, &[RefKind::ServiceAccount])),
-        Check::new(MISSING_PULL_SECRET, |c, i, o| missing(c, i, o, Kind::Secret, &[RefKind::ImagePullSecret])),
+        Check::new(MISSING_PVC, |c, i, o| {
+            missing(c, i, o, Kind::PersistentVolumeClaim, &[RefKind::Claim])
+        }),
+        Check::new(MISSING_SA, |c, i, o| {
+            missing(c, i, o, Kind::ServiceAccount, &[RefKind::ServiceAccount])
+        }),
+        Check::new(MISSING_PULL_SECRET, |c, i, o| {
+            missing(c, i, o, Kind::Secret, &[RefKind::ImagePullSecret])
+        }),
     ]
 }
 
@@ -87,7 +163,10 @@ fn missing(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, kind: Kind, vias
             && (!r.optional || r.via == RefKind::ImagePullSecret)
             && !ctx.idx.exists(kind, &r.target.namespace, &r.target.name)
         {
-            by_target.entry((&r.target.namespace, &r.target.name)).or_default().push(r);
+            by_target
+                .entry((&r.target.namespace, &r.target.name))
+                .or_default()
+                .push(r);
         }
     }
     for ((ns, name), refs) in by_target {
@@ -97,11 +176,20 @@ fn missing(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, kind: Kind, vias
         users.dedup();
         let what = kind.name();
         let fix_cmd = match kind {
-            Kind::ConfigMap => format!("kubectl -n {ns} create configmap {name} --from-literal=KEY=VALUE   # or restore it from your manifests"),
-            Kind::Secret if vias.contains(&RefKind::ImagePullSecret) => format!("kubectl -n {ns} create secret docker-registry {name} --docker-server=REGISTRY --docker-username=USER --docker-password=PASSWORD"),
-            Kind::Secret => format!("kubectl -n {ns} create secret generic {name} --from-literal=KEY=VALUE   # or restore it from your secret store"),
+            Kind::ConfigMap => format!(
+                "kubectl -n {ns} create configmap {name} --from-literal=KEY=VALUE   # or restore it from your manifests"
+            ),
+            Kind::Secret if vias.contains(&RefKind::ImagePullSecret) => format!(
+                "kubectl -n {ns} create secret docker-registry {name} --docker-server=REGISTRY --docker-username=USER --docker-password=PASSWORD"
+            ),
+            Kind::Secret => format!(
+                "kubectl -n {ns} create secret generic {name} --from-literal=KEY=VALUE   # or restore it from your secret store"
+            ),
             Kind::ServiceAccount => format!("kubectl -n {ns} create serviceaccount {name}"),
-            _ => format!("kubectl -n {ns} apply -f {}-{name}.yaml   # restore the {what} from your manifests", what.to_ascii_lowercase()),
+            _ => format!(
+                "kubectl -n {ns} apply -f {}-{name}.yaml   # restore the {what} from your manifests",
+                what.to_ascii_lowercase()
+            ),
         };
         ctx.finding(info, object, "")
             .title(format!("{what} {ns}/{name} does not exist but {} reference it", plural(users.len(), "object")))
@@ -119,14 +207,20 @@ fn missing(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, kind: Kind, vias
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Key references (env valueFrom) to ConfigMaps/Secrets that exist but lack the key.
 fn missing_key(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     let s = &ctx.idx.objects;
     for r in ctx.idx.references() {
-        let (Some(key), false) = (&r.key, r.optional) else { continue };
+        let (Some(key), false) = (&r.key, r.optional) else {
+            continue;
+        };
         let (ns, name) = (r.target.namespace.as_str(), r.target.name.as_str());
         let has_key = match r.target.kind {
             Kind::ConfigMap => match s.configmaps.get(ns, name) {
@@ -139,7 +233,10 @@ fn missing_key(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             Kind::Secret => match s.secrets.get(ns, name) {
                 Some(sec) => {
                     sec.data.as_ref().is_some_and(|d| d.contains_key(key))
-                        || sec.string_data.as_ref().is_some_and(|d| d.contains_key(key))
+                        || sec
+                            .string_data
+                            .as_ref()
+                            .is_some_and(|d| d.contains_key(key))
                 }
                 None => continue,
             },
@@ -150,17 +247,30 @@ fn missing_key(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         }
         let what = r.target.kind.name();
         ctx.finding(info, ref_to(r.target.kind, ns, name), key)
-            .title(format!("{what} {ns}/{name} has no key {key:?} that {} reads", r.from.display()))
+            .title(format!(
+                "{what} {ns}/{name} has no key {key:?} that {} reads",
+                r.from.display()
+            ))
             .message(format!(
                 "{} reads key {key:?} of {what} {name} ({}), but the {what} has no such key; \
                  its containers fail with CreateContainerConfigError.",
                 r.from.display(),
                 r.location
             ))
-            .evidence(Evidence::reference(format!("{} → {what} {name} key {key} ({})", r.from.display(), r.location)))
+            .evidence(Evidence::reference(format!(
+                "{} → {what} {name} key {key} ({})",
+                r.from.display(),
+                r.location
+            )))
             .fix(
-                format!("Add key {key:?} to {what} {ns}/{name}, or correct the key name in {}.", r.from.display()),
-                [format!("kubectl -n {ns} edit {} {name}", what.to_ascii_lowercase())],
+                format!(
+                    "Add key {key:?} to {what} {ns}/{name}, or correct the key name in {}.",
+                    r.from.display()
+                ),
+                [format!(
+                    "kubectl -n {ns} edit {} {name}",
+                    what.to_ascii_lowercase()
+                )],
             )
             .push(out);
     }
@@ -205,7 +315,9 @@ spec:
 
     #[test]
     fn nothing_is_missing_when_it_exists_or_was_not_collected() {
-        let with_cm = format!("{DEPLOY}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: api-config, namespace: shop}}\ndata: {{db_url: x}}\n");
+        let with_cm = format!(
+            "{DEPLOY}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: api-config, namespace: shop}}\ndata: {{db_url: x}}\n"
+        );
         assert!(run("config.missing-configmap", &index(&with_cm, &[])).is_empty());
         assert!(run("config.missing-key", &index(&with_cm, &[])).is_empty());
         // ConfigMaps not collected at all: absence proves nothing.
@@ -214,7 +326,9 @@ spec:
 
     #[test]
     fn missing_key_secret_and_serviceaccount() {
-        let yaml = format!("{DEPLOY}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: api-config, namespace: shop}}\ndata: {{other: x}}\n");
+        let yaml = format!(
+            "{DEPLOY}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: api-config, namespace: shop}}\ndata: {{other: x}}\n"
+        );
         let idx = index(&yaml, &[Kind::Secret, Kind::ServiceAccount]);
         let k = run("config.missing-key", &idx);
         assert_eq!(k.len(), 1);

@@ -15,14 +15,20 @@ pub fn correlate(findings: &mut [Finding]) {
     let mut by_object: HashMap<(&str, Option<&str>, &str), Vec<usize>> = HashMap::new();
     for (i, f) in findings.iter().enumerate() {
         by_object
-            .entry((f.object.kind.as_str(), f.object.namespace.as_deref(), f.object.name.as_str()))
+            .entry((
+                f.object.kind.as_str(),
+                f.object.namespace.as_deref(),
+                f.object.name.as_str(),
+            ))
             .or_default()
             .push(i);
     }
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); findings.len()];
     for (i, f) in findings.iter().enumerate() {
         for h in &f.cause_hints {
-            let Some(cands) = by_object.get(&(h.kind.as_str(), h.namespace.as_deref(), h.name.as_str())) else {
+            let Some(cands) =
+                by_object.get(&(h.kind.as_str(), h.namespace.as_deref(), h.name.as_str()))
+            else {
                 continue;
             };
             for &j in cands {
@@ -65,7 +71,10 @@ fn reaches(edges: &[Vec<usize>], from: usize, to: usize) -> bool {
 /// The root causes a finding ultimately traces back to (itself if it is one).
 #[cfg(test)]
 pub fn roots_of<'a>(findings: &'a [Finding], f: &'a Finding) -> Vec<&'a Finding> {
-    let by_fp: HashMap<&str, &Finding> = findings.iter().map(|f| (f.fingerprint.as_str(), f)).collect();
+    let by_fp: HashMap<&str, &Finding> = findings
+        .iter()
+        .map(|f| (f.fingerprint.as_str(), f))
+        .collect();
     let mut out: Vec<&Finding> = Vec::new();
     let mut stack = vec![f];
     let mut seen = std::collections::HashSet::new();
@@ -105,15 +114,28 @@ mod tests {
             caused_by: vec![],
             remediation: Remediation::default(),
             confidence: 0.9,
-            cause_hints: hints.iter().map(|(k, n)| ObjectRef::new("v1", k, Some("ns"), n)).collect(),
+            cause_hints: hints
+                .iter()
+                .map(|(k, n)| ObjectRef::new("v1", k, Some("ns"), n))
+                .collect(),
         }
     }
 
     #[test]
     fn chain_service_pod_configmap() {
         let mut v = vec![
-            f("service.no-ready-endpoints", "Service", "api", &[("Pod", "api-1")]),
-            f("pod.create-container-config-error", "Pod", "api-1", &[("ConfigMap", "cfg")]),
+            f(
+                "service.no-ready-endpoints",
+                "Service",
+                "api",
+                &[("Pod", "api-1")],
+            ),
+            f(
+                "pod.create-container-config-error",
+                "Pod",
+                "api-1",
+                &[("ConfigMap", "cfg")],
+            ),
             f("config.missing-configmap", "ConfigMap", "cfg", &[]),
             f("node.not-ready", "Node", "n1", &[]),
         ];

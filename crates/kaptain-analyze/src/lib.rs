@@ -37,15 +37,22 @@ use rayon::prelude::*;
 /// against which ages (stuck for, expires in) are measured.
 pub fn analyze(idx: &ClusterIndex, checks: &[&Check], now: jiff::Timestamp) -> Vec<Finding> {
     let ctx = Ctx::new(idx, now);
-    let (first, post): (Vec<&Check>, Vec<&Check>) = checks.iter().copied().partition(|c| !c.info.post);
+    let (first, post): (Vec<&Check>, Vec<&Check>) =
+        checks.iter().copied().partition(|c| !c.info.post);
     let mut findings: Vec<Finding> = first.par_iter().flat_map_iter(|c| c.run_on(&ctx)).collect();
     if !post.is_empty() {
         let explained = findings.iter().map(|f| f.object.clone()).collect();
-        let ctx = Ctx { explained: Some(&explained), ..ctx };
+        let ctx = Ctx {
+            explained: Some(&explained),
+            ..ctx
+        };
         findings.extend(post.iter().flat_map(|c| c.run_on(&ctx)));
     }
     findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| a.object.cmp(&b.object)).then_with(|| a.id.cmp(&b.id))
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.object.cmp(&b.object))
+            .then_with(|| a.id.cmp(&b.id))
     });
     // The same check on the same object with the same key is one finding.
     findings.dedup_by(|a, b| a.fingerprint == b.fingerprint);
@@ -55,7 +62,10 @@ pub fn analyze(idx: &ClusterIndex, checks: &[&Check], now: jiff::Timestamp) -> V
 
 /// The kinds the given checks need listed.
 pub fn needed_kinds(checks: &[&Check]) -> Vec<Kind> {
-    let mut v: Vec<Kind> = checks.iter().flat_map(|c| c.info.needs.iter().copied()).collect();
+    let mut v: Vec<Kind> = checks
+        .iter()
+        .flat_map(|c| c.info.needs.iter().copied())
+        .collect();
     // Events are evidence for almost everything.
     v.push(Kind::Event);
     v.sort();

@@ -21,7 +21,10 @@ pub fn index(yaml: &str, loaded: &[Kind]) -> ClusterIndex {
 
 /// Runs one check (by id) on an index at [`now`].
 pub fn run(id: &str, idx: &ClusterIndex) -> Vec<Finding> {
-    let check = catalog().iter().find(|c| c.info.id == id).unwrap_or_else(|| panic!("no check {id}"));
+    let check = catalog()
+        .iter()
+        .find(|c| c.info.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"));
     let ctx = Ctx::new(idx, now());
     check.run_on(&ctx)
 }

@@ -10,7 +10,11 @@ pub fn obj_ref(kind: Kind, meta: &ObjectMeta) -> ObjectRef {
     ObjectRef::new(
         &kind.api_version(),
         kind.name(),
-        if kind.namespaced() { meta.namespace.as_deref() } else { None },
+        if kind.namespaced() {
+            meta.namespace.as_deref()
+        } else {
+            None
+        },
         meta.name.as_deref().unwrap_or(""),
     )
 }
@@ -21,7 +25,10 @@ pub fn pod_ref(p: &Pod) -> ObjectRef {
 
 /// `ns` and `name` of an object (empty strings when absent).
 pub fn ns_name(meta: &ObjectMeta) -> (&str, &str) {
-    (meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
+    (
+        meta.namespace.as_deref().unwrap_or(""),
+        meta.name.as_deref().unwrap_or(""),
+    )
 }
 
 /// A reference to an object that may not exist (a missing ConfigMap).
@@ -45,7 +52,12 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// Events of an object whose reason is one of `reasons` (all events if empty), newest last.
-pub fn events_with<'a>(idx: &'a ClusterIndex, kind: Kind, meta: &ObjectMeta, reasons: &[&str]) -> Vec<&'a Event> {
+pub fn events_with<'a>(
+    idx: &'a ClusterIndex,
+    kind: Kind,
+    meta: &ObjectMeta,
+    reasons: &[&str],
+) -> Vec<&'a Event> {
     let (ns, name) = ns_name(meta);
     let ns = if kind.namespaced() { ns } else { "" };
     idx.events_for(kind, ns, name)
@@ -60,7 +72,11 @@ pub fn event_evidence(e: &Event, now: jiff::Timestamp) -> Evidence {
     let ago = event_time(e)
         .map(|t| format!(", {} ago", human_duration(now.as_second() - t.as_second())))
         .unwrap_or_default();
-    let times = if count > 1 { format!("x{count}") } else { String::new() };
+    let times = if count > 1 {
+        format!("x{count}")
+    } else {
+        String::new()
+    };
     let paren = match (times.is_empty(), ago.is_empty()) {
         (true, true) => String::new(),
         (false, _) => format!(" ({times}{ago})"),

@@ -8,11 +8,17 @@ pub enum Error {
     #[error("context {0:?} not found in kubeconfig")]
     UnknownContext(String),
     #[error("cannot reach the cluster{context}: {message}", context = ctx_suffix(.context))]
-    Unreachable { context: Option<String>, message: String },
+    Unreachable {
+        context: Option<String>,
+        message: String,
+    },
     #[error("the cluster rejected our credentials{context} (401 Unauthorized): they may have expired; refresh them (e.g. log in again) and retry", context = ctx_suffix(.context))]
     Unauthorized { context: Option<String> },
     #[error("forbidden{context}: {message}", context = ctx_suffix(.context))]
-    Forbidden { context: Option<String>, message: String },
+    Forbidden {
+        context: Option<String>,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("no Kubernetes objects found in {0}")]

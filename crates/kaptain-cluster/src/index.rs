@@ -18,7 +18,11 @@ pub struct ObjKey {
 
 impl ObjKey {
     pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
-        ObjKey { kind, namespace: namespace.to_string(), name: name.to_string() }
+        ObjKey {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
     }
 
     pub fn to_ref(&self) -> ObjectRef {
@@ -40,7 +44,10 @@ pub struct Store<K> {
 
 impl<K> Default for Store<K> {
     fn default() -> Self {
-        Store { items: Vec::new(), by_name: HashMap::new() }
+        Store {
+            items: Vec::new(),
+            by_name: HashMap::new(),
+        }
     }
 }
 
@@ -48,7 +55,10 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
     /// Inserts or replaces (same namespace and name) an object.
     pub fn insert(&mut self, obj: K) {
         let m = obj.metadata();
-        let key = (m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default());
+        let key = (
+            m.namespace.clone().unwrap_or_default(),
+            m.name.clone().unwrap_or_default(),
+        );
         match self.by_name.get(&key) {
             Some(&i) => self.items[i] = obj,
             None => {
@@ -82,7 +92,9 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
     }
 
     pub fn in_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a K> + 'a {
-        self.items.iter().filter(move |o| o.metadata().namespace.as_deref() == Some(ns))
+        self.items
+            .iter()
+            .filter(move |o| o.metadata().namespace.as_deref() == Some(ns))
     }
 }
 
@@ -160,8 +172,12 @@ impl ClusterIndex {
                             continue;
                         }
                         if let Some(k) = Kind::parse(&r.kind) {
-                            let owner = ObjKey::new(k, if k.namespaced() { ns } else { "" }, &r.name);
-                            self.children.entry(owner).or_default().push(ObjKey::new($kind, ns, name));
+                            let owner =
+                                ObjKey::new(k, if k.namespaced() { ns } else { "" }, &r.name);
+                            self.children
+                                .entry(owner)
+                                .or_default()
+                                .push(ObjKey::new($kind, ns, name));
                         }
                     }
                 }
@@ -179,14 +195,20 @@ impl ClusterIndex {
                 self.pods_by_node.entry(node).or_default().push(i);
             }
             for (k, v) in m.labels.iter().flatten() {
-                self.pods_by_label.entry((ns.clone(), k.clone(), v.clone())).or_default().push(i);
+                self.pods_by_label
+                    .entry((ns.clone(), k.clone(), v.clone()))
+                    .or_default()
+                    .push(i);
             }
             self.pods_by_namespace.entry(ns).or_default().push(i);
         }
 
         self.references = refs::collect(self);
         for (i, r) in self.references.iter().enumerate() {
-            self.refs_by_target.entry(r.target.clone()).or_default().push(i);
+            self.refs_by_target
+                .entry(r.target.clone())
+                .or_default()
+                .push(i);
         }
     }
 
@@ -210,14 +232,18 @@ impl ClusterIndex {
     /// The controller owner of an object, as named in its ownerReferences.
     pub fn controller_of(meta: &ObjectMeta) -> Option<ObjKey> {
         let ns = meta.namespace.as_deref().unwrap_or("");
-        meta.owner_references.iter().flatten().find(|r| r.controller == Some(true)).map(|r| {
-            let kind = Kind::parse(&r.kind);
-            match kind {
-                Some(k) => ObjKey::new(k, if k.namespaced() { ns } else { "" }, &r.name),
-                // Unknown owner kinds (CRDs) are still reported by name under Pod's namespace.
-                None => ObjKey::new(Kind::Pod, ns, &r.name),
-            }
-        })
+        meta.owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true))
+            .map(|r| {
+                let kind = Kind::parse(&r.kind);
+                match kind {
+                    Some(k) => ObjKey::new(k, if k.namespaced() { ns } else { "" }, &r.name),
+                    // Unknown owner kinds (CRDs) are still reported by name under Pod's namespace.
+                    None => ObjKey::new(Kind::Pod, ns, &r.name),
+                }
+            })
     }
 
     /// The top-level workload a pod belongs to: Pod → ReplicaSet → Deployment, Pod → Job →
@@ -227,13 +253,24 @@ impl ClusterIndex {
         let mut key = ObjKey::new(Kind::Pod, ns, pod.metadata.name.as_deref().unwrap_or(""));
         let mut meta = Some(&pod.metadata);
         while let Some(m) = meta {
-            let Some(owner) = m.owner_references.iter().flatten().find(|r| r.controller == Some(true)) else {
+            let Some(owner) = m
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|r| r.controller == Some(true))
+            else {
                 break;
             };
-            let Some(kind) = Kind::parse(&owner.kind) else { break };
+            let Some(kind) = Kind::parse(&owner.kind) else {
+                break;
+            };
             key = ObjKey::new(kind, ns, &owner.name);
             meta = match kind {
-                Kind::ReplicaSet => self.objects.replicasets.get(ns, &owner.name).map(|o| &o.metadata),
+                Kind::ReplicaSet => self
+                    .objects
+                    .replicasets
+                    .get(ns, &owner.name)
+                    .map(|o| &o.metadata),
                 Kind::Job => self.objects.jobs.get(ns, &owner.name).map(|o| &o.metadata),
                 _ => None,
             };
@@ -266,12 +303,19 @@ impl ClusterIndex {
 
     pub fn pods_on_node(&self, node: &str) -> Vec<&Pod> {
         let all = self.objects.pods.as_slice();
-        self.pods_by_node.get(node).map(|v| v.iter().map(|&i| &all[i]).collect()).unwrap_or_default()
+        self.pods_by_node
+            .get(node)
+            .map(|v| v.iter().map(|&i| &all[i]).collect())
+            .unwrap_or_default()
     }
 
     /// Pods in `namespace` whose labels include every pair of `selector`. An empty selector
     /// matches nothing here (callers decide what an empty selector means for their kind).
-    pub fn pods_matching_labels(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<&Pod> {
+    pub fn pods_matching_labels(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<&Pod> {
         let all = self.objects.pods.as_slice();
         if selector.is_empty() {
             return Vec::new();
@@ -279,7 +323,10 @@ impl ClusterIndex {
         // Start from the smallest posting list, then filter.
         let mut best: Option<&Vec<usize>> = None;
         for (k, v) in selector {
-            match self.pods_by_label.get(&(namespace.to_string(), k.clone(), v.clone())) {
+            match self
+                .pods_by_label
+                .get(&(namespace.to_string(), k.clone(), v.clone()))
+            {
                 None => return Vec::new(),
                 Some(list) => {
                     if best.is_none_or(|b| list.len() < b.len()) {
@@ -356,16 +403,21 @@ impl ClusterIndex {
 }
 
 /// Whether every pair of `selector` is among `labels`.
-pub fn labels_match(labels: Option<&BTreeMap<String, String>>, selector: &BTreeMap<String, String>) -> bool {
-    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+pub fn labels_match(
+    labels: Option<&BTreeMap<String, String>>,
+    selector: &BTreeMap<String, String>,
+) -> bool {
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// Full LabelSelector semantics (matchLabels AND every matchExpression).
 pub fn selector_matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
-    if let Some(ml) = &sel.match_labels {
-        if !labels_match(labels, ml) {
-            return false;
-        }
+    if let Some(ml) = &sel.match_labels
+        && !labels_match(labels, ml)
+    {
+        return false;
     }
     for e in sel.match_expressions.iter().flatten() {
         let val = labels.and_then(|l| l.get(&e.key));
@@ -388,11 +440,18 @@ fn event_target(e: &Event) -> Option<ObjKey> {
     let o = &e.involved_object;
     let kind = Kind::parse(o.kind.as_deref()?)?;
     let ns = if kind.namespaced() {
-        o.namespace.clone().or_else(|| e.metadata.namespace.clone()).unwrap_or_default()
+        o.namespace
+            .clone()
+            .or_else(|| e.metadata.namespace.clone())
+            .unwrap_or_default()
     } else {
         String::new()
     };
-    Some(ObjKey { kind, namespace: ns, name: o.name.clone()? })
+    Some(ObjKey {
+        kind,
+        namespace: ns,
+        name: o.name.clone()?,
+    })
 }
 
 /// The best time an event carries: lastTimestamp, eventTime, firstTimestamp, creation.

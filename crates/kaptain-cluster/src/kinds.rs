@@ -161,9 +161,10 @@ impl Kind {
 
     /// Parses a user-facing name: `Pod`, `pods`, `pod` (case-insensitive).
     pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.iter().copied().find(|k| {
-            k.name().eq_ignore_ascii_case(s) || k.plural().eq_ignore_ascii_case(s)
-        })
+        Kind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name().eq_ignore_ascii_case(s) || k.plural().eq_ignore_ascii_case(s))
     }
 }
 
@@ -196,6 +197,9 @@ mod tests {
             assert_eq!(obj.kind(), k);
             parsed += 1;
         }
-        assert!(parsed >= Kind::ALL.len() - 3, "only {parsed} kinds parsed a minimal object");
+        assert!(
+            parsed >= Kind::ALL.len() - 3,
+            "only {parsed} kinds parsed a minimal object"
+        );
     }
 }

@@ -56,32 +56,45 @@ pub fn context_names(kubeconfig: Option<&PathBuf>) -> Result<Vec<String>, Error>
 
 fn read_kubeconfig(path: Option<&PathBuf>) -> Result<Kubeconfig, Error> {
     match path {
-        Some(p) => Kubeconfig::read_from(p).map_err(|e| Error::Kubeconfig(format!("{}: {}", p.display(), flatten(&e)))),
+        Some(p) => Kubeconfig::read_from(p)
+            .map_err(|e| Error::Kubeconfig(format!("{}: {}", p.display(), flatten(&e)))),
         None => Kubeconfig::read().map_err(|e| Error::Kubeconfig(flatten(&e))),
     }
 }
 
 /// Connects using a kubeconfig (or `KUBECONFIG`, or `~/.kube/config`, or in-cluster config).
 pub async fn connect(opts: &LiveOptions) -> Result<Cluster, Error> {
-    let kc_opts = KubeConfigOptions { context: opts.context.clone(), ..Default::default() };
+    let kc_opts = KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
     let (mut config, context) = match &opts.kubeconfig {
         Some(path) => {
             let kc = read_kubeconfig(Some(path))?;
             check_context(&kc, opts.context.as_deref())?;
             let ctx = opts.context.clone().or(kc.current_context.clone());
-            let cfg = Config::from_custom_kubeconfig(kc, &kc_opts).await.map_err(|e| Error::Kubeconfig(flatten(&e)))?;
+            let cfg = Config::from_custom_kubeconfig(kc, &kc_opts)
+                .await
+                .map_err(|e| Error::Kubeconfig(flatten(&e)))?;
             (cfg, ctx)
         }
         None => match Kubeconfig::read() {
             Ok(kc) => {
                 check_context(&kc, opts.context.as_deref())?;
                 let ctx = opts.context.clone().or(kc.current_context.clone());
-                let cfg = Config::from_kubeconfig(&kc_opts).await.map_err(|e| Error::Kubeconfig(flatten(&e)))?;
+                let cfg = Config::from_kubeconfig(&kc_opts)
+                    .await
+                    .map_err(|e| Error::Kubeconfig(flatten(&e)))?;
                 (cfg, ctx)
             }
             Err(kerr) => match Config::incluster() {
                 Ok(cfg) if opts.context.is_none() => (cfg, None),
-                _ => return Err(Error::Kubeconfig(format!("{} (and not running in a cluster)", flatten(&kerr)))),
+                _ => {
+                    return Err(Error::Kubeconfig(format!(
+                        "{} (and not running in a cluster)",
+                        flatten(&kerr)
+                    )));
+                }
             },
         },
     };
@@ -89,24 +102,36 @@ pub async fn connect(opts: &LiveOptions) -> Result<Cluster, Error> {
     config.read_timeout = Some(Duration::from_secs(120));
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config).map_err(|e| Error::Kubeconfig(flatten(&e)))?;
-    Ok(Cluster { client, context, default_namespace })
+    Ok(Cluster {
+        client,
+        context,
+        default_namespace,
+    })
 }
 
 fn check_context(kc: &Kubeconfig, ctx: Option<&str>) -> Result<(), Error> {
-    if let Some(c) = ctx {
-        if !kc.contexts.iter().any(|x| x.name == c) {
-            return Err(Error::UnknownContext(c.to_string()));
-        }
+    if let Some(c) = ctx
+        && !kc.contexts.iter().any(|x| x.name == c)
+    {
+        return Err(Error::UnknownContext(c.to_string()));
     }
     Ok(())
 }
 
-/// Joins an error and its sources into one line.
+/// Joins an error and its sources into one line (the first line of each).
 pub(crate) fn flatten(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
+    let first = |e: &dyn std::error::Error| {
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let mut s = first(e);
     let mut src = e.source();
     while let Some(x) = src {
-        let m = x.to_string();
+        let m = first(x);
         if !s.contains(&m) {
             s.push_str(": ");
             s.push_str(&m);
@@ -119,15 +144,27 @@ pub(crate) fn flatten(e: &dyn std::error::Error) -> String {
 impl Cluster {
     fn classify(&self, e: kube::Error) -> Error {
         match &e {
-            kube::Error::Api(s) if s.code == 401 => Error::Unauthorized { context: self.context.clone() },
-            kube::Error::Api(s) if s.code == 403 => Error::Forbidden { context: self.context.clone(), message: s.message.clone() },
-            _ => Error::Unreachable { context: self.context.clone(), message: flatten(&e) },
+            kube::Error::Api(s) if s.code == 401 => Error::Unauthorized {
+                context: self.context.clone(),
+            },
+            kube::Error::Api(s) if s.code == 403 => Error::Forbidden {
+                context: self.context.clone(),
+                message: s.message.clone(),
+            },
+            _ => Error::Unreachable {
+                context: self.context.clone(),
+                message: flatten(&e),
+            },
         }
     }
 
     /// The server's version, e.g. `v1.20.2`.
     pub async fn server_version(&self) -> Result<String, Error> {
-        self.client.apiserver_version().await.map(|v| v.git_version).map_err(|e| self.classify(e))
+        self.client
+            .apiserver_version()
+            .await
+            .map(|v| v.git_version)
+            .map_err(|e| self.classify(e))
     }
 
     /// Which of `kinds` the server serves, at the version Kaptain reads.
@@ -156,8 +193,12 @@ impl Cluster {
                         }
                     }
                 }
-                Err(kube::Error::Api(s)) if s.code == 404 => gv_errors.push((gv, "not served".to_string())),
-                Err(kube::Error::Api(s)) if s.code == 403 => gv_errors.push((gv, "forbidden".to_string())),
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    gv_errors.push((gv, "not served".to_string()))
+                }
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    gv_errors.push((gv, "forbidden".to_string()))
+                }
                 Err(e) if gv == "v1" => return Err(self.classify(e)),
                 Err(e) => gv_errors.push((gv, flatten(&e))),
             }
@@ -174,7 +215,10 @@ impl Cluster {
                     .find(|(g, _)| *g == gv)
                     .map(|(_, r)| r.clone())
                     .unwrap_or_else(|| "not served".to_string());
-                skipped.push(Skipped { api: k.api_label(), reason });
+                skipped.push(Skipped {
+                    api: k.api_label(),
+                    reason,
+                });
             }
         }
         Ok((ok, skipped))
@@ -189,29 +233,50 @@ impl Cluster {
     ) -> Result<(ClusterIndex, SourceInfo), Error> {
         let server_version = self.server_version().await?;
         let (served, mut skipped) = self.served(kinds).await?;
-        progress(Progress::Discovered { kinds: served.len() });
+        progress(Progress::Discovered {
+            kinds: served.len(),
+        });
         for s in &skipped {
             if let Some(k) = kinds.iter().find(|k| k.api_label() == s.api) {
-                progress(Progress::Skipped { kind: *k, reason: s.reason.clone() });
+                progress(Progress::Skipped {
+                    kind: *k,
+                    reason: s.reason.clone(),
+                });
             }
         }
-        let page = if opts.page_size == 0 { 500 } else { opts.page_size };
-        let results: Vec<(Kind, Result<Vec<AnyObject>, kube::Error>)> = futures::stream::iter(served.iter().copied())
-            .map(|k| async move {
-                let mut lp = ListParams::default().limit(page);
-                if let Some(sel) = opts.label_selector.as_deref().filter(|_| selector_applies(k)) {
-                    lp = lp.labels(sel);
-                }
-                let ns = if k.namespaced() { opts.namespace.as_deref() } else { None };
-                let r = list_kind(&self.client, k, ns, &lp).await;
-                if let Ok(v) = &r {
-                    progress(Progress::Listed { kind: k, count: v.len() });
-                }
-                (k, r)
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await;
+        let page = if opts.page_size == 0 {
+            500
+        } else {
+            opts.page_size
+        };
+        let results: Vec<(Kind, Result<Vec<AnyObject>, kube::Error>)> =
+            futures::stream::iter(served.iter().copied())
+                .map(|k| async move {
+                    let mut lp = ListParams::default().limit(page);
+                    if let Some(sel) = opts
+                        .label_selector
+                        .as_deref()
+                        .filter(|_| selector_applies(k))
+                    {
+                        lp = lp.labels(sel);
+                    }
+                    let ns = if k.namespaced() {
+                        opts.namespace.as_deref()
+                    } else {
+                        None
+                    };
+                    let r = list_kind(&self.client, k, ns, &lp).await;
+                    if let Ok(v) = &r {
+                        progress(Progress::Listed {
+                            kind: k,
+                            count: v.len(),
+                        });
+                    }
+                    (k, r)
+                })
+                .buffer_unordered(8)
+                .collect()
+                .await;
         let mut objects = Vec::new();
         let mut loaded = Vec::new();
         for (k, r) in results {
@@ -220,31 +285,71 @@ impl Cluster {
                     loaded.push(k);
                     objects.extend(v);
                 }
-                Err(kube::Error::Api(s)) if s.code == 401 => return Err(Error::Unauthorized { context: self.context.clone() }),
+                Err(kube::Error::Api(s)) if s.code == 401 => {
+                    return Err(Error::Unauthorized {
+                        context: self.context.clone(),
+                    });
+                }
                 Err(kube::Error::Api(s)) if s.code == 403 => {
-                    progress(Progress::Skipped { kind: k, reason: "forbidden".into() });
-                    skipped.push(Skipped { api: k.api_label(), reason: format!("forbidden: {}", s.message) })
+                    progress(Progress::Skipped {
+                        kind: k,
+                        reason: "forbidden".into(),
+                    });
+                    skipped.push(Skipped {
+                        api: k.api_label(),
+                        reason: format!("forbidden: {}", s.message),
+                    })
                 }
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    skipped.push(Skipped { api: k.api_label(), reason: "not served".into() })
-                }
+                Err(kube::Error::Api(s)) if s.code == 404 => skipped.push(Skipped {
+                    api: k.api_label(),
+                    reason: "not served".into(),
+                }),
                 Err(e) => {
-                    progress(Progress::Skipped { kind: k, reason: flatten(&e) });
-                    skipped.push(Skipped { api: k.api_label(), reason: flatten(&e) })
+                    progress(Progress::Skipped {
+                        kind: k,
+                        reason: flatten(&e),
+                    });
+                    skipped.push(Skipped {
+                        api: k.api_label(),
+                        reason: flatten(&e),
+                    })
                 }
             }
         }
         skipped.sort_by(|a, b| a.api.cmp(&b.api));
         if loaded.is_empty() && !served.is_empty() {
             // Nothing could be read at all: that is not a scan, it is an error.
-            let why = skipped.iter().find(|s| s.reason.starts_with("forbidden")).map(|s| s.reason.clone());
+            let why = skipped
+                .iter()
+                .find(|s| s.reason.starts_with("forbidden"))
+                .map(|s| s.reason.clone());
             return Err(match why {
-                Some(reason) => Error::Forbidden { context: self.context.clone(), message: format!("cannot list any of the {} kinds needed ({reason})", served.len()) },
-                None => Error::Unreachable { context: self.context.clone(), message: skipped.first().map(|s| s.reason.clone()).unwrap_or_default() },
+                Some(reason) => Error::Forbidden {
+                    context: self.context.clone(),
+                    message: format!(
+                        "cannot list any of the {} kinds needed ({reason})",
+                        served.len()
+                    ),
+                },
+                None => Error::Unreachable {
+                    context: self.context.clone(),
+                    message: skipped
+                        .first()
+                        .map(|s| s.reason.clone())
+                        .unwrap_or_default(),
+                },
             });
         }
         let idx = ClusterIndex::build(objects, &loaded);
-        Ok((idx, SourceInfo { context: self.context.clone(), server_version: Some(server_version), skipped, captured_at: None }))
+        Ok((
+            idx,
+            SourceInfo {
+                context: self.context.clone(),
+                server_version: Some(server_version),
+                skipped,
+                captured_at: None,
+            },
+        ))
     }
 }
 

@@ -40,8 +40,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, Error> {
     let mut files = Vec::new();
     let mut metas = Vec::new();
     for p in paths {
-        let md = std::fs::metadata(p)
-            .map_err(|e| Error::Io { path: p.clone(), message: io_message(&e) })?;
+        let md = std::fs::metadata(p).map_err(|e| Error::Io {
+            path: p.clone(),
+            message: io_message(&e),
+        })?;
         if md.is_dir() {
             walk(p, &mut files, &mut metas)?;
         } else {
@@ -51,24 +53,37 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, Error> {
     files.sort();
 
     let results: Vec<FileResult> = files.par_iter().map(|f| read_file(f)).collect();
-    let mut loaded = Loaded { files: files.len(), ..Loaded::default() };
+    let mut loaded = Loaded {
+        files: files.len(),
+        ..Loaded::default()
+    };
     for r in results {
         loaded.objects.extend(r.objects);
         loaded.errors.extend(r.errors);
         loaded.ignored += r.ignored;
     }
     for m in metas {
-        match std::fs::read(&m).map_err(|e| io_message(&e)).and_then(|b| {
-            serde_json::from_slice::<SnapshotMeta>(&b).map_err(|e| e.to_string())
-        }) {
+        match std::fs::read(&m)
+            .map_err(|e| io_message(&e))
+            .and_then(|b| serde_json::from_slice::<SnapshotMeta>(&b).map_err(|e| e.to_string()))
+        {
             Ok(meta) => {
                 loaded.info.context = loaded.info.context.take().or(meta.context);
-                loaded.info.server_version = loaded.info.server_version.take().or(meta.server_version);
+                loaded.info.server_version =
+                    loaded.info.server_version.take().or(meta.server_version);
                 loaded.info.skipped.extend(meta.skipped);
-                loaded.info.captured_at = loaded.info.captured_at.or(meta.captured_at.and_then(|t| t.parse().ok()));
-                loaded.declared_kinds.extend(meta.kinds.iter().filter_map(|k| Kind::parse(k)));
+                loaded.info.captured_at = loaded
+                    .info
+                    .captured_at
+                    .or(meta.captured_at.and_then(|t| t.parse().ok()));
+                loaded
+                    .declared_kinds
+                    .extend(meta.kinds.iter().filter_map(|k| Kind::parse(k)));
             }
-            Err(e) => loaded.errors.push(FileError { path: m, message: format!("invalid snapshot metadata: {e}") }),
+            Err(e) => loaded.errors.push(FileError {
+                path: m,
+                message: format!("invalid snapshot metadata: {e}"),
+            }),
         }
     }
     Ok(loaded)
@@ -79,7 +94,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, Error> {
 pub fn load_str(name: &str, text: &str) -> Loaded {
     let mut r = FileResult::default();
     parse_bytes(Path::new(name), text.as_bytes(), &mut r);
-    Loaded { objects: r.objects, errors: r.errors, ignored: r.ignored, files: 1, ..Loaded::default() }
+    Loaded {
+        objects: r.objects,
+        errors: r.errors,
+        ignored: r.ignored,
+        files: 1,
+        ..Loaded::default()
+    }
 }
 
 fn io_message(e: &std::io::Error) -> String {
@@ -91,8 +112,10 @@ fn io_message(e: &std::io::Error) -> String {
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, metas: &mut Vec<PathBuf>) -> Result<(), Error> {
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| Error::Io { path: dir.to_path_buf(), message: io_message(&e) })?;
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        message: io_message(&e),
+    })?;
     for entry in rd.flatten() {
         let p = entry.path();
         let Ok(ft) = entry.file_type() else { continue };
@@ -122,7 +145,10 @@ fn read_file(path: &Path) -> FileResult {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            r.errors.push(FileError { path: path.to_path_buf(), message: io_message(&e) });
+            r.errors.push(FileError {
+                path: path.to_path_buf(),
+                message: io_message(&e),
+            });
             return r;
         }
     };
@@ -173,7 +199,10 @@ fn parse_json(path: &Path, bytes: &[u8], r: &mut FileResult) {
         match doc {
             Ok(raw) => json_doc(path, raw, r),
             Err(e) => {
-                r.errors.push(FileError { path: path.to_path_buf(), message: format!("invalid JSON: {e}") });
+                r.errors.push(FileError {
+                    path: path.to_path_buf(),
+                    message: format!("invalid JSON: {e}"),
+                });
                 return;
             }
         }
@@ -185,14 +214,20 @@ fn json_doc(path: &Path, raw: &RawValue, r: &mut FileResult) {
     if text.starts_with('[') {
         match serde_json::from_str::<Vec<&RawValue>>(text) {
             Ok(items) => json_items(path, None, None, &items, r),
-            Err(e) => r.errors.push(FileError { path: path.to_path_buf(), message: format!("invalid JSON: {e}") }),
+            Err(e) => r.errors.push(FileError {
+                path: path.to_path_buf(),
+                message: format!("invalid JSON: {e}"),
+            }),
         }
         return;
     }
     let head: Head = match serde_json::from_str(text) {
         Ok(h) => h,
         Err(e) => {
-            r.errors.push(FileError { path: path.to_path_buf(), message: format!("not a Kubernetes object: {e}") });
+            r.errors.push(FileError {
+                path: path.to_path_buf(),
+                message: format!("not a Kubernetes object: {e}"),
+            });
             return;
         }
     };
@@ -228,14 +263,22 @@ fn json_items(
                 let kind = h.kind.or(list_kind);
                 let api = h.api_version.or(list_api).unwrap_or("");
                 match kind {
-                    Some(kind) if kind != "List" => json_object(path, kind, api, text, h.metadata, &mut part),
+                    Some(kind) if kind != "List" => {
+                        json_object(path, kind, api, text, h.metadata, &mut part)
+                    }
                     _ => part.errors.push(FileError {
                         path: path.to_path_buf(),
-                        message: format!("list item {} has no \"kind\"", describe(h.metadata.as_ref())),
+                        message: format!(
+                            "list item {} has no \"kind\"",
+                            describe(h.metadata.as_ref())
+                        ),
                     }),
                 }
             }
-            Err(e) => part.errors.push(FileError { path: path.to_path_buf(), message: format!("invalid list item: {e}") }),
+            Err(e) => part.errors.push(FileError {
+                path: path.to_path_buf(),
+                message: format!("invalid list item: {e}"),
+            }),
         }
         part
     };
@@ -253,18 +296,32 @@ fn json_items(
 
 fn describe(m: Option<&NameOnly>) -> String {
     match m {
-        Some(NameOnly { name: Some(n), namespace: Some(ns) }) => format!("{ns}/{n}"),
+        Some(NameOnly {
+            name: Some(n),
+            namespace: Some(ns),
+        }) => format!("{ns}/{n}"),
         Some(NameOnly { name: Some(n), .. }) => n.clone(),
         _ => "(unnamed)".to_string(),
     }
 }
 
-fn json_object(path: &Path, kind: &str, api: &str, text: &str, meta: Option<NameOnly>, r: &mut FileResult) {
+fn json_object(
+    path: &Path,
+    kind: &str,
+    api: &str,
+    text: &str,
+    meta: Option<NameOnly>,
+    r: &mut FileResult,
+) {
     match Kind::resolve(kind, api) {
         Ok(k) => match AnyObject::from_json(k, text) {
             Ok(o) => r.objects.push(o),
             Err(e) => {
-                let meta = meta.or_else(|| serde_json::from_str::<ItemHead>(text).ok().and_then(|h| h.metadata));
+                let meta = meta.or_else(|| {
+                    serde_json::from_str::<ItemHead>(text)
+                        .ok()
+                        .and_then(|h| h.metadata)
+                });
                 r.errors.push(FileError {
                     path: path.to_path_buf(),
                     message: format!("{kind} {}: {e}", describe(meta.as_ref())),
@@ -273,7 +330,10 @@ fn json_object(path: &Path, kind: &str, api: &str, text: &str, meta: Option<Name
         },
         Err(true) => r.errors.push(FileError {
             path: path.to_path_buf(),
-            message: format!("{kind} with apiVersion {api:?} is not supported (expected {})", expected(kind)),
+            message: format!(
+                "{kind} with apiVersion {api:?} is not supported (expected {})",
+                expected(kind)
+            ),
         }),
         Err(false) => r.ignored += 1,
     }
@@ -296,7 +356,10 @@ fn parse_yaml(path: &Path, bytes: &[u8], r: &mut FileResult) {
         let value = match serde_json::Value::deserialize(doc) {
             Ok(v) => v,
             Err(e) => {
-                r.errors.push(FileError { path: path.to_path_buf(), message: format!("invalid YAML (document {}): {e}", n + 1) });
+                r.errors.push(FileError {
+                    path: path.to_path_buf(),
+                    message: format!("invalid YAML (document {}): {e}", n + 1),
+                });
                 // A syntax error leaves the stream unusable after this point.
                 return;
             }
@@ -310,31 +373,43 @@ fn value_doc(path: &Path, mut v: serde_json::Value, r: &mut FileResult) {
         return;
     }
     let Some(obj) = v.as_object_mut() else {
-        r.errors.push(FileError { path: path.to_path_buf(), message: "not a Kubernetes object: expected a mapping".to_string() });
+        r.errors.push(FileError {
+            path: path.to_path_buf(),
+            message: "not a Kubernetes object: expected a mapping".to_string(),
+        });
         return;
     };
     let kind = obj.get("kind").and_then(|k| k.as_str()).map(str::to_string);
-    let api = obj.get("apiVersion").and_then(|k| k.as_str()).unwrap_or("").to_string();
+    let api = obj
+        .get("apiVersion")
+        .and_then(|k| k.as_str())
+        .unwrap_or("")
+        .to_string();
     let Some(kind) = kind else {
-        r.errors.push(FileError { path: path.to_path_buf(), message: "not a Kubernetes object: no \"kind\" field".to_string() });
+        r.errors.push(FileError {
+            path: path.to_path_buf(),
+            message: "not a Kubernetes object: no \"kind\" field".to_string(),
+        });
         return;
     };
-    if kind.ends_with("List") {
-        if let Some(serde_json::Value::Array(items)) = obj.remove("items") {
-            let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_string);
-            for mut item in items {
-                if let Some(io) = item.as_object_mut() {
-                    if !io.contains_key("kind") {
-                        if let Some(k) = &item_kind {
-                            io.insert("kind".into(), k.clone().into());
-                            io.insert("apiVersion".into(), api.clone().into());
-                        }
-                    }
-                }
-                value_doc(path, item, r);
+    if kind.ends_with("List")
+        && let Some(serde_json::Value::Array(items)) = obj.remove("items")
+    {
+        let item_kind = kind
+            .strip_suffix("List")
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
+        for mut item in items {
+            if let Some(io) = item.as_object_mut()
+                && !io.contains_key("kind")
+                && let Some(k) = &item_kind
+            {
+                io.insert("kind".into(), k.clone().into());
+                io.insert("apiVersion".into(), api.clone().into());
             }
-            return;
+            value_doc(path, item, r);
         }
+        return;
     }
     match Kind::resolve(&kind, &api) {
         Ok(k) => {
@@ -345,12 +420,18 @@ fn value_doc(path: &Path, mut v: serde_json::Value, r: &mut FileResult) {
                 .to_string();
             match AnyObject::from_value(k, v) {
                 Ok(o) => r.objects.push(o),
-                Err(e) => r.errors.push(FileError { path: path.to_path_buf(), message: format!("{kind} {name}: {e}") }),
+                Err(e) => r.errors.push(FileError {
+                    path: path.to_path_buf(),
+                    message: format!("{kind} {name}: {e}"),
+                }),
             }
         }
         Err(true) => r.errors.push(FileError {
             path: path.to_path_buf(),
-            message: format!("{kind} with apiVersion {api:?} is not supported (expected {})", expected(&kind)),
+            message: format!(
+                "{kind} with apiVersion {api:?} is not supported (expected {})",
+                expected(&kind)
+            ),
         }),
         Err(false) => r.ignored += 1,
     }
@@ -373,19 +454,43 @@ mod tests {
     fn reads_lists_yaml_dumps_and_reports_bad_files() {
         let d = tempfile::tempdir().expect("tempdir");
         // kubectl get -o json List with kinds on items
-        write(d.path(), "a/pods.json", r#"{"apiVersion":"v1","kind":"List","items":[
+        write(
+            d.path(),
+            "a/pods.json",
+            r#"{"apiVersion":"v1","kind":"List","items":[
             {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1","namespace":"x"}},
-            {"apiVersion":"v1","kind":"Widget","metadata":{"name":"w"}}]}"#);
+            {"apiVersion":"v1","kind":"Widget","metadata":{"name":"w"}}]}"#,
+        );
         // cluster-info dump style typed list without kinds on items
-        write(d.path(), "dump/x/services.json", r#"{"kind":"ServiceList","apiVersion":"v1","items":[
-            {"metadata":{"name":"s1","namespace":"x"},"spec":{}}]}"#);
+        write(
+            d.path(),
+            "dump/x/services.json",
+            r#"{"kind":"ServiceList","apiVersion":"v1","items":[
+            {"metadata":{"name":"s1","namespace":"x"},"spec":{}}]}"#,
+        );
         // multi-document YAML
-        write(d.path(), "b/all.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d1, namespace: x}\nspec:\n  selector: {}\n  template: {}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1, namespace: x}\n");
+        write(
+            d.path(),
+            "b/all.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d1, namespace: x}\nspec:\n  selector: {}\n  template: {}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1, namespace: x}\n",
+        );
         // broken files
-        write(d.path(), "c/broken.json", r#"{"apiVersion":"v1","kind":"Pod","metadata":"#);
+        write(
+            d.path(),
+            "c/broken.json",
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":"#,
+        );
         write(d.path(), "c/broken.yaml", "kind: [unclosed\n");
-        write(d.path(), "c/badobj.json", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad","namespace":"x"},"spec":{"containers":"nope"}}"#);
-        write(d.path(), "c/oldingress.yaml", "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: i}\n");
+        write(
+            d.path(),
+            "c/badobj.json",
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad","namespace":"x"},"spec":{"containers":"nope"}}"#,
+        );
+        write(
+            d.path(),
+            "c/oldingress.yaml",
+            "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: i}\n",
+        );
         write(d.path(), "notes.txt", "ignored");
 
         let loaded = load_paths(&[d.path().to_path_buf()]).expect("load");
@@ -395,15 +500,30 @@ mod tests {
         assert_eq!(loaded.ignored, 1);
         let msgs: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(msgs.len(), 4, "{msgs:#?}");
-        assert!(msgs.iter().any(|m| m.contains("broken.json") && m.contains("invalid JSON")));
-        assert!(msgs.iter().any(|m| m.contains("broken.yaml") && m.contains("invalid YAML")));
-        assert!(msgs.iter().any(|m| m.contains("badobj.json") && m.contains("Pod x/bad")));
-        assert!(msgs.iter().any(|m| m.contains("oldingress.yaml") && m.contains("networking.k8s.io/v1")));
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("broken.json") && m.contains("invalid JSON"))
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("broken.yaml") && m.contains("invalid YAML"))
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("badobj.json") && m.contains("Pod x/bad"))
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("oldingress.yaml") && m.contains("networking.k8s.io/v1"))
+        );
     }
 
     #[test]
     fn missing_path_is_an_error() {
         let err = load_paths(&[PathBuf::from("/no/such/dir")]).expect_err("must fail");
-        assert!(err.to_string().contains("/no/such/dir: no such file or directory"));
+        assert!(
+            err.to_string()
+                .contains("/no/such/dir: no such file or directory")
+        );
     }
 }

@@ -80,7 +80,12 @@ pub(crate) fn collect(idx: &ClusterIndex) -> Vec<Reference> {
 
 /// Every reference one pod spec makes.
 pub fn pod_spec_refs(from: &ObjectRef, ns: &str, spec: &PodSpec, out: &mut Vec<Reference>) {
-    let mut push = |kind: Kind, name: &str, key: Option<&str>, optional: bool, via: RefKind, location: String| {
+    let mut push = |kind: Kind,
+                    name: &str,
+                    key: Option<&str>,
+                    optional: bool,
+                    via: RefKind,
+                    location: String| {
         out.push(Reference {
             from: from.clone(),
             target: ObjKey::new(kind, ns, name),
@@ -100,59 +105,131 @@ pub fn pod_spec_refs(from: &ObjectRef, ns: &str, spec: &PodSpec, out: &mut Vec<R
         for e in c.env.iter().flatten() {
             let Some(vf) = &e.value_from else { continue };
             if let Some(r) = &vf.config_map_key_ref {
-                push(Kind::ConfigMap, &r.name, Some(&r.key), r.optional.unwrap_or(false), RefKind::EnvKey,
-                    format!("{what} {} env {}", c.name, e.name));
+                push(
+                    Kind::ConfigMap,
+                    &r.name,
+                    Some(&r.key),
+                    r.optional.unwrap_or(false),
+                    RefKind::EnvKey,
+                    format!("{what} {} env {}", c.name, e.name),
+                );
             }
             if let Some(r) = &vf.secret_key_ref {
-                push(Kind::Secret, &r.name, Some(&r.key), r.optional.unwrap_or(false), RefKind::EnvKey,
-                    format!("{what} {} env {}", c.name, e.name));
+                push(
+                    Kind::Secret,
+                    &r.name,
+                    Some(&r.key),
+                    r.optional.unwrap_or(false),
+                    RefKind::EnvKey,
+                    format!("{what} {} env {}", c.name, e.name),
+                );
             }
         }
         for ef in c.env_from.iter().flatten() {
             if let Some(r) = &ef.config_map_ref {
-                push(Kind::ConfigMap, &r.name, None, r.optional.unwrap_or(false), RefKind::EnvFrom,
-                    format!("{what} {} envFrom", c.name));
+                push(
+                    Kind::ConfigMap,
+                    &r.name,
+                    None,
+                    r.optional.unwrap_or(false),
+                    RefKind::EnvFrom,
+                    format!("{what} {} envFrom", c.name),
+                );
             }
             if let Some(r) = &ef.secret_ref {
-                push(Kind::Secret, &r.name, None, r.optional.unwrap_or(false), RefKind::EnvFrom,
-                    format!("{what} {} envFrom", c.name));
+                push(
+                    Kind::Secret,
+                    &r.name,
+                    None,
+                    r.optional.unwrap_or(false),
+                    RefKind::EnvFrom,
+                    format!("{what} {} envFrom", c.name),
+                );
             }
         }
     }
     for v in spec.volumes.iter().flatten() {
         if let Some(cm) = &v.config_map {
-            push(Kind::ConfigMap, &cm.name, None, cm.optional.unwrap_or(false), RefKind::Volume,
-                format!("volume {}", v.name));
+            push(
+                Kind::ConfigMap,
+                &cm.name,
+                None,
+                cm.optional.unwrap_or(false),
+                RefKind::Volume,
+                format!("volume {}", v.name),
+            );
         }
-        if let Some(sec) = &v.secret {
-            if let Some(name) = &sec.secret_name {
-                push(Kind::Secret, name, None, sec.optional.unwrap_or(false), RefKind::Volume,
-                    format!("volume {}", v.name));
-            }
+        if let Some(sec) = &v.secret
+            && let Some(name) = &sec.secret_name
+        {
+            push(
+                Kind::Secret,
+                name,
+                None,
+                sec.optional.unwrap_or(false),
+                RefKind::Volume,
+                format!("volume {}", v.name),
+            );
         }
         if let Some(pvc) = &v.persistent_volume_claim {
-            push(Kind::PersistentVolumeClaim, &pvc.claim_name, None, false, RefKind::Claim,
-                format!("volume {}", v.name));
+            push(
+                Kind::PersistentVolumeClaim,
+                &pvc.claim_name,
+                None,
+                false,
+                RefKind::Claim,
+                format!("volume {}", v.name),
+            );
         }
         if let Some(p) = &v.projected {
             for src in p.sources.iter().flatten() {
                 if let Some(cm) = &src.config_map {
-                    push(Kind::ConfigMap, &cm.name, None, cm.optional.unwrap_or(false), RefKind::Volume,
-                        format!("projected volume {}", v.name));
+                    push(
+                        Kind::ConfigMap,
+                        &cm.name,
+                        None,
+                        cm.optional.unwrap_or(false),
+                        RefKind::Volume,
+                        format!("projected volume {}", v.name),
+                    );
                 }
                 if let Some(sec) = &src.secret {
-                    push(Kind::Secret, &sec.name, None, sec.optional.unwrap_or(false), RefKind::Volume,
-                        format!("projected volume {}", v.name));
+                    push(
+                        Kind::Secret,
+                        &sec.name,
+                        None,
+                        sec.optional.unwrap_or(false),
+                        RefKind::Volume,
+                        format!("projected volume {}", v.name),
+                    );
                 }
             }
         }
     }
-    if let Some(sa) = spec.service_account_name.as_deref().filter(|s| !s.is_empty() && *s != "default") {
-        push(Kind::ServiceAccount, sa, None, false, RefKind::ServiceAccount, "serviceAccountName".to_string());
+    if let Some(sa) = spec
+        .service_account_name
+        .as_deref()
+        .filter(|s| !s.is_empty() && *s != "default")
+    {
+        push(
+            Kind::ServiceAccount,
+            sa,
+            None,
+            false,
+            RefKind::ServiceAccount,
+            "serviceAccountName".to_string(),
+        );
     }
     for s in spec.image_pull_secrets.iter().flatten() {
         if !s.name.is_empty() {
-            push(Kind::Secret, &s.name, None, true, RefKind::ImagePullSecret, "imagePullSecrets".to_string());
+            push(
+                Kind::Secret,
+                &s.name,
+                None,
+                true,
+                RefKind::ImagePullSecret,
+                "imagePullSecrets".to_string(),
+            );
         }
     }
 }

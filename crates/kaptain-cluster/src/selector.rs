@@ -80,18 +80,26 @@ fn split_top(s: &str) -> Vec<&str> {
 }
 
 fn split_word<'a>(p: &'a str, word: &str) -> Option<(&'a str, &'a str)> {
-    p.find(word).map(|i| (p[..i].trim(), p[i + word.len()..].trim()))
+    p.find(word)
+        .map(|i| (p[..i].trim(), p[i + word.len()..].trim()))
 }
 
 fn key(k: &str) -> Option<String> {
     let ok = !k.is_empty()
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
     ok.then(|| k.to_string())
 }
 
 fn set(s: &str) -> Option<Vec<String>> {
     let inner = s.strip_prefix('(')?.strip_suffix(')')?;
-    Some(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Some(
+        inner
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -99,7 +107,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -12,10 +12,10 @@ use kaptain_model::Skipped;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::SourceInfo;
 use crate::error::Error;
 use crate::index::ClusterIndex;
 use crate::kinds::Kind;
-use crate::SourceInfo;
 
 pub const META_FILE: &str = "kaptain-snapshot.json";
 pub const SNAPSHOT_SCHEMA: &str = "kaptain.snapshot/v1";
@@ -41,12 +41,18 @@ pub struct SnapshotMeta {
 
 /// Writes the index into `dir`; returns the files written.
 pub fn write(dir: &Path, idx: &ClusterIndex, info: &SourceInfo) -> Result<Vec<PathBuf>, Error> {
-    let werr = |path: &Path, source: std::io::Error| Error::Write { path: path.to_path_buf(), source };
+    let werr = |path: &Path, source: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
     let mut written = Vec::new();
     let kinds = idx.loaded_kinds();
     for &k in &kinds {
-        let mut items = idx.objects.values_of(k).map_err(|e| werr(dir, std::io::Error::other(e)))?;
+        let mut items = idx
+            .objects
+            .values_of(k)
+            .map_err(|e| werr(dir, std::io::Error::other(e)))?;
         for item in &mut items {
             clean(item);
             if k == Kind::Secret {
@@ -73,7 +79,8 @@ pub fn write(dir: &Path, idx: &ClusterIndex, info: &SourceInfo) -> Result<Vec<Pa
         skipped: info.skipped.clone(),
     };
     let path = dir.join(META_FILE);
-    let body = serde_json::to_vec_pretty(&meta).map_err(|e| werr(&path, std::io::Error::other(e)))?;
+    let body =
+        serde_json::to_vec_pretty(&meta).map_err(|e| werr(&path, std::io::Error::other(e)))?;
     std::fs::write(&path, body).map_err(|e| werr(&path, e))?;
     written.push(path);
     Ok(written)
@@ -100,11 +107,18 @@ pub fn redact_secret(item: &mut Value) {
                 }
             }
         }
-        let meta = obj.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
         if let Some(m) = meta.as_object_mut() {
-            let ann = m.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
+            let ann = m
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Default::default()));
             if let Some(a) = ann.as_object_mut() {
-                a.insert(REDACTED_ANNOTATION.to_string(), Value::String("true".into()));
+                a.insert(
+                    REDACTED_ANNOTATION.to_string(),
+                    Value::String("true".into()),
+                );
             }
         }
     }
@@ -127,13 +141,20 @@ mod tests {
         .expect("secret");
         let idx = ClusterIndex::build(vec![secret], &[Kind::Secret, Kind::ConfigMap]);
         let d = tempfile::tempdir().expect("tempdir");
-        let info = SourceInfo { context: Some("ctx".into()), server_version: Some("v1.20.2".into()), ..Default::default() };
+        let info = SourceInfo {
+            context: Some("ctx".into()),
+            server_version: Some("v1.20.2".into()),
+            ..Default::default()
+        };
         write(d.path(), &idx, &info).expect("write");
 
         let raw = std::fs::read_to_string(d.path().join("secrets.json")).expect("read");
         assert!(!raw.contains("aHVudGVyMg=="), "secret value leaked: {raw}");
         assert!(!raw.contains("S0VZ"), "private key leaked: {raw}");
-        assert!(raw.contains("Q0VSVA=="), "public certificate should be kept");
+        assert!(
+            raw.contains("Q0VSVA=="),
+            "public certificate should be kept"
+        );
 
         let loaded = crate::offline::load_paths(&[d.path().to_path_buf()]).expect("load");
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
@@ -141,7 +162,11 @@ mod tests {
         let (idx2, _, _) = loaded.into_index();
         // ConfigMaps were collected (none exist): the reloaded index must know that.
         assert!(idx2.has(Kind::ConfigMap));
-        let s = idx2.objects.secrets.get("shop", "web-tls").expect("secret back");
+        let s = idx2
+            .objects
+            .secrets
+            .get("shop", "web-tls")
+            .expect("secret back");
         let data = s.data.as_ref().expect("data");
         assert!(data.contains_key("password") && data["password"].0.is_empty());
     }

@@ -189,19 +189,34 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn status(detail: impl Into<String>) -> Self {
-        Evidence { source: EvidenceSource::Status, detail: detail.into() }
+        Evidence {
+            source: EvidenceSource::Status,
+            detail: detail.into(),
+        }
     }
     pub fn event(detail: impl Into<String>) -> Self {
-        Evidence { source: EvidenceSource::Event, detail: detail.into() }
+        Evidence {
+            source: EvidenceSource::Event,
+            detail: detail.into(),
+        }
     }
     pub fn spec(detail: impl Into<String>) -> Self {
-        Evidence { source: EvidenceSource::Spec, detail: detail.into() }
+        Evidence {
+            source: EvidenceSource::Spec,
+            detail: detail.into(),
+        }
     }
     pub fn reference(detail: impl Into<String>) -> Self {
-        Evidence { source: EvidenceSource::Reference, detail: detail.into() }
+        Evidence {
+            source: EvidenceSource::Reference,
+            detail: detail.into(),
+        }
     }
     pub fn log(detail: impl Into<String>) -> Self {
-        Evidence { source: EvidenceSource::Log, detail: detail.into() }
+        Evidence {
+            source: EvidenceSource::Log,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -289,6 +304,11 @@ mod tests {
         assert_eq!(v["apiVersion"], "apps/v1");
         assert_eq!(v["namespace"], "shop");
         let n = ObjectRef::new("v1", "Node", None, "n1");
-        assert!(serde_json::to_value(&n).expect("serialize").get("namespace").is_none());
+        assert!(
+            serde_json::to_value(&n)
+                .expect("serialize")
+                .get("namespace")
+                .is_none()
+        );
     }
 }

@@ -187,9 +187,21 @@ mod tests {
 
     #[test]
     fn flags_parse() {
-        let c = Cli::try_parse_from(["kaptain", "diagnose", "-A", "--only", "pod,service", "--min-severity", "high", "-o", "json"])
-            .expect("parse");
-        let Command::Diagnose(d) = c.command else { panic!("not diagnose") };
+        let c = Cli::try_parse_from([
+            "kaptain",
+            "diagnose",
+            "-A",
+            "--only",
+            "pod,service",
+            "--min-severity",
+            "high",
+            "-o",
+            "json",
+        ])
+        .expect("parse");
+        let Command::Diagnose(d) = c.command else {
+            panic!("not diagnose")
+        };
         assert!(d.cluster.all_namespaces);
         assert_eq!(d.only, vec!["pod", "service"]);
         assert_eq!(d.min_severity, Severity::High);

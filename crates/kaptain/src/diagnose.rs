@@ -22,8 +22,15 @@ pub fn run(a: DiagnoseArgs) -> u8 {
 }
 
 fn run_inner(a: &DiagnoseArgs) -> Result<u8, String> {
-    let checks = kaptain_analyze::select(&Selection { only: a.only.clone() })?;
-    let selector = a.cluster.selector.as_deref().map(LabelSelector::parse).transpose()?;
+    let checks = kaptain_analyze::select(&Selection {
+        only: a.only.clone(),
+    })?;
+    let selector = a
+        .cluster
+        .selector
+        .as_deref()
+        .map(LabelSelector::parse)
+        .transpose()?;
     let mut reports = Vec::new();
     let mut had_error = false;
     if !a.from.is_empty() {
@@ -35,15 +42,32 @@ fn run_inner(a: &DiagnoseArgs) -> Result<u8, String> {
         if loaded.objects.is_empty() {
             return Err(format!(
                 "no Kubernetes objects found in {}",
-                a.from.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                a.from
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
-        let now = a.now.or(loaded.info.captured_at).unwrap_or_else(jiff::Timestamp::now);
+        let now = a
+            .now
+            .or(loaded.info.captured_at)
+            .unwrap_or_else(jiff::Timestamp::now);
         let objects = filter_by_selector(loaded.objects, selector.as_ref());
         let idx = ClusterIndex::build(objects, &loaded.declared_kinds);
         let info = loaded.info;
-        let ns = (!a.cluster.all_namespaces).then_some(a.cluster.namespace.clone()).flatten();
-        reports.push(finish(&idx, info, SourceKind::Snapshot, &checks, now, a, ns.as_deref()));
+        let ns = (!a.cluster.all_namespaces)
+            .then_some(a.cluster.namespace.clone())
+            .flatten();
+        reports.push(finish(
+            &idx,
+            info,
+            SourceKind::Snapshot,
+            &checks,
+            now,
+            a,
+            ns.as_deref(),
+        ));
     } else {
         let contexts: Vec<Option<String>> = if a.all_contexts {
             live::context_names(a.cluster.kubeconfig.as_ref())
@@ -72,7 +96,9 @@ fn run_inner(a: &DiagnoseArgs) -> Result<u8, String> {
         }
     }
     output::print_reports(&reports, a.output).map_err(|e| format!("cannot write output: {e}"))?;
-    let any = reports.iter().any(|r| r.findings.iter().any(|f| f.severity >= a.min_severity));
+    let any = reports
+        .iter()
+        .any(|r| r.findings.iter().any(|f| f.severity >= a.min_severity));
     Ok(if had_error {
         EXIT_ERROR
     } else if any {
@@ -87,12 +113,18 @@ fn filter_by_selector(objects: Vec<AnyObject>, sel: Option<&LabelSelector>) -> V
         None => objects,
         Some(sel) => objects
             .into_iter()
-            .filter(|o| !live::selector_applies(o.kind()) || sel.matches(o.metadata().labels.as_ref()))
+            .filter(|o| {
+                !live::selector_applies(o.kind()) || sel.matches(o.metadata().labels.as_ref())
+            })
             .collect(),
     }
 }
 
-async fn scan_live(a: &DiagnoseArgs, context: Option<String>, checks: &[&Check]) -> Result<Report, String> {
+async fn scan_live(
+    a: &DiagnoseArgs,
+    context: Option<String>,
+    checks: &[&Check],
+) -> Result<Report, String> {
     let c: &ClusterArgs = &a.cluster;
     let mut opts = LiveOptions {
         kubeconfig: c.kubeconfig.clone(),
@@ -103,10 +135,15 @@ async fn scan_live(a: &DiagnoseArgs, context: Option<String>, checks: &[&Check])
     };
     let cluster = live::connect(&opts).await.map_err(|e| e.to_string())?;
     if !c.all_namespaces {
-        opts.namespace = Some(c.namespace.clone().unwrap_or_else(|| cluster.default_namespace.clone()));
+        opts.namespace = Some(
+            c.namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace.clone()),
+        );
     }
     let kinds = kaptain_analyze::needed_kinds(checks);
-    let show = std::io::stderr().is_terminal() && matches!(a.output, Format::Table | Format::Markdown);
+    let show =
+        std::io::stderr().is_terminal() && matches!(a.output, Format::Table | Format::Markdown);
     let bar = progress_bar(show, &cluster.context, kinds.len());
     let on_progress = |p: Progress| {
         if let Some(b) = &bar {
@@ -116,7 +153,9 @@ async fn scan_live(a: &DiagnoseArgs, context: Option<String>, checks: &[&Check])
                     b.inc(1);
                     b.set_message(format!("{} {}", count, kind.plural()));
                 }
-                Progress::Skipped { kind, reason } => b.println(format!("  skipped {}: {reason}", kind.api_label())),
+                Progress::Skipped { kind, reason } => {
+                    b.println(format!("  skipped {}: {reason}", kind.api_label()))
+                }
             }
         }
     };
@@ -135,8 +174,10 @@ fn progress_bar(show: bool, context: &Option<String>, n: usize) -> Option<indica
     }
     let b = indicatif::ProgressBar::new(n as u64);
     b.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} scanning {prefix} [{bar:20}] {pos}/{len} kinds · {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} scanning {prefix} [{bar:20}] {pos}/{len} kinds · {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     b.set_prefix(context.clone().unwrap_or_else(|| "cluster".into()));
     b.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -154,14 +195,21 @@ fn finish(
 ) -> Report {
     let findings = kaptain_analyze::analyze(idx, checks, now);
     let findings = keep(findings, a.min_severity, namespace);
-    let source = ReportSource { kind, context: info.context, server_version: info.server_version };
+    let source = ReportSource {
+        kind,
+        context: info.context,
+        server_version: info.server_version,
+    };
     Report::new(source, info.skipped, findings)
 }
 
 /// Keeps findings at or above `min` (in `namespace`, plus cluster-scoped ones), and every
 /// finding they trace back to, so no `caused_by` dangles.
 pub fn keep(findings: Vec<Finding>, min: Severity, namespace: Option<&str>) -> Vec<Finding> {
-    let by_fp: HashMap<&str, &Finding> = findings.iter().map(|f| (f.fingerprint.as_str(), f)).collect();
+    let by_fp: HashMap<&str, &Finding> = findings
+        .iter()
+        .map(|f| (f.fingerprint.as_str(), f))
+        .collect();
     let mut wanted: HashSet<&str> = HashSet::new();
     let mut stack: Vec<&Finding> = findings
         .iter()
@@ -173,9 +221,16 @@ pub fn keep(findings: Vec<Finding>, min: Severity, namespace: Option<&str>) -> V
         .collect();
     while let Some(f) = stack.pop() {
         if wanted.insert(f.fingerprint.as_str()) {
-            stack.extend(f.caused_by.iter().filter_map(|c| by_fp.get(c.as_str()).copied()));
+            stack.extend(
+                f.caused_by
+                    .iter()
+                    .filter_map(|c| by_fp.get(c.as_str()).copied()),
+            );
         }
     }
     let keep: HashSet<String> = wanted.into_iter().map(str::to_string).collect();
-    findings.into_iter().filter(|f| keep.contains(&f.fingerprint)).collect()
+    findings
+        .into_iter()
+        .filter(|f| keep.contains(&f.fingerprint))
+        .collect()
 }

@@ -18,7 +18,9 @@ pub fn run(paths: &[PathBuf]) -> u8 {
             let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
             let v: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
-            Ok(v.get("items").and_then(|i| i.as_array()).map_or(1, Vec::len))
+            Ok(v.get("items")
+                .and_then(|i| i.as_array())
+                .map_or(1, Vec::len))
         })
         .collect();
     let mut objects = 0;

@@ -32,7 +32,11 @@ fn run_inner(a: &SnapshotArgs) -> Result<(), String> {
         };
         let cluster = live::connect(&opts).await.map_err(|e| e.to_string())?;
         if !c.all_namespaces {
-            opts.namespace = Some(c.namespace.clone().unwrap_or_else(|| cluster.default_namespace.clone()));
+            opts.namespace = Some(
+                c.namespace
+                    .clone()
+                    .unwrap_or_else(|| cluster.default_namespace.clone()),
+            );
         }
         let all: Vec<_> = kaptain_analyze::catalog().iter().collect();
         let kinds = kaptain_analyze::needed_kinds(&all);
@@ -42,8 +46,12 @@ fn run_inner(a: &SnapshotArgs) -> Result<(), String> {
                 eprintln!("  skipped {}: {reason}", kind.api_label());
             }
         };
-        let (idx, info) = cluster.load(&kinds, &opts, &on_progress).await.map_err(|e| e.to_string())?;
-        let files = kaptain_cluster::snapshot::write(&a.output_dir, &idx, &info).map_err(|e| e.to_string())?;
+        let (idx, info) = cluster
+            .load(&kinds, &opts, &on_progress)
+            .await
+            .map_err(|e| e.to_string())?;
+        let files = kaptain_cluster::snapshot::write(&a.output_dir, &idx, &info)
+            .map_err(|e| e.to_string())?;
         let objects: usize = idx.loaded_kinds().iter().map(|k| idx.count(*k)).sum();
         eprintln!(
             "kaptain: wrote {objects} objects of {} kinds to {} ({} files; Secret values redacted)",
@@ -54,7 +62,11 @@ fn run_inner(a: &SnapshotArgs) -> Result<(), String> {
         if !info.skipped.is_empty() {
             eprintln!(
                 "kaptain: skipped {}",
-                info.skipped.iter().map(|s| format!("{} ({})", s.api, s.reason)).collect::<Vec<_>>().join(", ")
+                info.skipped
+                    .iter()
+                    .map(|s| format!("{} ({})", s.api, s.reason))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         Ok(())

@@ -13,6 +13,19 @@ use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::discovery::Discovery;
 use serde_json::Value;
 
+/// Applied first: quota admission only enforces a quota once its controller has computed
+/// the status, so the Deployment it limits is created after that.
+const QUOTA: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: quota}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: pods-max, namespace: quota}
+spec: {hard: {pods: "1"}}
+"#;
+
 const MANIFESTS: &str = r#"
 apiVersion: v1
 kind: Namespace
@@ -53,15 +66,6 @@ spec:
   selector: {app: web-frontend}
   ports: [{port: 80, targetPort: 8080}]
 ---
-apiVersion: v1
-kind: Namespace
-metadata: {name: quota}
----
-apiVersion: v1
-kind: ResourceQuota
-metadata: {name: pods-max, namespace: quota}
-spec: {hard: {pods: "1"}}
----
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: batch, namespace: quota}
@@ -93,14 +97,19 @@ fn kaptain() -> Command {
 }
 
 async fn apply(client: &kube::Client, yaml: &str) {
-    let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
     for doc in yaml.split("\n---\n") {
         let obj: DynamicObject = serde_yaml_ng::from_str(doc).expect("manifest");
         let tm = obj.types.clone().expect("types");
         let gvk = kube::api::GroupVersionKind::try_from(&tm).expect("gvk");
         let (ar, caps) = discovery.resolve_gvk(&gvk).expect("served");
         let api: Api<DynamicObject> = match (caps.scope, obj.metadata.namespace.as_deref()) {
-            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+            (kube::discovery::Scope::Namespaced, Some(ns)) => {
+                Api::namespaced_with(client.clone(), ns, &ar)
+            }
             _ => Api::all_with(client.clone(), &ar),
         };
         match api.create(&PostParams::default(), &obj).await {
@@ -120,24 +129,52 @@ async fn cluster() -> &'static ControlPlane {
         .get_or_init(|| async {
             cp.add_nodes(2, "4", "16Gi").await.expect("nodes");
             let client = cp.client().await.expect("client");
+            apply(&client, QUOTA).await;
+            let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+                Api::namespaced(client.clone(), "quota");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while quotas
+                .get("pods-max")
+                .await
+                .expect("quota")
+                .status
+                .and_then(|s| s.hard)
+                .is_none()
+            {
+                assert!(Instant::now() < deadline, "quota status never computed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             apply(&client, MANIFESTS).await;
             let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                let list = pods.list(&ListParams::default().labels("app=huge")).await.expect("list");
+                let list = pods
+                    .list(&ListParams::default().labels("app=huge"))
+                    .await
+                    .expect("list");
                 let unschedulable = list.items.iter().filter(|p| {
-                    p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
-                        c.iter().any(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("Unschedulable"))
-                    })
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| {
+                            c.iter().any(|c| {
+                                c.type_ == "PodScheduled"
+                                    && c.reason.as_deref() == Some("Unschedulable")
+                            })
+                        })
                 });
                 if unschedulable.count() == 2 {
                     break;
                 }
-                assert!(Instant::now() < deadline, "scheduler never marked the pods unschedulable");
+                assert!(
+                    Instant::now() < deadline,
+                    "scheduler never marked the pods unschedulable"
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             // The ReplicaSet controller records the quota rejection as an event.
-            let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "quota");
+            let events: Api<k8s_openapi::api::core::v1::Event> =
+                Api::namespaced(client.clone(), "quota");
             let deadline = Instant::now() + Duration::from_secs(60);
             while !events
                 .list(&ListParams::default())
@@ -147,7 +184,10 @@ async fn cluster() -> &'static ControlPlane {
                 .iter()
                 .any(|e| e.reason.as_deref() == Some("FailedCreate"))
             {
-                assert!(Instant::now() < deadline, "no FailedCreate event from the quota");
+                assert!(
+                    Instant::now() < deadline,
+                    "no FailedCreate event from the quota"
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
@@ -155,15 +195,30 @@ async fn cluster() -> &'static ControlPlane {
     cp
 }
 
+/// Checks hold back on objects younger than a few minutes (a pod Pending for 20 s is normal):
+/// the tests analyze "as of" a quarter of an hour from now, as if the state had lasted.
+fn later() -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(15)).to_string()
+}
+
 fn diagnose_json(kubeconfig: &Path, extra: &[&str]) -> (i32, Value, String) {
     let out = kaptain()
-        .args(["diagnose", "-A", "-o", "json", "--kubeconfig"])
+        .args([
+            "diagnose",
+            "-A",
+            "-o",
+            "json",
+            "--now",
+            &later(),
+            "--kubeconfig",
+        ])
         .arg(kubeconfig)
         .args(extra)
         .output()
         .expect("run kaptain");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json: {e}\nstderr: {stderr}"));
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("json: {e}\nstderr: {stderr}"));
     (out.status.code().unwrap_or(-1), v, stderr)
 }
 
@@ -172,7 +227,12 @@ fn find<'a>(r: &'a Value, id: &str, name_prefix: &str) -> Vec<&'a Value> {
         .as_array()
         .expect("findings")
         .iter()
-        .filter(|f| f["id"] == id && f["object"]["name"].as_str().is_some_and(|n| n.starts_with(name_prefix)))
+        .filter(|f| {
+            f["id"] == id
+                && f["object"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(name_prefix))
+        })
         .collect()
 }
 
@@ -182,7 +242,12 @@ fn root_causes(r: &Value) -> Vec<(String, String)> {
         .expect("findings")
         .iter()
         .filter(|f| f["root_cause"] == true)
-        .map(|f| (f["id"].as_str().unwrap_or("").to_string(), f["object"]["name"].as_str().unwrap_or("").to_string()))
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap_or("").to_string(),
+                f["object"]["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -198,14 +263,34 @@ async fn live_scan_finds_root_causes_and_skips_unserved_apis() {
     assert_eq!(r["source"]["server_version"], "v1.20.2");
 
     // v1.20 does not serve these versions: the scan says so and goes on.
-    let skipped: Vec<String> = r["skipped"].as_array().expect("skipped").iter().map(|s| s["api"].as_str().unwrap_or("").to_string()).collect();
-    for api in ["batch/v1 CronJob", "policy/v1 PodDisruptionBudget", "autoscaling/v2 HorizontalPodAutoscaler"] {
-        assert!(skipped.contains(&api.to_string()), "{api} not in skipped: {skipped:?}");
+    let skipped: Vec<String> = r["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| s["api"].as_str().unwrap_or("").to_string())
+        .collect();
+    for api in [
+        "batch/v1 CronJob",
+        "policy/v1 PodDisruptionBudget",
+        "autoscaling/v2 HorizontalPodAutoscaler",
+    ] {
+        assert!(
+            skipped.contains(&api.to_string()),
+            "{api} not in skipped: {skipped:?}"
+        );
     }
 
     let unsched = find(&r, "pod.unschedulable", "huge-");
     assert_eq!(unsched.len(), 2, "{r:#}");
-    assert!(unsched[0]["title"].as_str().unwrap_or("").to_lowercase().contains("memory"), "{:#}", unsched[0]);
+    assert!(
+        unsched[0]["title"]
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("memory"),
+        "{:#}",
+        unsched[0]
+    );
 
     let cm = find(&r, "config.missing-configmap", "api-config");
     assert_eq!(cm.len(), 1);
@@ -216,7 +301,11 @@ async fn live_scan_finds_root_causes_and_skips_unserved_apis() {
 
     let quota = find(&r, "replicaset.failed-create", "batch-");
     assert_eq!(quota.len(), 1, "{r:#}");
-    assert!(quota[0]["message"].as_str().unwrap_or("").contains("quota"), "{:#}", quota[0]);
+    assert!(
+        quota[0]["message"].as_str().unwrap_or("").contains("quota"),
+        "{:#}",
+        quota[0]
+    );
 
     let hook = find(&r, "webhook.no-endpoints", "guard");
     assert_eq!(hook.len(), 1);
@@ -240,12 +329,25 @@ async fn snapshot_then_offline_gives_the_same_root_causes() {
         .arg(dir.path())
         .output()
         .expect("snapshot");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("kaptain-snapshot.json").exists());
 
     let (_, live, _) = diagnose_json(cp.kubeconfig_path(), &[]);
-    let off = kaptain().args(["diagnose", "-o", "json", "--from"]).arg(dir.path()).output().expect("offline");
-    assert_eq!(off.status.code(), Some(1), "{}", String::from_utf8_lossy(&off.stderr));
+    let off = kaptain()
+        .args(["diagnose", "-o", "json", "--now", &later(), "--from"])
+        .arg(dir.path())
+        .output()
+        .expect("offline");
+    assert_eq!(
+        off.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&off.stderr)
+    );
     let offline: Value = serde_json::from_slice(&off.stdout).expect("json");
     assert_eq!(offline["source"]["kind"], "snapshot");
     assert_eq!(offline["skipped"], live["skipped"]);
@@ -256,18 +358,38 @@ async fn snapshot_then_offline_gives_the_same_root_causes() {
 async fn namespace_and_only_narrow_the_scan() {
     let cp = cluster().await;
     let (_, r, _) = diagnose_json(cp.kubeconfig_path(), &["--only", "service"]);
-    let ids: Vec<&str> = r["findings"].as_array().expect("f").iter().filter_map(|f| f["id"].as_str()).collect();
-    assert!(!ids.is_empty() && ids.iter().all(|i| i.starts_with("service.")), "{ids:?}");
+    let ids: Vec<&str> = r["findings"]
+        .as_array()
+        .expect("f")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(
+        !ids.is_empty() && ids.iter().all(|i| i.starts_with("service.")),
+        "{ids:?}"
+    );
 
     let out = kaptain()
-        .args(["diagnose", "-n", "quota", "-o", "json", "--kubeconfig"])
+        .args([
+            "diagnose",
+            "-n",
+            "quota",
+            "-o",
+            "json",
+            "--now",
+            &later(),
+            "--kubeconfig",
+        ])
         .arg(cp.kubeconfig_path())
         .output()
         .expect("run");
     let r: Value = serde_json::from_slice(&out.stdout).expect("json");
     for f in r["findings"].as_array().expect("f") {
         let ns = f["object"]["namespace"].as_str();
-        assert!(ns.is_none() || ns == Some("quota"), "finding outside namespace quota: {f:#}");
+        assert!(
+            ns.is_none() || ns == Some("quota"),
+            "finding outside namespace quota: {f:#}"
+        );
     }
 }
 
@@ -277,7 +399,11 @@ async fn cluster_errors_are_one_line_and_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     // Unreachable: a kubeconfig pointing at a closed port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let dead = dir.path().join("dead.yaml");
     std::fs::write(&dead, format!(
         "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n\
@@ -285,26 +411,57 @@ async fn cluster_errors_are_one_line_and_exit_2() {
     )).expect("write");
     // Rejected credentials: a token the API server does not know.
     let expired = dir.path().join("expired.yaml");
-    let text = std::fs::read_to_string(cp.kubeconfig_path()).expect("kubeconfig").replace(cp.admin_token(), "no-such-token");
+    let text = std::fs::read_to_string(cp.kubeconfig_path())
+        .expect("kubeconfig")
+        .replace(cp.admin_token(), "no-such-token");
     std::fs::write(&expired, text).expect("write");
     // Forbidden: a known user with no RBAC bindings.
-    let nobody = cp.kubeconfig_for(kaptain_testenv::NOBODY_TOKEN).expect("kubeconfig");
+    let nobody = cp
+        .kubeconfig_for(kaptain_testenv::NOBODY_TOKEN)
+        .expect("kubeconfig");
     let garbage = dir.path().join("garbage.yaml");
     std::fs::write(&garbage, "this: [is not a kubeconfig").expect("write");
 
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--kubeconfig".into(), dead.display().to_string()], "cannot reach the cluster"),
-        (vec!["--kubeconfig".into(), expired.display().to_string()], "401"),
-        (vec!["--kubeconfig".into(), nobody.display().to_string()], "forbidden"),
-        (vec!["--kubeconfig".into(), garbage.display().to_string()], "kubeconfig"),
-        (vec!["--kubeconfig".into(), cp.kubeconfig_path().display().to_string(), "--context".into(), "nope".into()], "context \"nope\" not found"),
+        (
+            vec!["--kubeconfig".into(), dead.display().to_string()],
+            "cannot reach the cluster",
+        ),
+        (
+            vec!["--kubeconfig".into(), expired.display().to_string()],
+            "401",
+        ),
+        (
+            vec!["--kubeconfig".into(), nobody.display().to_string()],
+            "forbidden",
+        ),
+        (
+            vec!["--kubeconfig".into(), garbage.display().to_string()],
+            "kubeconfig",
+        ),
+        (
+            vec![
+                "--kubeconfig".into(),
+                cp.kubeconfig_path().display().to_string(),
+                "--context".into(),
+                "nope".into(),
+            ],
+            "context \"nope\" not found",
+        ),
     ];
     for (args, expect) in cases {
         let out = kaptain().arg("diagnose").args(&args).output().expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: expected one line, got: {stderr}");
-        assert!(stderr.contains(expect), "{args:?}: expected {expect:?} in: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: expected one line, got: {stderr}"
+        );
+        assert!(
+            stderr.contains(expect),
+            "{args:?}: expected {expect:?} in: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }

@@ -18,8 +18,15 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(o, "{src} · generated {}\n", r.generated_at);
     let s = &r.summary;
-    let _ = writeln!(o, "| root causes | critical | high | medium | low | info |\n|---|---|---|---|---|---|");
-    let _ = writeln!(o, "| {} | {} | {} | {} | {} | {} |\n", s.root_causes, s.critical, s.high, s.medium, s.low, s.info);
+    let _ = writeln!(
+        o,
+        "| root causes | critical | high | medium | low | info |\n|---|---|---|---|---|---|"
+    );
+    let _ = writeln!(
+        o,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.root_causes, s.critical, s.high, s.medium, s.low, s.info
+    );
     if !r.skipped.is_empty() {
         let _ = writeln!(o, "Skipped APIs:\n");
         for k in &r.skipped {
@@ -32,15 +39,30 @@ pub fn render(r: &Report) -> String {
     }
     for (n, g) in groups(&r.findings).iter().enumerate() {
         let f = g.root;
-        let _ = writeln!(o, "## {}. {} — {}\n", n + 1, f.severity.as_str().to_uppercase(), md(&f.title));
-        let _ = writeln!(o, "`{}` · `{}` · confidence {:.2}\n", f.id, f.object, f.confidence);
+        let _ = writeln!(
+            o,
+            "## {}. {} — {}\n",
+            n + 1,
+            f.severity.as_str().to_uppercase(),
+            md(&f.title)
+        );
+        let _ = writeln!(
+            o,
+            "`{}` · `{}` · confidence {:.2}\n",
+            f.id, f.object, f.confidence
+        );
         if !f.message.is_empty() {
             let _ = writeln!(o, "{}\n", md(&f.message));
         }
         if !f.evidence.is_empty() {
             let _ = writeln!(o, "**Evidence**\n");
             for e in &f.evidence {
-                let _ = writeln!(o, "- {}: {}", format!("{:?}", e.source).to_lowercase(), md(&e.detail));
+                let _ = writeln!(
+                    o,
+                    "- {}: {}",
+                    format!("{:?}", e.source).to_lowercase(),
+                    md(&e.detail)
+                );
             }
             o.push('\n');
         }
@@ -74,5 +96,7 @@ pub fn render(r: &Report) -> String {
 
 /// Escapes what Markdown would misread in free text.
 fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -20,7 +20,12 @@ pub fn use_color() -> bool {
 }
 
 pub fn width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|&w: &usize| w >= 60).unwrap_or(100).min(160)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&w: &usize| w >= 60)
+        .unwrap_or(100)
+        .min(160)
 }
 
 struct Painter {
@@ -42,13 +47,25 @@ impl Painter {
         }
     }
     fn bold(&self, s: &str) -> String {
-        if self.color { s.bold().to_string() } else { s.to_string() }
+        if self.color {
+            s.bold().to_string()
+        } else {
+            s.to_string()
+        }
     }
     fn dim(&self, s: &str) -> String {
-        if self.color { s.dimmed().to_string() } else { s.to_string() }
+        if self.color {
+            s.dimmed().to_string()
+        } else {
+            s.to_string()
+        }
     }
     fn green(&self, s: &str) -> String {
-        if self.color { s.green().to_string() } else { s.to_string() }
+        if self.color {
+            s.green().to_string()
+        } else {
+            s.to_string()
+        }
     }
 }
 
@@ -113,7 +130,11 @@ pub fn render(r: &Report, color: bool, width: usize) -> String {
         );
     }
     if !r.skipped.is_empty() {
-        let list: Vec<String> = r.skipped.iter().map(|k| format!("{} ({})", k.api, k.reason)).collect();
+        let list: Vec<String> = r
+            .skipped
+            .iter()
+            .map(|k| format!("{} ({})", k.api, k.reason))
+            .collect();
         o.push_str(&p.dim(&wrap(&list.join(", "), "skipped: ", "         ", width)));
     }
     for (n, g) in groups(&r.findings).iter().enumerate() {
@@ -121,21 +142,44 @@ pub fn render(r: &Report, color: bool, width: usize) -> String {
         o.push('\n');
         let prefix = format!("{:>2}. ", n + 1);
         let _ = write!(o, "{}{} ", prefix, p.sev(f.severity));
-        o.push_str(&p.bold(wrap(&f.title, "", "              ", width.saturating_sub(13)).trim_end()));
+        o.push_str(
+            &p.bold(wrap(&f.title, "", "              ", width.saturating_sub(13)).trim_end()),
+        );
         o.push('\n');
-        let _ = writeln!(o, "    {}", p.dim(&format!("{} · {} · confidence {:.2}", f.id, f.object, f.confidence)));
+        let _ = writeln!(
+            o,
+            "    {}",
+            p.dim(&format!(
+                "{} · {} · confidence {:.2}",
+                f.id, f.object, f.confidence
+            ))
+        );
         if !f.message.is_empty() {
             o.push_str(&wrap(&f.message, "    ", "    ", width));
         }
         for e in f.evidence.iter().take(6) {
             let tag = format!("{:?}", e.source).to_lowercase();
-            o.push_str(&wrap(&e.detail, &format!("    {} ", p.dim(&format!("[{tag}]"))), "      ", width + if color { 9 } else { 0 }));
+            o.push_str(&wrap(
+                &e.detail,
+                &format!("    {} ", p.dim(&format!("[{tag}]"))),
+                "      ",
+                width + if color { 9 } else { 0 },
+            ));
         }
         if f.evidence.len() > 6 {
-            let _ = writeln!(o, "    {}", p.dim(&format!("… {} more (see -o json)", f.evidence.len() - 6)));
+            let _ = writeln!(
+                o,
+                "    {}",
+                p.dim(&format!("… {} more (see -o json)", f.evidence.len() - 6))
+            );
         }
         if !f.remediation.summary.is_empty() {
-            o.push_str(&wrap(&f.remediation.summary, &format!("    {} ", p.green("fix:")), "         ", width + if color { 9 } else { 0 }));
+            o.push_str(&wrap(
+                &f.remediation.summary,
+                &format!("    {} ", p.green("fix:")),
+                "         ",
+                width + if color { 9 } else { 0 },
+            ));
         }
         for c in &f.remediation.commands {
             let _ = writeln!(o, "      $ {c}");
@@ -150,8 +194,19 @@ pub fn render(r: &Report, color: bool, width: usize) -> String {
             let _ = writeln!(o, "    symptoms ({}):", g.symptoms.len());
             for (depth, s) in &g.symptoms {
                 let pad = "  ".repeat(*depth);
-                let _ = writeln!(o, "    {pad}└ {} {} {}", p.sev(s.severity).trim_end(), s.object, p.dim(&format!("({})", s.id)));
-                o.push_str(&wrap(&s.title, &format!("    {pad}  "), &format!("    {pad}  "), width));
+                let _ = writeln!(
+                    o,
+                    "    {pad}└ {} {} {}",
+                    p.sev(s.severity).trim_end(),
+                    s.object,
+                    p.dim(&format!("({})", s.id))
+                );
+                o.push_str(&wrap(
+                    &s.title,
+                    &format!("    {pad}  "),
+                    &format!("    {pad}  "),
+                    width,
+                ));
             }
         }
     }

@@ -46,7 +46,9 @@ fn walk<'a>(
     seen: &mut HashSet<&'a str>,
     out: &mut Vec<(usize, &'a Finding)>,
 ) {
-    let Some(kids) = children.get(f.fingerprint.as_str()) else { return };
+    let Some(kids) = children.get(f.fingerprint.as_str()) else {
+        return;
+    };
     let mut kids = kids.clone();
     kids.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.object.cmp(&b.object)));
     for k in kids {
