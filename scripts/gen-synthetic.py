@@ -53,6 +53,7 @@ def parse_args(argv):
     p.add_argument("--nodes", type=int, default=5, help="number of nodes (default 5)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--captured-at", default="2026-11-20T09:30:00Z", help="snapshot time; every timestamp is before it")
+    p.add_argument("--healthy", action="store_true", help="break nothing (for false-positive tests)")
     p.add_argument("--pretty", action="store_true", help="indent like kubectl (4 spaces); default is compact JSON")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory (created if needed)")
     a = p.parse_args(argv)
@@ -167,7 +168,7 @@ class Gen:
     def plan(self):
         a = self.a
         d = a.deployments
-        n_bad = max(1, d // 100) if d >= 3 else 0
+        n_bad = 0 if a.healthy else (max(1, d // 100) if d >= 3 else 0)
         idx = list(range(d))
         self.rng.shuffle(idx)
         self.node_names = [f"node-{i + 1}" for i in range(a.nodes)]

@@ -192,7 +192,11 @@ fn missing(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, kind: Kind, vias
             ),
         };
         ctx.finding(info, object, "")
-            .title(format!("{what} {ns}/{name} does not exist but {} reference it", plural(users.len(), "object")))
+            .title(format!(
+                "{what} {ns}/{name} does not exist but {} {}",
+                plural(users.len(), "object"),
+                if users.len() == 1 { "references it" } else { "reference it" }
+            ))
             .message(format!(
                 "{what} {name} is referenced by {} in namespace {ns}, but no {what} of that name exists. \
                  Pods that need it cannot start (or start without it) until it is created or the reference is fixed.",

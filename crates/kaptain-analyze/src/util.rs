@@ -68,7 +68,12 @@ pub fn events_with<'a>(
 
 /// One line of evidence for an event: `Warning FailedMount (x3, 2m ago): message`.
 pub fn event_evidence(e: &Event, now: jiff::Timestamp) -> Evidence {
-    let count = e.count.unwrap_or(1);
+    let count = e
+        .series
+        .as_ref()
+        .and_then(|s| s.count)
+        .or(e.count)
+        .unwrap_or(1);
     let ago = event_time(e)
         .map(|t| format!(", {} ago", human_duration(now.as_second() - t.as_second())))
         .unwrap_or_default();

@@ -454,11 +454,14 @@ fn event_target(e: &Event) -> Option<ObjKey> {
     })
 }
 
-/// The best time an event carries: lastTimestamp, eventTime, firstTimestamp, creation.
+/// The best time an event carries: series.lastObservedTime (events.k8s.io-style series that
+/// newer schedulers write), lastTimestamp, eventTime, firstTimestamp, creation.
 pub fn event_time(e: &Event) -> Option<jiff::Timestamp> {
-    e.last_timestamp
+    e.series
         .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref())
         .map(|t| t.0)
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
         .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))

@@ -98,6 +98,12 @@ fn parse_sched(msg: &str) -> Vec<(Option<u32>, Sched)> {
         .trim()
         .trim_end_matches('.');
     let mut out: Vec<(Option<u32>, Sched)> = Vec::new();
+    // Older schedulers write "had taint {k: v}, that the pod didn't tolerate": that comma
+    // does not start a new reason.
+    let body = body.replace(
+        ", that the pod didn't tolerate",
+        " that the pod didn't tolerate",
+    );
     for piece in body.split(", ") {
         let piece = piece.trim();
         let (n, text) = match piece.split_once(' ') {
@@ -253,6 +259,9 @@ pub(super) fn unschedulable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>)
         let mut fixes: Vec<String> = Vec::new();
         let mut cmds: Vec<String> = Vec::new();
         let wl = ctx.idx.workload_of_pod(p);
+        // Set when the pod requests more than any node has: then no taint or node state is
+        // the cause, the request is.
+        let mut fits_nowhere = false;
         for (_, s) in &reasons {
             match s {
                 Sched::Insufficient(res) => {
@@ -272,6 +281,7 @@ pub(super) fn unschedulable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>)
                             ));
                         if want > alloc {
                             too_big = true;
+                            fits_nowhere = true;
                             fixes.push(format!("No node can ever fit this pod: it requests more {res} than the largest node has allocatable. Lower the request or add bigger nodes."));
                         }
                     }
@@ -391,7 +401,11 @@ pub(super) fn unschedulable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>)
                 if scaling_up { " The cluster autoscaler has triggered a scale-up, which may resolve it." } else { "" }
             ))
             .evidences(ev)
-            .cause_hints(hints)
+            .cause_hints(if fits_nowhere {
+                hints.into_iter().filter(|h| h.kind != "Node").collect()
+            } else {
+                hints
+            })
             .fix(fixes.join(" "), cmds)
             .push(out);
     }

@@ -186,7 +186,13 @@ pub fn render(r: &Report, color: bool, width: usize) -> String {
         }
         if let Some(patch) = &f.remediation.patch {
             let _ = writeln!(o, "      patch:");
-            for l in patch.lines() {
+            // JSON patches read better, and fit the width, as YAML.
+            let shown = serde_json::from_str::<serde_json::Value>(patch)
+                .ok()
+                .filter(|v| v.is_object())
+                .and_then(|v| serde_yaml_ng::to_string(&v).ok())
+                .unwrap_or_else(|| patch.clone());
+            for l in shown.lines() {
                 let _ = writeln!(o, "        {l}");
             }
         }

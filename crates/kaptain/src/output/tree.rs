@@ -29,10 +29,18 @@ pub fn groups(findings: &[Finding]) -> Vec<Group<'_>> {
             Group { root, symptoms }
         })
         .collect();
+    // The worst thing a root cause leads to ranks it, then how much it breaks.
+    let worst = |g: &Group| {
+        g.symptoms
+            .iter()
+            .map(|(_, s)| s.severity)
+            .chain([g.root.severity])
+            .max()
+    };
     out.sort_by(|a, b| {
-        b.root
-            .severity
-            .cmp(&a.root.severity)
+        worst(b)
+            .cmp(&worst(a))
+            .then(b.root.severity.cmp(&a.root.severity))
             .then(b.symptoms.len().cmp(&a.symptoms.len()))
             .then(a.root.object.cmp(&b.root.object))
     });
