@@ -11,7 +11,10 @@ use kaptain_cluster::Kind;
 use kaptain_model::{Category, Evidence, EvidenceSource, Finding, ObjectRef, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
-use crate::util::{events_with, human_duration, latest_events, ns_name, obj_ref, ref_to};
+use crate::util::{
+    events_with, human_duration, latest_events, ns_name, obj_ref, parse_quantity as quantity,
+    ref_to,
+};
 use crate::workload::{GRACE_SECS, age, since};
 
 const TARGETS: &[Kind] = &[Kind::Deployment, Kind::StatefulSet, Kind::ReplicaSet];
@@ -306,37 +309,6 @@ fn missing_requests(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 .push(out);
         }
     }
-}
-
-/// A quantity as a number (`250m` → 0.25, `1Gi` → 1073741824), for comparisons.
-fn quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0f64.powi(4),
-        "Pi" => 1024.0f64.powi(5),
-        "Ei" => 1024.0f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(n * mult)
 }
 
 /// `cpu: 180% of requests (target 70%)` if the current value is over 110% of the target

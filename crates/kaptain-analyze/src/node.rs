@@ -9,7 +9,7 @@ use kaptain_cluster::{ClusterIndex, Kind};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
-use crate::util::{events_with, human_duration, latest_events, obj_ref};
+use crate::util::{events_with, human_duration, latest_events, obj_ref, parse_quantity};
 
 /// A node that joined moments ago may report NotReady while its kubelet and CNI start.
 const NODE_GRACE_SECS: i64 = 300;
@@ -61,57 +61,6 @@ pub(crate) fn checks() -> Vec<Check> {
         Check::new(CORDONED, cordoned_with_pods),
         Check::new(OVERCOMMITTED, overcommitted),
     ]
-}
-
-/// Parses a Kubernetes Quantity (`100m`, `0.5`, `128Mi`, `1G`, `1e3`, `1Ki`) into base units
-/// (cores for CPU, bytes for memory). `None` if the text is not a valid quantity.
-pub(crate) fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    let digits_start = i;
-    let mut digits = 0;
-    while let Some(&c) = b.get(i) {
-        if c.is_ascii_digit() {
-            digits += 1;
-        } else if c != b'.' {
-            break;
-        }
-        i += 1;
-    }
-    if digits == 0 || s[digits_start..i].matches('.').count() > 1 {
-        return None;
-    }
-    let number: f64 = s[..i].parse().ok()?;
-    let suffix = &s[i..];
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => {
-            // Decimal exponent: `1e3`, `5E-2`.
-            let exp = suffix.strip_prefix(['e', 'E'])?;
-            let body = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            if body.is_empty() || !body.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            10f64.powi(exp.parse::<i32>().ok()?)
-        }
-    };
-    Some(number * mult)
 }
 
 fn condition<'a>(node: &'a Node, type_: &str) -> Option<&'a NodeCondition> {

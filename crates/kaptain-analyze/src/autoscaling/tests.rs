@@ -1,7 +1,7 @@
 use kaptain_cluster::Kind;
 
-use super::quantity;
 use crate::testutil::{index, run};
+use crate::util::parse_quantity as quantity;
 
 fn hpa(target: &str, status: &str) -> String {
     format!(

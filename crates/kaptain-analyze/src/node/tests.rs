@@ -1,5 +1,5 @@
-use super::parse_quantity;
 use crate::testutil::{index, run};
+use crate::util::parse_quantity;
 use kaptain_model::{Category, Severity};
 
 #[test]

@@ -17,6 +17,7 @@ use kaptain_cluster::{Kind, ObjKey};
 use kaptain_model::{Category, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
+use crate::util::parse_quantity;
 
 const CRASH_LOOP: CheckInfo = CheckInfo::new(
     "pod.crash-loop",
@@ -387,35 +388,6 @@ fn pod_claims(p: &Pod) -> Vec<&str> {
 /// `deployment/api`, the kubectl name of a workload key.
 fn kubectl_name(k: &ObjKey) -> String {
     format!("{}/{}", k.kind.name().to_ascii_lowercase(), k.name)
-}
-
-/// Parses a resource quantity (`500m`, `2`, `1.5Gi`, `128974848`, `1e3`) in base units
-/// (cores for CPU, bytes for memory).
-fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    const SUFFIXES: &[(&str, f64)] = &[
-        ("Ki", 1024.0),
-        ("Mi", 1_048_576.0),
-        ("Gi", 1_073_741_824.0),
-        ("Ti", 1_099_511_627_776.0),
-        ("Pi", 1_125_899_906_842_624.0),
-        ("Ei", 1_152_921_504_606_846_976.0),
-        ("n", 1e-9),
-        ("u", 1e-6),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    for (suffix, mult) in SUFFIXES {
-        if let Some(num) = q.strip_suffix(suffix) {
-            return num.parse::<f64>().ok().map(|n| n * mult);
-        }
-    }
-    q.parse::<f64>().ok()
 }
 
 /// Bytes as `512Mi` / `2Gi` (rounded up to a whole Mi).
