@@ -344,4 +344,43 @@ spec:
         assert_eq!(sa.len(), 1);
         assert_eq!(sa[0].object.name, "api-sa");
     }
+
+    const POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: db-0, namespace: data}
+spec:
+  imagePullSecrets: [{name: regcred}]
+  containers: [{name: db, image: private.example.com/db:1}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: db-data}
+"#;
+
+    #[test]
+    fn missing_pvc_and_pull_secret_on_a_bare_pod() {
+        let idx = index(POD, &[Kind::PersistentVolumeClaim, Kind::Secret]);
+        let pvc = run("config.missing-pvc", &idx);
+        assert_eq!(pvc.len(), 1);
+        assert_eq!(
+            (pvc[0].object.kind.as_str(), pvc[0].object.name.as_str()),
+            ("PersistentVolumeClaim", "db-data")
+        );
+        assert!(pvc[0].evidence[0].detail.contains("Pod/data/db-0"));
+        let pull = run("config.missing-image-pull-secret", &idx);
+        assert_eq!(pull.len(), 1);
+        assert_eq!(pull[0].object.name, "regcred");
+        // Pull-secret references are not "missing Secret" findings of the env/volume kind.
+        assert!(run("config.missing-secret", &idx).is_empty());
+    }
+
+    #[test]
+    fn present_pvc_and_pull_secret_are_quiet() {
+        let yaml = format!(
+            "{POD}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: db-data, namespace: data}}\nspec: {{}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: regcred, namespace: data}}\ntype: kubernetes.io/dockerconfigjson\n"
+        );
+        let idx = index(&yaml, &[]);
+        assert!(run("config.missing-pvc", &idx).is_empty());
+        assert!(run("config.missing-image-pull-secret", &idx).is_empty());
+    }
 }

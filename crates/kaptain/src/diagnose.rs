@@ -95,7 +95,8 @@ fn run_inner(a: &DiagnoseArgs) -> Result<u8, String> {
             return Ok(EXIT_ERROR);
         }
     }
-    output::print_reports(&reports, a.output).map_err(|e| format!("cannot write output: {e}"))?;
+    output::print_reports(&reports, a.output, a.all_contexts)
+        .map_err(|e| format!("cannot write output: {e}"))?;
     let any = reports
         .iter()
         .any(|r| r.findings.iter().any(|f| f.severity >= a.min_severity));

@@ -465,3 +465,56 @@ async fn cluster_errors_are_one_line_and_exit_2() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_contexts_reports_each_and_survives_a_dead_one() {
+    let cp = cluster().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let kc = dir.path().join("two.yaml");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\n\
+             clusters:\n- {{name: good, cluster: {{server: '{}', insecure-skip-tls-verify: true}}}}\n\
+             - {{name: dead, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}\n\
+             users: [{{name: admin, user: {{token: '{}'}}}}]\n\
+             contexts:\n- {{name: good, context: {{cluster: good, user: admin}}}}\n- {{name: dead, context: {{cluster: dead, user: admin}}}}\n\
+             current-context: good\n",
+            cp.server_url(),
+            cp.admin_token()
+        ),
+    )
+    .expect("write");
+    let out = kaptain()
+        .args([
+            "diagnose",
+            "--all-contexts",
+            "-A",
+            "-o",
+            "json",
+            "--now",
+            &later(),
+            "--kubeconfig",
+        ])
+        .arg(&kc)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a dead context is an error: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("context dead"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let reports = v.as_array().expect("--all-contexts prints a list");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["source"]["context"], "good");
+    assert!(!reports[0]["findings"].as_array().expect("f").is_empty());
+}

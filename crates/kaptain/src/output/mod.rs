@@ -11,12 +11,14 @@ use kaptain_model::Report;
 
 use crate::cli::Format;
 
-pub fn print_reports(reports: &[Report], format: Format) -> std::io::Result<()> {
+/// Prints the reports. `many` (from `--all-contexts`) makes JSON and YAML a list even when
+/// only one context answered, so scripts see one shape.
+pub fn print_reports(reports: &[Report], format: Format, many: bool) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
         Format::Json => {
-            if let [one] = reports {
+            if let ([one], false) = (reports, many) {
                 serde_json::to_writer_pretty(&mut out, one)?;
             } else {
                 serde_json::to_writer_pretty(&mut out, reports)?;
@@ -24,7 +26,7 @@ pub fn print_reports(reports: &[Report], format: Format) -> std::io::Result<()> 
             writeln!(out)?;
         }
         Format::Yaml => {
-            let text = if let [one] = reports {
+            let text = if let ([one], false) = (reports, many) {
                 serde_yaml_ng::to_string(one)
             } else {
                 serde_yaml_ng::to_string(reports)
