@@ -22,13 +22,13 @@ have_bins() {
     [ -x "$CACHE/kube-scheduler" ] && [ -x "$CACHE/etcd" ]
 }
 
-if have_bins; then
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if have_bins && command -v kubectl >/dev/null 2>&1; then
   echo "$CACHE"
   exit 0
 fi
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 apt_updated=0
 apt_install() {
@@ -51,7 +51,14 @@ if ! grep -qs 'deb-src' /etc/apt/sources.list.d/debian.sources; then
   apt_updated=0
 fi
 
-apt_install golang-1.19-go etcd-server rsync jq openssl curl dpkg-dev golang-github-modern-go-reflect2-dev
+if have_bins; then
+  # Only kubectl (Debian's kubernetes-client, v1.20) is missing: tests compare against it.
+  apt_install kubernetes-client
+  echo "$CACHE"
+  exit 0
+fi
+
+apt_install golang-1.19-go etcd-server rsync jq openssl curl dpkg-dev golang-github-modern-go-reflect2-dev kubernetes-client
 
 mkdir -p "$CACHE"
 BUILD="$(dirname "$CACHE")/build"
