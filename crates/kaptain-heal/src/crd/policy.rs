@@ -142,7 +142,7 @@ pub struct FindingMatch {
     pub categories: Vec<Category>,
     /// The least severity a finding must have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<SeveritySchema>")]
+    #[schemars(with = "SeveritySchema")]
     pub min_severity: Option<Severity>,
     /// Namespaces of the finding's object; empty: any (findings on cluster-scoped objects
     /// only match when this and `namespaceSelector` are unset).
