@@ -14,7 +14,6 @@ use crate::util::{event_evidence, human_duration, ref_to};
 
 /// Older events are history, not a current problem.
 const MAX_AGE_SECS: i64 = 24 * 3_600;
-const RECENT_SECS: i64 = 3_600;
 const MANY: i64 = 5;
 
 const UNEXPLAINED: CheckInfo = CheckInfo::new(
@@ -124,6 +123,14 @@ fn unexplained(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         if explained.contains(&(kind.name(), ns_opt, name)) || is_stale(idx, kind, ns, name, e) {
             continue;
         }
+        // Optimistic-concurrency conflicts (FailedToUpdateEndpoint and friends) are retried
+        // by the controller that hit them; they explain nothing on their own.
+        if e.message
+            .as_deref()
+            .is_some_and(|m| m.contains("the object has been modified"))
+        {
+            continue;
+        }
         let reason = e.reason.clone().unwrap_or_default();
         let g = groups
             .entry((kind, ns.to_string(), name.to_string(), reason.clone()))
@@ -147,8 +154,9 @@ fn unexplained(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     for g in groups.into_values() {
         let object = ref_to(g.kind, &g.ns, &g.name);
         let ago = human_duration(ctx.age_secs(g.latest_at));
-        let recent = ctx.age_secs(g.latest_at) <= RECENT_SECS;
-        let severity = if g.count >= MANY || recent {
+        // Repetition, not recency, makes an unexplained warning worth a look: one-off
+        // warnings are common in healthy clusters (controllers retrying a conflict).
+        let severity = if g.count >= MANY {
             Severity::Medium
         } else {
             Severity::Low
@@ -281,7 +289,7 @@ lastTimestamp: "{last}"
         assert_eq!(f.len(), 3, "{f:#?}");
         let dep = &f[0];
         assert_eq!(dep.object.kind, "Deployment");
-        assert_eq!(dep.severity, Severity::Medium, "recent event");
+        assert_eq!(dep.severity, Severity::Low, "a single recent event is low");
         let other = &f[1];
         assert_eq!(other.severity, Severity::Low);
         let lb = &f[2];

@@ -209,10 +209,13 @@ fn pod_refs(pods: &[&Pod]) -> Vec<ObjectRef> {
 fn deployment_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     for d in ctx.idx.objects.deployments.iter() {
         let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let st = d.status.clone().unwrap_or_default();
+        // No status at all: a manifest, not a live object; nothing is known about its pods.
+        let Some(st) = d.status.clone() else { continue };
         let avail = st.available_replicas.unwrap_or(0);
         let unavail = st.unavailable_replicas.unwrap_or(0);
-        if want <= 0 || (avail >= want && unavail == 0) || age(ctx, &d.metadata) < GRACE_SECS {
+        // As many available as wanted: a surge pod of a stuck rollout is not unavailability
+        // (deployment.progress-deadline-exceeded reports the stuck rollout).
+        if want <= 0 || avail >= want || age(ctx, &d.metadata) < GRACE_SECS {
             continue;
         }
         // Still within a healthy rollout? Available=False for 5 minutes, or no progress

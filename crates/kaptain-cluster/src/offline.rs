@@ -314,6 +314,15 @@ fn json_object(
     r: &mut FileResult,
 ) {
     match Kind::resolve(kind, api) {
+        // An older apiVersion of the same shape (batch/v1beta1 CronJob, ...): the typed
+        // structs insist on their own apiVersion, so go through a Value and rewrite it.
+        Ok(k) if api != k.api_version() => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => value_doc(path, v, r),
+            Err(e) => r.errors.push(FileError {
+                path: path.to_path_buf(),
+                message: format!("{kind}: {e}"),
+            }),
+        },
         Ok(k) => match AnyObject::from_json(k, text) {
             Ok(o) => r.objects.push(o),
             Err(e) => {
@@ -413,6 +422,11 @@ fn value_doc(path: &Path, mut v: serde_json::Value, r: &mut FileResult) {
     }
     match Kind::resolve(&kind, &api) {
         Ok(k) => {
+            if api != k.api_version() {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("apiVersion".into(), k.api_version().into());
+                }
+            }
             let name = v
                 .pointer("/metadata/name")
                 .and_then(|n| n.as_str())
@@ -492,11 +506,32 @@ mod tests {
             "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: i}\n",
         );
         write(d.path(), "notes.txt", "ignored");
+        // Older apiVersions of the same shape load as the current kind, from JSON and YAML.
+        write(
+            d.path(),
+            "d/old.json",
+            r#"{"apiVersion":"batch/v1beta1","kind":"CronJob","metadata":{"name":"cj","namespace":"x"},"spec":{"schedule":"* * * * *","jobTemplate":{}}}"#,
+        );
+        write(
+            d.path(),
+            "d/old.yaml",
+            "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: pdb, namespace: x}\nspec: {minAvailable: 1}\n",
+        );
 
         let loaded = load_paths(&[d.path().to_path_buf()]).expect("load");
         let mut kinds: Vec<&str> = loaded.objects.iter().map(|o| o.kind().name()).collect();
         kinds.sort();
-        assert_eq!(kinds, vec!["ConfigMap", "Deployment", "Pod", "Service"]);
+        assert_eq!(
+            kinds,
+            vec![
+                "ConfigMap",
+                "CronJob",
+                "Deployment",
+                "Pod",
+                "PodDisruptionBudget",
+                "Service"
+            ]
+        );
         assert_eq!(loaded.ignored, 1);
         let msgs: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(msgs.len(), 4, "{msgs:#?}");

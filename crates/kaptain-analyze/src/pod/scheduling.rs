@@ -300,7 +300,11 @@ pub(super) fn unschedulable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>)
                     }
                 }
                 Sched::Taint(key) => {
-                    for n in ctx.idx.objects.nodes.iter() {
+                    // Only the taints Kubernetes sets for node conditions (not-ready,
+                    // unreachable, memory-pressure, ...) point at a node problem; a taint
+                    // someone put on purpose (gpu=true) is configuration, not a cause.
+                    let condition_taint = key.starts_with("node.kubernetes.io/");
+                    for n in ctx.idx.objects.nodes.iter().filter(|_| condition_taint) {
                         if n.spec
                             .as_ref()
                             .and_then(|s| s.taints.as_ref())
