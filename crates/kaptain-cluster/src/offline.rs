@@ -422,10 +422,10 @@ fn value_doc(path: &Path, mut v: serde_json::Value, r: &mut FileResult) {
     }
     match Kind::resolve(&kind, &api) {
         Ok(k) => {
-            if api != k.api_version() {
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("apiVersion".into(), k.api_version().into());
-                }
+            if api != k.api_version()
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert("apiVersion".into(), k.api_version().into());
             }
             let name = v
                 .pointer("/metadata/name")

@@ -62,6 +62,17 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// The simulated kubelet could not start or is stopped.
+    #[error("simulated kubelet: {0}")]
+    Kubelet(String),
+
+    /// A manifest given to `apply_yaml` is not usable.
+    #[error("apply: {0}")]
+    Apply(String),
+
+    #[error("YAML: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+
     #[error(transparent)]
     Kube(#[from] kube::Error),
 

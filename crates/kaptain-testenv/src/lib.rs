@@ -4,8 +4,11 @@
 //! kube-scheduler (v1.20.2, built once by `scripts/provision-k8s.sh`; see
 //! `shared/TESTENV.md`) on free loopback ports with a private temp dir, and waits until the API
 //! is usable. [`ControlPlane::shared`] gives one lazily started control plane per test binary.
-//! There is no kubelet: [`ControlPlane::add_nodes`] creates Ready `Node` objects so that the
-//! scheduler binds pods, but nothing runs them.
+//! [`ControlPlane::add_nodes`] creates static Ready `Node` objects so that the scheduler binds
+//! pods, but nothing runs them; [`ControlPlane::start_kubelet`] / [`ControlPlane::shared_kubelet`]
+//! start the simulated kubelet ([`SimKubelet`]), which registers live nodes and runs the pods
+//! bound to them the way a real kubelet would (see the crate README for its annotations).
+//! [`apply_yaml`] applies multi-document manifests.
 //!
 //! No process outlives the test binary: every process is started through
 //! `setpriv --pdeathsig SIGKILL` from one long-lived spawner thread, so the kernel kills them
@@ -24,9 +27,11 @@
 //! Environment: `KUBEBUILDER_ASSETS` / `KAPTAIN_K8S_BIN` / `KAPTAIN_K8S_CACHE` choose the
 //! binaries; `KAPTAIN_TESTENV_KEEP=1` keeps every temp dir (logs, etcd data) for inspection.
 
+mod apply;
 mod binaries;
 mod error;
 mod nodes;
+mod sim;
 mod spawner;
 
 use std::fs::{self, File};
@@ -42,7 +47,9 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+pub use apply::apply_yaml;
 pub use error::{Error, Result};
+pub use sim::{BACKOFF_SCALE_ENV, KubeletConfig, SimKubelet};
 
 use binaries::Binaries;
 use error::IoContext;
@@ -100,6 +107,7 @@ pub struct ControlPlane {
     next_node: AtomicUsize,
     keep: bool,
     startup: Duration,
+    shared_sim: tokio::sync::OnceCell<std::result::Result<SimKubelet, String>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -392,6 +400,9 @@ impl ControlPlane {
                 // The token controller is off, so the ServiceAccount admission plugin would
                 // reject every Pod ("No API token found").
                 "--disable-admission-plugins=ServiceAccount".into(),
+                // Simulated nodes serve logs on 127.0.0.1 (their InternalIP); their Hostname
+                // address does not resolve.
+                "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".into(),
             ],
         )?;
 
@@ -434,6 +445,9 @@ impl ControlPlane {
                     // No kubelet renews node status: keep nodes marked Ready by add_nodes
                     // Ready instead of going Unknown (and tainted) after 40 s.
                     "--node-monitor-grace-period=1h".into(),
+                    // The default 20 requests/s make a 1,000-replica Deployment take a minute.
+                    "--kube-api-qps=500".into(),
+                    "--kube-api-burst=1000".into(),
                     "--pod-eviction-timeout=1h".into(),
                 ],
             )?;
@@ -445,6 +459,8 @@ impl ControlPlane {
                 &[
                     kubeconfig_arg,
                     "--leader-elect=false".into(),
+                    "--kube-api-qps=500".into(),
+                    "--kube-api-burst=1000".into(),
                     "--bind-address=127.0.0.1".into(),
                     "--secure-port=0".into(),
                     "--port=0".into(),
@@ -544,6 +560,7 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
+        self.stop_shared_kubelet();
         self.stop_processes();
         let keep = self.keep || std::thread::panicking() || std::env::var_os(KEEP_ENV).is_some();
         if keep {
@@ -588,6 +605,7 @@ fn start_blocking() -> Result<ControlPlane> {
         next_node: AtomicUsize::new(0),
         keep: false,
         startup: Duration::ZERO,
+        shared_sim: tokio::sync::OnceCell::new(),
     };
     match cp.boot(&bins, began) {
         Ok(()) => Ok(cp),

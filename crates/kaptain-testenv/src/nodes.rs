@@ -1,4 +1,4 @@
-//! Fake `Node` objects, a stand-in until the simulated kubelet exists.
+//! Static fake `Node` objects (nothing renews them; the simulated kubelet's nodes are live).
 
 use std::sync::atomic::Ordering;
 
@@ -153,7 +153,7 @@ impl ControlPlane {
 
 /// Removes every taint with `key` (optimistic concurrency: retried on conflicts, since the
 /// node lifecycle controller edits taints too).
-async fn remove_taint(api: &Api<Node>, name: &str, key: &str) -> Result<()> {
+pub(crate) async fn remove_taint(api: &Api<Node>, name: &str, key: &str) -> Result<()> {
     let mut attempts = 0;
     loop {
         let node = api.get(name).await?;

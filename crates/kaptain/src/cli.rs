@@ -24,7 +24,9 @@ pub const EXIT_ERROR: u8 = 2;
         kaptain diagnose -A --min-severity high  # all namespaces, high and critical only\n  \
         kaptain diagnose --from examples/broken-shop\n  \
         kaptain snapshot -A -o ./snap && kaptain diagnose --from ./snap -o json\n  \
-        kaptain checks\n\n\
+        kaptain checks\n  \
+        kaptain heal plan -A                     # what the healing policies would do now\n  \
+        kaptain operator --namespace kaptain-system\n\n\
         Installed as `kubectl-kaptain` on PATH, it also runs as `kubectl kaptain ...`."
 )]
 pub struct Cli {
@@ -60,6 +62,42 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// List every check: id, category, default severity and what it finds.
     Checks(ChecksArgs),
+    /// Run the healing operator: watch, analyze, plan, guard, act, verify, roll back.
+    #[command(
+        long_about = "Run Kaptain's healing operator. Every replica watches the cluster (the kinds \
+            the checks need, HealingPolicies, HealingActions); the one holding the Lease \
+            kaptain-operator-leader in --namespace analyzes after each change, turns findings \
+            into HealingActions under the HealingPolicies, passes each through the safety guard \
+            and, for approved ones, records its intent, dry-runs it on the server, makes the \
+            change, verifies the finding clears and reverses the change if it does not.\n\n\
+            The safety configuration (protected namespaces, kinds and labels, never-allow list, \
+            global rate limit, circuit breaker) is read from the ConfigMap \
+            kaptain-operator-config (key safety.yaml) in --namespace, or from --config. \
+            State that must survive restarts (first-seen times, the breaker) is kept in the \
+            ConfigMap kaptain-operator-state there.",
+        after_help = "Examples:\n  \
+            kaptain operator --namespace kaptain-system\n  \
+            kaptain operator --namespace kaptain-system --watch-namespace shop --watch-namespace payments\n  \
+            kaptain operator --config safety.yaml --metrics-addr 0.0.0.0:9090\n\n\
+            Then: kaptain heal list; kaptain heal approve NAME; curl localhost:9090/metrics"
+    )]
+    Operator(OperatorArgs),
+    /// Review and steer healing: plan now, list, approve, reject, history.
+    #[command(
+        long_about = "Review and steer Kaptain's healing. `plan` shows what the HealingPolicies in \
+            the cluster would do now (a dry-run: no operator needed, nothing changes); `list` and \
+            `history` show HealingActions; `approve` and `reject` move a Proposed action through \
+            the same phase machine the operator uses. An approval is checked by the safety guard \
+            with the current policy, history and circuit breaker: approving what the guard would \
+            deny fails and names the rule.",
+        after_help = "Examples:\n  \
+            kaptain heal plan -A\n  \
+            kaptain heal list --phase Proposed\n  \
+            kaptain heal approve raise-search-1a2b3c4d5e6f -n shop\n  \
+            kaptain heal reject raise-search-1a2b3c4d5e6f -n shop --reason \"memory leak, fix the code\"\n  \
+            kaptain heal history --limit 20"
+    )]
+    Heal(HealArgs),
     /// Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else.
     #[command(hide = true)]
     ParseOnly {
@@ -134,6 +172,156 @@ pub struct ChecksArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = ChecksFormat::Table)]
     pub output: ChecksFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OperatorArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the
+    /// in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The operator's own namespace: its Lease, state and configuration ConfigMaps, and the
+    /// HealingActions of cluster-scoped targets.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        env = "POD_NAMESPACE",
+        default_value = "kaptain-system"
+    )]
+    pub namespace: String,
+    /// Only watch and heal these namespaces (repeat the flag; default: all namespaces).
+    /// Cluster-scoped objects such as nodes are always watched.
+    #[arg(long = "watch-namespace", value_name = "NS")]
+    pub watch_namespaces: Vec<String>,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// This replica's name in the leader Lease (default: $POD_NAME or the host name, plus
+    /// the process id).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+    /// Safety configuration (YAML, the same keys as safety.yaml in the ConfigMap
+    /// kaptain-operator-config); overrides the ConfigMap.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also watch Secrets (their values stay in the process). Off by default: reading Secret
+    /// values is opt-in in the RBAC too.
+    #[arg(long)]
+    pub read_secrets: bool,
+    /// Log filter (tracing's EnvFilter syntax; RUST_LOG overrides).
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub context: Option<String>,
+    /// The operator's namespace, where its safety configuration and state live.
+    #[arg(
+        long,
+        value_name = "NS",
+        global = true,
+        default_value = "kaptain-system"
+    )]
+    pub operator_namespace: String,
+    #[command(subcommand)]
+    pub command: HealCommand,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum HealCommand {
+    /// What the healing policies would do now (dry-run: nothing changes, no operator needed).
+    #[command(
+        long_about = "Scan the cluster, run the checks, plan with the HealingPolicies and \
+            ClusterHealingPolicies in it and ask the safety guard about every proposal — what \
+            the operator would do now, without doing it. DECISION is the guard's: allow (would \
+            run now), allow-dry-run, needs-approval or deny, with the rule that decided."
+    )]
+    Plan(HealPlanArgs),
+    /// HealingActions with phase, target, action and age.
+    List(HealListArgs),
+    /// Approve a Proposed action (checked by the safety guard; fails naming the rule).
+    Approve(HealDecideArgs),
+    /// Reject a Proposed or Approved action.
+    Reject(HealRejectArgs),
+    /// Finished actions (Succeeded, RolledBack, Failed, Rejected), newest first.
+    History(HealListArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealPlanArgs {
+    /// Namespace to plan for (default: the context's namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Plan for every namespace.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// Safety configuration file instead of the operator's ConfigMap.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(short = 'o', long, value_enum, default_value_t = HealFormat::Table)]
+    pub output: HealFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealListArgs {
+    /// Only this namespace (default: all namespaces).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Only actions in this phase (Proposed, Approved, Executing, Verifying, Succeeded,
+    /// Failed, RolledBack, Rejected).
+    #[arg(long, value_name = "PHASE")]
+    pub phase: Option<String>,
+    /// At most this many rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    #[arg(short = 'o', long, value_enum, default_value_t = HealFormat::Table)]
+    pub output: HealFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealDecideArgs {
+    /// The HealingAction's name (see `kaptain heal list`).
+    pub name: String,
+    /// Its namespace (default: found by name in any namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Who approves, as recorded on the action (default: the kubeconfig user).
+    #[arg(long, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Safety configuration file instead of the operator's ConfigMap.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealRejectArgs {
+    /// The HealingAction's name (see `kaptain heal list`).
+    pub name: String,
+    /// Its namespace (default: found by name in any namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Who rejects, as recorded on the action (default: the kubeconfig user).
+    #[arg(long, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Why, recorded on the action.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealFormat {
+    Table,
+    Json,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

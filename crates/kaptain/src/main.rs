@@ -4,6 +4,8 @@
 mod checks_cmd;
 mod cli;
 mod diagnose;
+mod heal_cmd;
+mod operator_cmd;
 mod output;
 mod parse_only;
 mod snapshot_cmd;
@@ -16,6 +18,8 @@ fn main() -> ExitCode {
         cli::Command::Diagnose(a) => diagnose::run(a),
         cli::Command::Snapshot(a) => snapshot_cmd::run(a),
         cli::Command::Checks(a) => checks_cmd::run(a),
+        cli::Command::Operator(a) => operator_cmd::run(a),
+        cli::Command::Heal(a) => heal_cmd::run(a),
         cli::Command::ParseOnly { paths } => parse_only::run(&paths),
     };
     ExitCode::from(code)

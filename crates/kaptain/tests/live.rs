@@ -8,9 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kaptain_testenv::ControlPlane;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
-use kube::discovery::Discovery;
+use kaptain_testenv::{ControlPlane, apply_yaml};
+use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 /// Applied first: quota admission only enforces a quota once its controller has computed
@@ -96,30 +95,6 @@ fn kaptain() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kaptain"))
 }
 
-async fn apply(client: &kube::Client, yaml: &str) {
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .expect("discovery");
-    for doc in yaml.split("\n---\n") {
-        let obj: DynamicObject = serde_yaml_ng::from_str(doc).expect("manifest");
-        let tm = obj.types.clone().expect("types");
-        let gvk = kube::api::GroupVersionKind::try_from(&tm).expect("gvk");
-        let (ar, caps) = discovery.resolve_gvk(&gvk).expect("served");
-        let api: Api<DynamicObject> = match (caps.scope, obj.metadata.namespace.as_deref()) {
-            (kube::discovery::Scope::Namespaced, Some(ns)) => {
-                Api::namespaced_with(client.clone(), ns, &ar)
-            }
-            _ => Api::all_with(client.clone(), &ar),
-        };
-        match api.create(&PostParams::default(), &obj).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => panic!("create {}: {e}", obj.metadata.name.unwrap_or_default()),
-        }
-    }
-}
-
 /// Sets up the scenario once per test binary and waits until the scheduler and controllers
 /// have acted on it.
 async fn cluster() -> &'static ControlPlane {
@@ -129,7 +104,7 @@ async fn cluster() -> &'static ControlPlane {
         .get_or_init(|| async {
             cp.add_nodes(2, "4", "16Gi").await.expect("nodes");
             let client = cp.client().await.expect("client");
-            apply(&client, QUOTA).await;
+            apply_yaml(&client, QUOTA).await.expect("apply");
             let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
                 Api::namespaced(client.clone(), "quota");
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -144,7 +119,7 @@ async fn cluster() -> &'static ControlPlane {
                 assert!(Instant::now() < deadline, "quota status never computed");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            apply(&client, MANIFESTS).await;
+            apply_yaml(&client, MANIFESTS).await.expect("apply");
             let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {

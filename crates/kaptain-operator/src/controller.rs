@@ -1,0 +1,582 @@
+//! One reconcile, as the leader: index → analyze → first-seen times → resume, verify and
+//! execute actions in flight → plan → guard → new HealingActions → re-evaluate waiting ones.
+//! The execution steps themselves are in [`crate::executor`].
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kaptain_analyze::{Check, analyze};
+use kaptain_cluster::ClusterIndex;
+use kaptain_heal::crd::{
+    HealingAction, HealingActionSpec, HealingActionStatus, Phase, PhaseEvent, Policy,
+};
+use kaptain_heal::guard::{
+    ActionRecord, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate,
+};
+use kaptain_heal::planner::{PlanInput, object_name, observe, plan};
+use kaptain_model::Finding;
+use kube::api::{Api, ObjectMeta, PostParams};
+
+use crate::config::{INSTANCE_ANNOTATION, KEY_LABEL, OperatorConfig, safety_from_configmap};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::recorder::{Level, Recorder};
+use crate::state::{self, PersistedState};
+use crate::watch::Reflectors;
+
+/// Actor recorded when the safety guard rejects an action.
+pub const GUARD_ACTOR: &str = "kaptain-guard";
+/// Actor recorded when Kaptain itself rejects an action (its finding cleared).
+pub const KAPTAIN_ACTOR: &str = "kaptain";
+
+/// What one reconcile reads.
+pub(crate) struct Round<'a> {
+    pub now: Timestamp,
+    pub idx: &'a ClusterIndex,
+    pub findings: &'a [Finding],
+    pub policies: &'a [Policy],
+    pub safety: &'a SafetyConfig,
+    /// Real actions started (from the API, plus those this instance started and the
+    /// watch has not shown yet).
+    pub history: Vec<ActionRecord>,
+}
+
+impl Round<'_> {
+    pub fn policy(&self, spec: &HealingActionSpec) -> Option<&Policy> {
+        self.policies
+            .iter()
+            .find(|p| p.reference.same_policy(&spec.policy))
+    }
+
+    pub fn mode(&self, spec: &HealingActionSpec) -> &'static str {
+        self.policy(spec)
+            .map_or("unknown", |p| p.spec.mode.as_str())
+    }
+
+    pub fn finding_present(&self, spec: &HealingActionSpec) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.fingerprint == spec.finding.fingerprint)
+    }
+}
+
+/// The leader's memory between reconciles. Everything that matters is also in the API.
+pub(crate) struct Controller {
+    pub client: kube::Client,
+    pub cfg: OperatorConfig,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub state: PersistedState,
+    pub state_dirty: bool,
+    pub state_loaded: bool,
+    checks: Vec<&'static Check>,
+    /// The newest version of each action this instance wrote, by UID (the watch may lag).
+    written: HashMap<String, (HealingAction, Instant)>,
+    /// When each Verifying action's finding was first seen cleared (settle clock).
+    pub clear_since: HashMap<String, Timestamp>,
+    /// When each Proposed action's finding was first seen gone.
+    missing_since: HashMap<String, Instant>,
+    recent_starts: Vec<(ActionRecord, Instant)>,
+    last_safety: SafetyConfig,
+}
+
+/// Parses a resourceVersion as the etcd revision it is in practice.
+fn rv(a: &HealingAction) -> Option<u64> {
+    a.metadata.resource_version.as_deref()?.parse().ok()
+}
+
+pub(crate) fn uid(a: &HealingAction) -> String {
+    a.metadata.uid.clone().unwrap_or_default()
+}
+
+pub(crate) fn phase(a: &HealingAction) -> Phase {
+    a.status.as_ref().map(|s| s.phase).unwrap_or_default()
+}
+
+impl Controller {
+    pub fn new(client: kube::Client, cfg: OperatorConfig, metrics: Metrics) -> Self {
+        let recorder = Recorder::new(client.clone(), &cfg.identity);
+        let checks = kaptain_analyze::catalog().iter().collect();
+        Controller {
+            client,
+            cfg,
+            metrics,
+            recorder,
+            state: PersistedState::default(),
+            state_dirty: false,
+            state_loaded: false,
+            checks,
+            written: HashMap::new(),
+            clear_since: HashMap::new(),
+            missing_since: HashMap::new(),
+            recent_starts: Vec::new(),
+            last_safety: SafetyConfig::default(),
+        }
+    }
+
+    /// Called when this instance stops leading: forget what another leader may change.
+    pub fn step_down(&mut self) {
+        self.state_loaded = false;
+        self.written.clear();
+        self.clear_since.clear();
+        self.missing_since.clear();
+        self.recent_starts.clear();
+    }
+
+    /// The actions from the watch, each replaced by the version this instance wrote if that
+    /// is newer, plus the ones it created that the watch has not shown yet.
+    fn merged(&mut self, store: Vec<Arc<HealingAction>>) -> Vec<HealingAction> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(store.len());
+        for a in store {
+            let id = uid(&a);
+            seen.insert(id.clone());
+            match self.written.get(&id) {
+                Some((w, _)) if rv(w).zip(rv(&a)).is_some_and(|(w, s)| w > s) => {
+                    out.push(w.clone())
+                }
+                Some(_) => {
+                    self.written.remove(&id);
+                    out.push((*a).clone());
+                }
+                None => out.push((*a).clone()),
+            }
+        }
+        self.written
+            .retain(|id, (_, at)| seen.contains(id) || at.elapsed() < Duration::from_secs(60));
+        for (id, (w, _)) in &self.written {
+            if !seen.contains(id) {
+                out.push(w.clone());
+            }
+        }
+        out
+    }
+
+    /// Writes an action's status (optimistic: fails with a conflict if it changed since it
+    /// was read) and remembers the result.
+    pub async fn write_status(&mut self, a: &HealingAction) -> Result<HealingAction> {
+        let ns = a.metadata.namespace.as_deref().unwrap_or_default();
+        let name = a.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<HealingAction> = Api::namespaced(self.client.clone(), ns);
+        let new = api.replace_status(name, &PostParams::default(), a).await?;
+        self.written
+            .insert(uid(&new), (new.clone(), Instant::now()));
+        Ok(new)
+    }
+
+    /// The guard's decision on `spec` now.
+    pub fn decide(
+        &self,
+        r: &Round,
+        spec: &HealingActionSpec,
+        approved_by: Option<&str>,
+    ) -> Decision {
+        let facts = observe(r.idx, spec);
+        evaluate(
+            &GuardContext {
+                now: r.now,
+                config: r.safety,
+                policy: r.policy(spec).map(|p| &p.spec),
+                history: &r.history,
+                breaker: &self.state.breaker,
+                facts: &facts,
+                approved_by,
+            },
+            spec,
+        )
+    }
+
+    pub fn record_start(&mut self, r: &mut Round<'_>, a: &HealingAction) {
+        if let Some(rec) = ActionRecord::from_action(a) {
+            r.history.push(rec.clone());
+            self.recent_starts.push((rec, Instant::now()));
+        }
+    }
+
+    /// One reconcile. Returns whether something waits on time (verification, deferrals), so
+    /// the loop comes back soon even without watch events.
+    pub async fn reconcile(&mut self, refl: &Reflectors) -> Result<bool> {
+        if !self.state_loaded {
+            self.state = state::load(&self.client, &self.cfg.namespace).await?;
+            self.state_loaded = true;
+        }
+        let now = Timestamp::now();
+        let idx = refl.index();
+        let findings: Vec<Finding> = analyze(&idx, &self.checks, now)
+            .into_iter()
+            .filter(|f| {
+                f.object
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|ns| self.cfg.watches(ns))
+            })
+            .collect();
+        self.metrics
+            .findings
+            .set(i64::try_from(findings.len()).unwrap_or(i64::MAX));
+        let present: BTreeSet<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        if self.state.observe(&present, now) {
+            self.state_dirty = true;
+        }
+        let safety = match &self.cfg.safety_override {
+            Some(s) => s.clone(),
+            None => match safety_from_configmap(refl.config_map().as_deref()) {
+                Ok(s) => {
+                    self.last_safety = s.clone();
+                    s
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "keeping the last good safety configuration");
+                    self.last_safety.clone()
+                }
+            },
+        };
+        let before = self.state.breaker.clone();
+        self.state.breaker.advance(&safety.breaker, now);
+        if self.state.breaker != before {
+            self.state_dirty = true;
+        }
+        let policies = refl.policies();
+        let actions = self.merged(refl.actions());
+        let mut history: Vec<ActionRecord> = actions
+            .iter()
+            .filter_map(ActionRecord::from_action)
+            .collect();
+        self.recent_starts
+            .retain(|(_, at)| at.elapsed() < Duration::from_secs(120));
+        for (rec, _) in &self.recent_starts {
+            if !history
+                .iter()
+                .any(|h| h.idempotency_key == rec.idempotency_key)
+            {
+                history.push(rec.clone());
+            }
+        }
+        let mut round = Round {
+            now,
+            idx: &idx,
+            findings: &findings,
+            policies: &policies,
+            safety: &safety,
+            history,
+        };
+        let mut waiting = false;
+
+        // 1. Actions in flight: resume (after a crash or a lost leader), verify, execute.
+        for a in &actions {
+            let result = match phase(a) {
+                Phase::Executing => self.resume(&mut round, a.clone()).await.map(|_| true),
+                Phase::Verifying => self.verify(&round, a.clone()).await.map(|_| true),
+                Phase::Approved => self.execute(&mut round, a.clone()).await.map(|_| true),
+                _ => Ok(false),
+            };
+            match result {
+                Ok(w) => waiting |= w,
+                Err(Error::FailPoint(p)) => return Err(Error::FailPoint(p)),
+                Err(e) => {
+                    waiting = true;
+                    tracing::warn!(action = ?a.metadata.name, error = %e, category = e.category(),
+                        "cannot advance a HealingAction; retrying");
+                }
+            }
+        }
+
+        // 2. New proposals.
+        let proposals = plan(&PlanInput {
+            findings: &findings,
+            policies: &policies,
+            index: &idx,
+            first_seen: &self.state.first_seen,
+            now,
+        });
+        if proposals
+            .skipped
+            .iter()
+            .any(|s| s.reason.contains("has lasted"))
+        {
+            waiting = true;
+        }
+        let keys: HashSet<&str> = actions
+            .iter()
+            .map(|a| a.spec.idempotency_key.as_str())
+            .collect();
+        let mut busy: Vec<kaptain_model::ObjectRef> = actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    phase(a),
+                    Phase::Approved | Phase::Executing | Phase::Verifying
+                )
+            })
+            .map(|a| a.spec.change.target.clone())
+            .collect();
+        for p in proposals.proposals {
+            if keys.contains(p.idempotency_key.as_str())
+                || busy.iter().any(|t| t.same_object(&p.change.target))
+            {
+                continue;
+            }
+            busy.push(p.change.target.clone());
+            match self.propose(&mut round, p).await {
+                Ok(Some(a)) if phase(&a) == Phase::Approved => {
+                    waiting = true;
+                    match self.execute(&mut round, a).await {
+                        Err(Error::FailPoint(p)) => return Err(Error::FailPoint(p)),
+                        Err(e) => tracing::warn!(error = %e, "cannot execute a new action"),
+                        Ok(()) => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    waiting = true;
+                    tracing::warn!(error = %e, category = e.category(), "cannot create a HealingAction");
+                }
+            }
+        }
+
+        // 3. Waiting actions: deferred ones may run now; stale ones are rejected.
+        for a in &actions {
+            if phase(a) != Phase::Proposed {
+                continue;
+            }
+            match self.reevaluate(&mut round, a, &busy).await {
+                Ok(w) => waiting |= w,
+                Err(Error::FailPoint(p)) => return Err(Error::FailPoint(p)),
+                Err(e) => {
+                    waiting = true;
+                    tracing::warn!(action = ?a.metadata.name, error = %e, "cannot re-evaluate a HealingAction");
+                }
+            }
+        }
+
+        for (reference, current) in refl.policy_statuses() {
+            if let Some(st) =
+                crate::policy_status::wanted(&reference, &round.history, now, current.as_ref())
+                && let Err(e) = crate::policy_status::write(&self.client, &reference, &st).await
+            {
+                tracing::warn!(policy = %reference.display(), error = %e, "cannot update a policy's status");
+            }
+        }
+        self.metrics
+            .set_breaker(self.state.breaker.state_at(&safety.breaker, now));
+        if self.state_dirty {
+            state::save(&self.client, &self.cfg.namespace, &self.state).await?;
+            self.state_dirty = false;
+        }
+        Ok(waiting)
+    }
+
+    /// The namespace a proposal's HealingAction lives in: its target's (or finding's), unless
+    /// that is protected by the configuration or not watched, or the target is cluster-scoped.
+    fn action_namespace(&self, r: &Round, spec: &HealingActionSpec) -> String {
+        spec.change
+            .target
+            .namespace
+            .as_deref()
+            .or(spec.finding.object.namespace.as_deref())
+            .filter(|ns| !r.safety.namespace_protected(Some(ns)) && self.cfg.watches(ns))
+            .unwrap_or(&self.cfg.namespace)
+            .to_string()
+    }
+
+    /// Creates the HealingAction of a new proposal, with the guard's verdict. Returns it
+    /// (`None` if another instance created it first).
+    async fn propose(
+        &mut self,
+        r: &mut Round<'_>,
+        spec: HealingActionSpec,
+    ) -> Result<Option<HealingAction>> {
+        let decision = self.decide(r, &spec, None);
+        let ns = self.action_namespace(r, &spec);
+        let name = object_name(&spec);
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert(KEY_LABEL.to_string(), spec.idempotency_key.clone());
+        labels.insert(
+            "kaptain.dev/action".to_string(),
+            spec.action.as_str().to_string(),
+        );
+        let ha = HealingAction {
+            metadata: ObjectMeta {
+                name: Some(name),
+                namespace: Some(ns.clone()),
+                labels: Some(labels),
+                annotations: Some(std::collections::BTreeMap::from([(
+                    INSTANCE_ANNOTATION.to_string(),
+                    self.cfg.identity.clone(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: None,
+        };
+        let api: Api<HealingAction> = Api::namespaced(self.client.clone(), &ns);
+        let mut a = match api.create(&PostParams::default(), &ha).await {
+            Ok(a) => a,
+            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let action = a.spec.action.as_str();
+        self.metrics.proposed(action, decision.as_str());
+        if let Some(seen) = self.state.first_seen.get(&a.spec.finding.fingerprint) {
+            let secs = (r.now.as_millisecond() - seen.as_millisecond()) as f64 / 1000.0;
+            self.metrics.finding_to_action.observe(secs.max(0.0));
+        }
+        let mut st = HealingActionStatus {
+            decision: Some(decision.verdict(r.now)),
+            ..HealingActionStatus::default()
+        };
+        st.times.proposed = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(r.now));
+        let mode = r.mode(&a.spec);
+        let (level, reason) = match &decision {
+            Decision::Allow { dry_run: false } => {
+                st.apply(PhaseEvent::Approve, r.now, None).ok();
+                st.message = Some(format!(
+                    "approved automatically by {} (mode {mode})",
+                    a.spec.policy.display()
+                ));
+                (Level::Normal, "HealingApproved")
+            }
+            Decision::Allow { dry_run: true } => {
+                let dr = self.dry_run(&a.spec).await;
+                st.message = Some(format!(
+                    "dry-run only: {}",
+                    dr.message.clone().unwrap_or_default()
+                ));
+                st.dry_run_result = Some(dr);
+                (Level::Normal, "HealingDryRun")
+            }
+            Decision::NeedsApproval { rule, reason } => {
+                self.metrics.rejected(rule.as_str());
+                st.message = Some(format!("waiting for approval: {reason}"));
+                (Level::Normal, "HealingNeedsApproval")
+            }
+            Decision::Deny { rule, reason } if rule.is_transient() => {
+                self.metrics.rejected(rule.as_str());
+                st.message = Some(format!("deferred ({rule}): {reason}"));
+                (Level::Normal, "HealingDeferred")
+            }
+            Decision::Deny { rule, reason } => {
+                self.metrics.rejected(rule.as_str());
+                st.apply(PhaseEvent::Reject, r.now, Some(GUARD_ACTOR)).ok();
+                st.message = Some(format!("rejected by the safety guard ({rule}): {reason}"));
+                self.metrics.finished(action, "rejected", mode);
+                (Level::Warning, "HealingRejected")
+            }
+        };
+        a.status = Some(st);
+        let a = self.write_status(&a).await?;
+        let msg = format!(
+            "{} {}: {}",
+            a.spec.action,
+            a.spec.target,
+            a.status
+                .as_ref()
+                .and_then(|s| s.message.clone())
+                .unwrap_or_default()
+        );
+        self.recorder.action(&a, level, reason, &msg).await;
+        Ok(Some(a))
+    }
+
+    /// A Proposed action: reject it if its finding is gone for good, approve it if the guard
+    /// now allows it (a deferral lifted), or record a changed verdict.
+    async fn reevaluate(
+        &mut self,
+        r: &mut Round<'_>,
+        a: &HealingAction,
+        busy: &[kaptain_model::ObjectRef],
+    ) -> Result<bool> {
+        let id = uid(a);
+        let st = a.status.clone().unwrap_or_default();
+        if !r.finding_present(&a.spec) {
+            let since = *self
+                .missing_since
+                .entry(id.clone())
+                .or_insert_with(Instant::now);
+            if since.elapsed() < self.cfg.stale_after {
+                return Ok(true);
+            }
+            self.missing_since.remove(&id);
+            let mut a = a.clone();
+            let mut st = st;
+            st.apply(PhaseEvent::Reject, r.now, Some(KAPTAIN_ACTOR))
+                .ok();
+            st.message = Some(format!(
+                "the finding {} no longer holds; nothing to do",
+                a.spec.finding.id
+            ));
+            a.status = Some(st);
+            let a = self.write_status(&a).await?;
+            self.metrics
+                .finished(a.spec.action.as_str(), "rejected", r.mode(&a.spec));
+            self.recorder
+                .action(
+                    &a,
+                    Level::Normal,
+                    "HealingObsolete",
+                    "the finding cleared before the action ran",
+                )
+                .await;
+            return Ok(false);
+        }
+        self.missing_since.remove(&id);
+        let dry = st
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.decision == "allow-dry-run");
+        if dry || busy.iter().any(|t| t.same_object(&a.spec.change.target)) {
+            return Ok(false);
+        }
+        let d = self.decide(r, &a.spec, None);
+        let old = st.decision.as_ref();
+        let changed = old.is_none_or(|o| {
+            o.decision != d.as_str() || o.rule.as_deref() != d.rule().map(SafetyRule::as_str)
+        });
+        let mut a = a.clone();
+        let mut st = st;
+        st.decision = Some(d.verdict(r.now));
+        let waiting = matches!(&d, Decision::Deny { rule, .. } if rule.is_transient());
+        match &d {
+            Decision::Allow { dry_run: false } => {
+                st.apply(PhaseEvent::Approve, r.now, None).ok();
+                st.message = Some(format!(
+                    "approved automatically by {} once the guard allowed it",
+                    a.spec.policy.display()
+                ));
+                a.status = Some(st);
+                let a = self.write_status(&a).await?;
+                self.recorder
+                    .action(
+                        &a,
+                        Level::Normal,
+                        "HealingApproved",
+                        "the guard now allows it",
+                    )
+                    .await;
+                self.execute(r, a).await?;
+                return Ok(true);
+            }
+            _ if !changed => return Ok(waiting),
+            Decision::Deny { rule, reason } | Decision::NeedsApproval { rule, reason } => {
+                self.metrics.rejected(rule.as_str());
+                st.message = Some(format!("{} ({rule}): {reason}", d.as_str()));
+            }
+            Decision::Allow { dry_run: true } => {
+                st.message = Some("the policy is now in dry-run mode".to_string());
+            }
+        }
+        a.status = Some(st);
+        let a = self.write_status(&a).await?;
+        let msg = a
+            .status
+            .as_ref()
+            .and_then(|s| s.message.clone())
+            .unwrap_or_default();
+        self.recorder
+            .action(&a, Level::Normal, "HealingReevaluated", &msg)
+            .await;
+        Ok(waiting)
+    }
+}

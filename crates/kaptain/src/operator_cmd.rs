@@ -1,0 +1,84 @@
+//! `kaptain operator`: runs the healing operator until SIGINT or SIGTERM.
+
+use kaptain_cluster::live::{self, LiveOptions};
+use kaptain_operator::{Operator, OperatorConfig};
+
+use crate::cli::{EXIT_CLEAN, EXIT_ERROR, OperatorArgs};
+
+pub fn run(a: OperatorArgs) -> u8 {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&a.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kaptain: error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match rt.block_on(run_inner(a)) {
+        Ok(()) => EXIT_CLEAN,
+        Err(e) => {
+            eprintln!("kaptain: error: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+async fn run_inner(a: OperatorArgs) -> Result<(), String> {
+    let safety = match &a.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(
+                kaptain_operator::parse_safety(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let cluster = live::connect(&LiveOptions {
+        kubeconfig: a.kubeconfig.clone(),
+        context: a.context.clone(),
+        ..LiveOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut cfg = OperatorConfig::new(&a.namespace);
+    cfg.watch_namespaces = a.watch_namespaces.clone();
+    cfg.metrics_addr = Some(a.metrics_addr);
+    cfg.read_secrets = a.read_secrets;
+    cfg.safety_override = safety;
+    if let Some(id) = &a.identity {
+        cfg.identity = id.clone();
+    }
+    Operator::new(cluster.client, cfg)
+        .run(shutdown_signal())
+        .await
+        .map_err(|e| kaptain_operator::one_line(&e))
+}
+
+/// Completes on SIGINT or SIGTERM (what Kubernetes sends before killing a pod).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: releasing the leader Lease");
+}
