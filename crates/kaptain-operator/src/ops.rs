@@ -362,14 +362,24 @@ pub async fn plan_now(
         .iter()
         .map(Policy::from)
         .collect();
-    policies.extend(
-        chp.list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .map(Policy::from),
-    );
-    let existing = list_actions(client, None).await?;
+    match chp.list(&ListParams::default()).await {
+        Ok(l) => policies.extend(l.items.iter().map(Policy::from)),
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            notes.push("ClusterHealingPolicies: forbidden, not considered".into())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // History (rate limits, cool-downs, duplicates) comes from every namespace when allowed.
+    let existing = match list_actions(client, None).await {
+        Err(e) if e.category() == "forbidden" && namespace.is_some() => {
+            notes.push(
+                "HealingActions of other namespaces: forbidden; rate limits count this namespace only"
+                    .into(),
+            );
+            list_actions(client, namespace).await?
+        }
+        r => r?,
+    };
     let history: Vec<ActionRecord> = existing
         .iter()
         .filter_map(ActionRecord::from_action)

@@ -495,3 +495,180 @@ async fn crash_after_the_change_does_not_repeat_it() -> TestResult {
     second.stop().await?;
     Ok(())
 }
+
+/// A rollout to an image that cannot be pulled → rollbackDeployment to the previous revision's
+/// pod template (a JSON patch) → the old image runs again, the bad pod is gone → Succeeded.
+#[tokio::test]
+async fn bad_image_rollout_is_rolled_back_to_the_previous_revision() -> TestResult {
+    let client = setup().await?;
+    let ns = "op-bad-rollout";
+    namespace(&client, ns, "{}").await?;
+    let deployment = |image: &str| {
+        format!(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: api, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: api}}}}
+  template:
+    metadata: {{labels: {{app: api}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{{name: api, image: "{image}"}}]
+"#
+        )
+    };
+    apply_yaml(&client, &deployment("shop/api:1.0")).await?;
+    eventually("revision 1 available", TIMEOUT, || async {
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
+        let d = api.get("api").await?;
+        Ok(d.status
+            .and_then(|s| s.available_replicas)
+            .filter(|n| *n == 1)
+            .map(|_| ()))
+    })
+    .await?;
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: kaptain.dev/v1alpha1
+kind: HealingPolicy
+metadata: {{name: rollouts, namespace: {ns}}}
+spec:
+  mode: auto
+  minConfidence: 0.5
+  match: {{checks: [pod.image-pull]}}
+  actions: [{{rollbackDeployment: {{}}}}]
+  verification: {{window: 40s}}
+"#
+        ),
+    )
+    .await?;
+    let op = start(&client, operator(&client, ns, "rollout-op"));
+    apply_yaml(&client, &deployment("shop/api:does-not-exist")).await?;
+
+    let done = action_in(&client, ns, Phase::Succeeded, TIMEOUT).await?;
+    assert_eq!(done.spec.action, ActionKind::RollbackDeployment);
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
+    let d = api.get("api").await?;
+    let image = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.into_iter().next())
+        .and_then(|c| c.image);
+    assert_eq!(image.as_deref(), Some("shop/api:1.0"));
+    let ps = pods(&client, ns).await?;
+    assert_eq!(ps.len(), 1);
+    let img = ps[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone());
+    assert_eq!(img.as_deref(), Some("shop/api:1.0"));
+    op.stop().await?;
+    Ok(())
+}
+
+/// The operator's least-privilege RBAC (what the report hands to deploy/), minus the webhook
+/// configurations: run as a user with only these rights, the operator skips what it may not
+/// read and still heals.
+#[tokio::test]
+async fn least_privilege_rbac_is_enough_and_forbidden_kinds_are_skipped() -> TestResult {
+    let client = setup().await?;
+    let ns = "op-rbac";
+    namespace(&client, ns, "{}").await?;
+    apply_yaml(&client, &RBAC.replace("NAMESPACE", ns)).await?;
+    apply_yaml(&client, &raise_policy(ns, "auto", 3.0, "1Gi", "30s")).await?;
+    let cp = kaptain_testenv::ControlPlane::shared();
+    let limited = cp.client_for(kaptain_testenv::VIEWER_TOKEN).await?;
+    let op = start(&limited, operator(&limited, ns, "rbac-op"));
+    apply_yaml(&client, &oom_deployment(ns, "search", "600Mi", "256Mi")).await?;
+    let done = action_in(&client, ns, Phase::Succeeded, TIMEOUT).await?;
+    assert_eq!(done.spec.action, ActionKind::RaiseResources);
+    assert_eq!(memory_limit(&client, ns, "search").await?, "768Mi");
+    assert!(
+        reasons(&kaptain_events(&client, ns).await?)
+            .iter()
+            .any(|r| r == "HealingSucceeded")
+    );
+    op.stop().await?;
+    Ok(())
+}
+
+/// The operator's RBAC, bound to the test user `viewer` (webhook configurations left out on
+/// purpose). NAMESPACE is the operator's namespace.
+const RBAC: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kaptain-operator-test}
+rules:
+  - apiGroups: [""]
+    resources: [pods, nodes, namespaces, services, endpoints, configmaps, serviceaccounts,
+                persistentvolumeclaims, persistentvolumes, events, resourcequotas]
+    verbs: [get, list, watch]
+  - apiGroups: [apps]
+    resources: [deployments, replicasets, statefulsets, daemonsets]
+    verbs: [get, list, watch, patch]
+  - apiGroups: [batch]
+    resources: [jobs, cronjobs]
+    verbs: [get, list, watch]
+  - apiGroups: [networking.k8s.io]
+    resources: [ingresses, ingressclasses, networkpolicies]
+    verbs: [get, list, watch]
+  - apiGroups: [storage.k8s.io]
+    resources: [storageclasses]
+    verbs: [get, list, watch]
+  - apiGroups: [autoscaling]
+    resources: [horizontalpodautoscalers]
+    verbs: [get, list, watch]
+  - apiGroups: [policy]
+    resources: [poddisruptionbudgets]
+    verbs: [get, list, watch]
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [delete]
+  - apiGroups: [""]
+    resources: [nodes]
+    verbs: [patch]
+  - apiGroups: [""]
+    resources: [events]
+    verbs: [create]
+  - apiGroups: [kaptain.dev]
+    resources: [healingpolicies, clusterhealingpolicies]
+    verbs: [get, list, watch]
+  - apiGroups: [kaptain.dev]
+    resources: [healingpolicies/status, clusterhealingpolicies/status]
+    verbs: [patch]
+  - apiGroups: [kaptain.dev]
+    resources: [healingactions]
+    verbs: [get, list, watch, create]
+  - apiGroups: [kaptain.dev]
+    resources: [healingactions/status]
+    verbs: [update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kaptain-operator-test}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kaptain-operator-test}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: kaptain-operator-test, namespace: NAMESPACE}
+rules:
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [get, create, update]
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [create, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: kaptain-operator-test, namespace: NAMESPACE}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: kaptain-operator-test}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
+"#;

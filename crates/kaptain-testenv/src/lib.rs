@@ -395,7 +395,7 @@ impl ControlPlane {
                 format!("--service-account-signing-key-file={}", p(&sa_key)),
                 "--service-account-issuer=https://kubernetes.default.svc".into(),
                 "--authorization-mode=RBAC".into(),
-                "--service-cluster-ip-range=10.0.0.0/24".into(),
+                "--service-cluster-ip-range=10.0.0.0/16".into(),
                 "--allow-privileged=true".into(),
                 // The token controller is off, so the ServiceAccount admission plugin would
                 // reject every Pod ("No API token found").

@@ -397,4 +397,50 @@ mod tests {
         assert!(Cli::try_parse_from(["kaptain", "diagnose", "--min-severity", "urgent"]).is_err());
         assert!(Cli::try_parse_from(["kaptain", "diagnose", "-n", "a", "-A"]).is_err());
     }
+
+    #[test]
+    fn heal_and_operator_flags_parse() {
+        let c = Cli::try_parse_from([
+            "kaptain",
+            "heal",
+            "approve",
+            "raise-x",
+            "-n",
+            "shop",
+            "--as-user",
+            "alice",
+            "--kubeconfig",
+            "k.yaml",
+        ])
+        .expect("parse");
+        let Command::Heal(h) = c.command else {
+            panic!("not heal")
+        };
+        assert_eq!(h.kubeconfig, Some(PathBuf::from("k.yaml")));
+        let HealCommand::Approve(a) = h.command else {
+            panic!("not approve")
+        };
+        assert_eq!(
+            (a.name.as_str(), a.namespace.as_deref()),
+            ("raise-x", Some("shop"))
+        );
+        assert_eq!(a.as_user.as_deref(), Some("alice"));
+        let c = Cli::try_parse_from([
+            "kaptain",
+            "operator",
+            "--watch-namespace",
+            "a",
+            "--watch-namespace",
+            "b",
+            "--metrics-addr",
+            "0.0.0.0:9090",
+        ])
+        .expect("parse");
+        let Command::Operator(o) = c.command else {
+            panic!("not operator")
+        };
+        assert_eq!(o.watch_namespaces, vec!["a", "b"]);
+        assert!(Cli::try_parse_from(["kaptain", "operator", "--metrics-addr", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["kaptain", "heal", "plan", "-n", "a", "-A"]).is_err());
+    }
 }

@@ -67,7 +67,11 @@ pub fn observe(idx: &ClusterIndex, p: &Proposal) -> TargetFacts {
         | ActionKind::RollbackDeployment => {
             if let Some(w) = &workload {
                 let r = replicas_u32(idx, w);
-                facts.pods_affected = count(pod_count(idx, w)).max(r.unwrap_or(0));
+                // A template change re-creates every replica. Pods beyond them — a rollout's
+                // surge, pods already terminating — are being replaced anyway; counting them
+                // would put every change made during a rollout (a rollback of a bad one, say)
+                // above 100% of the replicas.
+                facts.pods_affected = r.unwrap_or_else(|| count(pod_count(idx, w)));
                 facts.workload_replicas = r;
             }
         }

@@ -202,6 +202,27 @@ fn a_bad_rollout_rolls_back_to_the_previous_revision() {
     );
 }
 
+/// During a rollout the surge pod makes more pods than replicas; a rollback (a template
+/// change) still touches 100% of the replicas, which the default blast radius allows.
+#[test]
+fn a_rollback_during_a_surge_is_within_the_default_blast_radius() {
+    let mut objs = bad_rollout_cluster();
+    for o in objs.iter_mut() {
+        if o["kind"] == "Deployment" {
+            o["spec"]["replicas"] = json!(1);
+        }
+    }
+    let policies = [cluster_policy(vec![ActionTemplate::RollbackDeployment {}])];
+    let (idx, plan) = plan_all(objs, &["pod.image-pull"], &policies);
+    let p = &plan.proposals[0];
+    let facts = observe(&idx, p);
+    assert_eq!((facts.pods_affected, facts.workload_replicas), (1, Some(1)));
+    assert_eq!(
+        guard(&idx, p, &policies[0]),
+        Decision::Allow { dry_run: false }
+    );
+}
+
 #[test]
 fn no_rollback_without_a_previous_revision_or_for_old_pods() {
     let mut objs = bad_rollout_cluster();
