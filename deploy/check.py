@@ -14,12 +14,18 @@ What it checks:
     catalog in README.md;
   - values.yaml validates against values.schema.json;
   - deploy/manifests/kaptain-operator.yaml: parses, holds the CRDs unchanged, and its RBAC is
-    least-privilege (no wildcards, no Secrets by default, writes only on the allowed list);
+    least-privilege (no wildcards, no Secrets by default, writes only on the allowed list), yet
+    grants every call the operator makes; the container runs exactly `kaptain operator
+    --namespace kaptain-system --metrics-addr 0.0.0.0:9090`;
   - with Helm at hand (a `helm` binary on PATH, or the `helm_python` module of the
     helm-python-sdk package): `helm lint --strict`, and the rendered default chart equals
     deploy/manifests/kaptain-operator.yaml. Without Helm these two are reported as skipped;
-  - deploy/grafana/kaptain-operator.json: valid JSON, and every kaptain_* metric its queries
-    use is in the metrics table of deploy/README.md.
+  - deploy/grafana/kaptain-operator.json: valid JSON, every kaptain_* metric its queries use is
+    in the metrics table of deploy/README.md (and every listed one is shown), and its queries
+    group and filter only by labels those metrics have;
+  - the metrics table of deploy/README.md lists exactly what the operator exports
+    (crates/kaptain-operator/src/metrics.rs), with its type and labels;
+  - with Helm, rbac.readSecrets=true grants Secrets and passes --read-secrets to the operator.
 
 Needs Python 3.9+ and PyYAML (`python3 -c "import yaml"`; else `pip install pyyaml`).
 Prints one line per check and ends with `N passed, N failed`.
@@ -310,11 +316,15 @@ def helm_lint(backend: str) -> list[str]:
         list(report.get("errors", []))
 
 
-def helm_render(backend: str) -> list[tuple[str, str]]:
-    """(source template, YAML text) of every document the default chart renders, CRDs left out."""
+def helm_render(backend: str, values: dict | None = None) -> list[tuple[str, str]]:
+    """(source template, YAML text) of every document the chart renders (with default values,
+    or these `values` over them), CRDs left out."""
     if backend == "helm":
-        r = subprocess.run(["helm", "template", RELEASE, str(CHART), "-n", NAMESPACE],
-                           capture_output=True, text=True, check=True)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump(values or {}, f)
+            f.flush()
+            r = subprocess.run(["helm", "template", RELEASE, str(CHART), "-n", NAMESPACE,
+                                "-f", f.name], capture_output=True, text=True, check=True)
         out, source = [], "?"
         for part in re.split(r"^---\s*$", r.stdout, flags=re.M):
             m = re.search(r"^# Source: (.+)$", part, re.M)
@@ -325,7 +335,8 @@ def helm_render(backend: str) -> list[tuple[str, str]]:
     else:
         import helm_python
         chart = helm_python.Chart.load(str(CHART))
-        rendered = chart.render(name=RELEASE, namespace=NAMESPACE, is_install=True)
+        rendered = chart.render(values or None, name=RELEASE, namespace=NAMESPACE,
+                                is_install=True)
         out = []
         for source, text in rendered.items():
             if source.endswith("NOTES.txt"):
@@ -374,26 +385,61 @@ def render_manifest(docs: list[tuple[str, str]]) -> str:
 # RBAC policy of the default install.
 
 READ = {"get", "list", "watch"}
-# (apiGroup, resource) -> write verbs the operator may hold by default.
+# What the operator does (crates/kaptain-operator/src): reflectors list+watch the analyzed
+# kinds, the executor gets a target fresh and patches/deletes it (never a subresource such as
+# /scale), the recorder creates core/v1 Events, the policy status is a merge patch of the
+# status subresource, a HealingAction is created and its status replaced (PUT).
+# (apiGroup, resource) -> write verbs the operator may hold by default (the ClusterRole).
 ALLOWED_WRITES = {
     ("apps", "deployments"): {"patch"},
     ("apps", "statefulsets"): {"patch"},
     ("apps", "daemonsets"): {"patch"},
     ("apps", "replicasets"): {"patch"},
     ("batch", "cronjobs"): {"patch"},
-    ("apps", "deployments/scale"): {"patch"},
-    ("apps", "statefulsets/scale"): {"patch"},
     ("", "pods"): {"delete"},
     ("", "nodes"): {"patch"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-    ("kaptain.dev", "healingactions"): {"create", "patch", "update"},
-    ("kaptain.dev", "healingactions/status"): {"patch", "update"},
-    ("kaptain.dev", "healingpolicies/status"): {"patch", "update"},
-    ("kaptain.dev", "clusterhealingpolicies/status"): {"patch", "update"},
+    ("", "events"): {"create"},
+    ("kaptain.dev", "healingactions"): {"create"},
+    ("kaptain.dev", "healingactions/status"): {"update"},
+    ("kaptain.dev", "healingpolicies/status"): {"patch"},
+    ("kaptain.dev", "clusterhealingpolicies/status"): {"patch"},
 }
-ROLE_NAMES = {("coordination.k8s.io", "leases"): "kaptain-operator-leader",
-              ("", "configmaps"): "kaptain-operator-state"}
+# (apiGroup, resource) -> verbs the operator needs cluster-wide; each must be granted.
+_READS = {
+    "": ["pods", "nodes", "namespaces", "services", "endpoints", "configmaps", "serviceaccounts",
+         "persistentvolumeclaims", "persistentvolumes", "events", "resourcequotas"],
+    "apps": ["deployments", "replicasets", "statefulsets", "daemonsets"],
+    "batch": ["jobs", "cronjobs"],
+    "networking.k8s.io": ["ingresses", "ingressclasses", "networkpolicies"],
+    "storage.k8s.io": ["storageclasses"],
+    "autoscaling": ["horizontalpodautoscalers"],
+    "policy": ["poddisruptionbudgets"],
+    "admissionregistration.k8s.io": ["validatingwebhookconfigurations",
+                                     "mutatingwebhookconfigurations"],
+    "kaptain.dev": ["healingpolicies", "clusterhealingpolicies", "healingactions"],
+}
+REQUIRED = {(g, r): set(READ) for g, rs in _READS.items() for r in rs}
+for _k, _v in ALLOWED_WRITES.items():
+    REQUIRED[_k] = REQUIRED.get(_k, set()) | _v
+# The Role in the operator's namespace (names from crates/kaptain-operator/src/config.rs):
+# (apiGroup, resource) -> {resourceName: verbs}; `create` alone is granted without a name.
+ROLE_NAMES = {
+    ("coordination.k8s.io", "leases"): {"kaptain-operator-leader": {"get", "update"}},
+    ("", "configmaps"): {"kaptain-operator-state": {"get", "patch"},
+                         "kaptain-operator-config": {"get", "list", "watch"}},
+}
+ROLE_CREATE = {("coordination.k8s.io", "leases"), ("", "configmaps")}
+
+
+def granted(role: dict) -> dict:
+    """(apiGroup, resource, resourceName or None) -> verbs, over the role's rules."""
+    out: dict = {}
+    for rule in role.get("rules", []):
+        for g in rule["apiGroups"]:
+            for r in rule["resources"]:
+                for n in rule.get("resourceNames") or [None]:
+                    out.setdefault((g, r, n), set()).update(rule["verbs"])
+    return out
 
 
 def rbac_errors(docs: list[dict]) -> list[str]:
@@ -418,14 +464,25 @@ def rbac_errors(docs: list[dict]) -> list[str]:
                     writes = verbs - READ
                     if kind == "Role":
                         # create cannot be limited by name; everything else must be.
-                        want = ROLE_NAMES.get((g, r))
-                        if want is None:
-                            errors.append(f"{where}: {g}/{r} is not the lease or the state")
-                        elif verbs != {"create"}:
-                            if rule.get("resourceNames") != [want]:
-                                errors.append(f"{where}: {g}/{r} not limited to {want}")
-                            if verbs - {"get", "update", "patch"}:
-                                errors.append(f"{where}: {sorted(verbs)} on {r}")
+                        names = ROLE_NAMES.get((g, r))
+                        if names is None:
+                            errors.append(f"{where}: {g}/{r} is not the lease or a ConfigMap "
+                                          f"of the operator")
+                        elif verbs == {"create"}:
+                            if rule.get("resourceNames"):
+                                errors.append(f"{where}: create limited by resourceNames "
+                                              f"(never matches)")
+                        elif not rule.get("resourceNames"):
+                            errors.append(f"{where}: {g}/{r} not limited to "
+                                          f"{sorted(names)}")
+                        else:
+                            for n in rule["resourceNames"]:
+                                if n not in names:
+                                    errors.append(f"{where}: {g}/{r} {n} is not one of "
+                                                  f"{sorted(names)}")
+                                elif verbs - names[n]:
+                                    errors.append(f"{where}: {sorted(verbs - names[n])} on "
+                                                  f"{r} {n}")
                         continue
                     if r.endswith("/status") and verbs & READ:
                         errors.append(f"{where}: read verbs on a status subresource")
@@ -433,6 +490,37 @@ def rbac_errors(docs: list[dict]) -> list[str]:
                     if extra:
                         errors.append(f"{where}: {sorted(extra)} on {g or 'core'}/{r} "
                                       f"is not an allowed write")
+    # ... and everything the operator does is granted.
+    roles = {d["kind"]: granted(d) for d in operator_roles}
+    cluster = roles.get("ClusterRole", {})
+    for (g, r), want in sorted(REQUIRED.items()):
+        missing = want - cluster.get((g, r, None), set())
+        if missing:
+            errors.append(f"ClusterRole: {sorted(missing)} on {g or 'core'}/{r} missing "
+                          f"(the operator needs it)")
+    role = roles.get("Role", {})
+    for (g, r), names in sorted(ROLE_NAMES.items()):
+        if (g, r) in ROLE_CREATE and "create" not in role.get((g, r, None), set()):
+            errors.append(f"Role: create on {g or 'core'}/{r} missing")
+        for n, want in sorted(names.items()):
+            missing = want - role.get((g, r, n), set())
+            if missing:
+                errors.append(f"Role: {sorted(missing)} on {g or 'core'}/{r} {n} missing")
+    return errors
+
+
+def read_secrets_errors(docs: list[dict]) -> list[str]:
+    """With rbac.readSecrets=true: Secrets readable and the operator started with
+    --read-secrets (it watches Secrets only then); never the flag without the permission."""
+    errors = []
+    cr = [d for d in docs if d.get("kind") == "ClusterRole"
+          and d["metadata"]["name"] == "kaptain-operator"]
+    if not cr or not READ <= granted(cr[0]).get(("", "secrets", None), set()):
+        errors.append("rbac.readSecrets=true does not grant get/list/watch on secrets")
+    dep = [d for d in docs if d.get("kind") == "Deployment"]
+    args = dep[0]["spec"]["template"]["spec"]["containers"][0].get("args", []) if dep else []
+    if "--read-secrets" not in args:
+        errors.append(f"rbac.readSecrets=true does not pass --read-secrets: args {args}")
     return errors
 
 
@@ -488,6 +576,64 @@ def readme_policies() -> list[dict]:
             if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("kaptain.dev/"):
                 out.append(d)
     return out
+
+
+# What the operator exports (crates/kaptain-operator/src/metrics.rs; prometheus-client adds
+# `_total` to counters): name -> (type, labels).
+METRICS = {
+    "kaptain_heal_actions_total": ("counter", {"action", "result", "mode"}),
+    "kaptain_heal_proposals_total": ("counter", {"action", "decision"}),
+    "kaptain_heal_rejections_total": ("counter", {"rule"}),
+    "kaptain_heal_circuit_breaker_state": ("gauge", {"state"}),
+    "kaptain_operator_reconcile_duration_seconds": ("histogram", {"error_category"}),
+    "kaptain_heal_finding_to_action_seconds": ("histogram", set()),
+    "kaptain_operator_leader": ("gauge", set()),
+    "kaptain_operator_findings": ("gauge", set()),
+    "kaptain_operator_watched_objects": ("gauge", set()),
+}
+# Labels the scrape adds (and `le` of histogram buckets).
+SCRAPE_LABELS = {"namespace", "instance", "pod", "job", "service", "endpoint", "container", "le"}
+
+
+def metrics_table_errors() -> list[str]:
+    """The README's metrics table lists exactly METRICS, each with its type and labels."""
+    if not DEPLOY_README.exists():
+        return ["no deploy/README.md"]
+    rows = {m.group(1): (m.group(2).strip(), m.group(3))
+            for m in re.finditer(r"^\| `(kaptain_[a-z_]+)` \|([^|]*)\|([^|]*)\|",
+                                 DEPLOY_README.read_text(), re.M)}
+    errors = [f"deploy/README.md lists {n}, which the operator does not export"
+              for n in sorted(set(rows) - set(METRICS))]
+    errors += [f"deploy/README.md does not list {n}" for n in sorted(set(METRICS) - set(rows))]
+    for n, (typ, labels) in METRICS.items():
+        if n not in rows:
+            continue
+        if rows[n][0] != typ:
+            errors.append(f"deploy/README.md: {n} is a {typ}, not {rows[n][0]!r}")
+        have = set(re.findall(r"`([a-z_]+)`", rows[n][1]))
+        if have != labels:
+            errors.append(f"deploy/README.md: {n} has labels {sorted(labels)}, not "
+                          f"{sorted(have)}")
+    return errors
+
+
+def expr_label_errors(expr: str) -> list[str]:
+    """Labels an expression groups or filters a kaptain_* metric by, that it does not have."""
+    errors = []
+    names = {re.sub(r"_(bucket|sum|count)$", "", m)
+             for m in re.findall(r"\b(kaptain_[a-z_]+)", expr)}
+    allowed = set(SCRAPE_LABELS)
+    for n in names:
+        allowed |= METRICS.get(n, ("", set()))[1]
+    used = set()
+    for grp in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", expr):
+        used |= {x.strip() for x in grp.split(",") if x.strip()}
+    for sel in re.findall(r"\{([^}]*)\}", expr):
+        used |= set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*\"", sel))
+    used |= set(re.findall(r"\{\{\s*([a-z_]+)\s*\}\}", expr))
+    for lab in sorted(used - allowed):
+        errors.append(f"{expr[:60]}...: label {lab!r} is not on {sorted(names)}")
+    return errors
 
 
 def documented_metrics() -> set[str]:
@@ -562,6 +708,8 @@ def main(argv: list[str]) -> int:
     if backend is None:
         why = "no helm binary and no helm_python module (pip install helm-python-sdk)"
         c.report("helm lint --strict", None, skip=why)
+        c.report("rbac.readSecrets=true: Secrets readable, operator run with --read-secrets",
+                 None, skip=why)
         c.report("rendered chart equals deploy/manifests/kaptain-operator.yaml", None, skip=why)
         if write:
             print("cannot --write without Helm", file=sys.stderr)
@@ -583,6 +731,10 @@ def main(argv: list[str]) -> int:
             errs += [f"differs: {k}" for k in wk if k in hk and hk[k] != wk[k]]
             errs.append("regenerate with: python3 deploy/check.py --write")
         c.report(f"rendered chart equals {MANIFEST.relative_to(ROOT)} ({backend})", errs)
+        opt_in = [d for _, t in helm_render(backend, {"rbac": {"readSecrets": True}})
+                  for d in yaml.safe_load_all(t) if d is not None]
+        c.report(f"rbac.readSecrets=true: Secrets readable, operator run with --read-secrets "
+                 f"({backend})", read_secrets_errors(opt_in))
 
     # The committed plain manifest.
     docs = load_docs(MANIFEST)
@@ -601,10 +753,12 @@ def main(argv: list[str]) -> int:
         spec = dep[0]["spec"]
         ctr = spec["template"]["spec"]["containers"][0]
         cmd = ctr.get("command", []) + ctr.get("args", [])
+        # The flags of `kaptain operator` (crates/kaptain/src/cli.rs, OperatorArgs).
         want_cmd = ["kaptain", "operator", "--namespace", NAMESPACE, "--metrics-addr",
                     "0.0.0.0:9090"]
-        if cmd[: len(want_cmd)] != want_cmd:
-            errs.append(f"operator command is {cmd}")
+        if cmd != want_cmd:
+            errs.append(f"operator command is {cmd}, want {want_cmd} (no --read-secrets "
+                        f"by default)")
         if spec.get("replicas") != 2:
             errs.append("want 2 replicas")
         sc = ctr.get("securityContext", {})
@@ -646,10 +800,18 @@ def main(argv: list[str]) -> int:
             errs.append(f"the dashboard uses {m}, which deploy/README.md does not list")
         for m in sorted(documented - used):
             errs.append(f"deploy/README.md lists {m}, which no dashboard panel shows")
+        for p in dash.get("panels", []):
+            for t in p.get("targets", []):
+                errs += [f"panel {p.get('id')} ({p.get('title')}): {e}"
+                         for e in expr_label_errors(t.get("expr", "") + " "
+                                                    + t.get("legendFormat", ""))]
         ids_ = [p.get("id") for p in dash.get("panels", [])]
         if len(ids_) != len(set(ids_)):
             errs.append("panel ids are not unique")
-    c.report(f"{DASHBOARD.relative_to(ROOT)} uses the documented metrics", errs)
+    c.report(f"{DASHBOARD.relative_to(ROOT)} uses the documented metrics and their labels",
+             errs)
+    c.report("deploy/README.md's metrics table matches the operator's metrics (metrics.rs)",
+             metrics_table_errors())
 
     if c.warned:
         print(f"{c.warned} warning(s): see WARN above (--strict makes them failures)")
