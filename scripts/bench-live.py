@@ -128,7 +128,11 @@ def main():
                 sys.exit("kaptain failed: " + r.stderr.decode())
             kaptain_best = dt if kaptain_best is None else min(kaptain_best, dt)
             rss = max(rss, peak)
-            findings = len(json.loads(r.stdout)["findings"])
+            report = json.loads(r.stdout)["findings"]
+            findings = len(report)
+            by_id = {}
+            for f in report:
+                by_id[f["id"]] = by_id.get(f["id"], 0) + 1
         resources = ",".join(r if p.startswith("/api/") else f"{r}.{p.split('/')[2]}" for p, r in KINDS)
         kubectl_best = None
         for _ in range(a.repeat):
@@ -149,7 +153,8 @@ def main():
         total, running = count_pods(kubeconfig)
         print(f"cluster: {total} pods ({running} running), {deployments} deployments, {deployments} services, "
               f"{a.nodes} nodes, {len(KINDS)} kinds listed")
-        print(f"kaptain diagnose -A: {kaptain_best:.2f} s, peak RSS {rss / 1024:.0f} MB, {findings} findings")
+        print(f"kaptain diagnose -A: {kaptain_best:.2f} s, peak RSS {rss / 1024:.0f} MB, {findings} findings "
+              f"({', '.join(f'{k} x{v}' for k, v in sorted(by_id.items()))})")
         print(f"kubectl get (same kinds) -A -o json: {kubectl_best:.2f} s")
         print(f"raw concurrent unpaginated GETs: {raw_best:.2f} s")
         print(f"ratio kaptain / kubectl: {kaptain_best / kubectl_best:.2f}  (goal <= 0.3)")

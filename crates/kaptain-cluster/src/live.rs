@@ -10,7 +10,7 @@ use futures::StreamExt;
 use kaptain_model::Skipped;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::{Client, Config, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
@@ -387,7 +387,13 @@ where
     let mut out = Vec::new();
     loop {
         let page = api.list(&lp).await?;
-        out.extend(page.items);
+        // No check reads managedFields or the last-applied copy, and they are often the
+        // larger half of an object: drop them as pages arrive to keep the scan's memory low.
+        out.extend(page.items.into_iter().map(|mut o| {
+            o.managed_fields_mut().clear();
+            o.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+            o
+        }));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(c) => lp.continue_token = Some(c),
             None => break,
