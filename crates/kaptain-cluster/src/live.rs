@@ -391,7 +391,8 @@ where
         // larger half of an object: drop them as pages arrive to keep the scan's memory low.
         out.extend(page.items.into_iter().map(|mut o| {
             o.managed_fields_mut().clear();
-            o.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+            o.annotations_mut()
+                .remove("kubectl.kubernetes.io/last-applied-configuration");
             o
         }));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
