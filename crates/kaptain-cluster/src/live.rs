@@ -27,7 +27,7 @@ pub struct LiveOptions {
     /// Applied to workloads, pods, Services, Ingresses, PVCs, HPAs and PDBs; never to the
     /// objects they reference by name (ConfigMaps, Secrets, ...), whose absence would lie.
     pub label_selector: Option<String>,
-    /// Objects per LIST page.
+    /// Objects per LIST page; 0 reads each kind in one LIST from the watch cache.
     pub page_size: u32,
 }
 
@@ -244,15 +244,18 @@ impl Cluster {
                 });
             }
         }
-        let page = if opts.page_size == 0 {
-            500
-        } else {
-            opts.page_size
-        };
+        let page = opts.page_size;
         let results: Vec<(Kind, Result<Vec<AnyObject>, kube::Error>)> =
             futures::stream::iter(served.iter().copied())
                 .map(|k| async move {
-                    let mut lp = ListParams::default().limit(page);
+                    // Page size 0: one unpaginated LIST per kind served from the API
+                    // server's watch cache (resourceVersion=0, as informers start):
+                    // fastest, possibly a moment old.
+                    let mut lp = if page == 0 {
+                        ListParams::default().match_any()
+                    } else {
+                        ListParams::default().limit(page)
+                    };
                     if let Some(sel) = opts
                         .label_selector
                         .as_deref()

@@ -125,7 +125,7 @@ pub struct ClusterArgs {
     /// selector (e.g. app=shop,tier!=cache). Objects they reference are always read.
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
-    /// Objects per LIST page.
+    /// Objects per LIST page (0: one LIST per kind from the API server's watch cache).
     #[arg(long, value_name = "N", default_value_t = 500, hide = true)]
     pub page_size: u32,
 }
