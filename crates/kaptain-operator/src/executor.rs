@@ -207,13 +207,32 @@ impl Controller {
             let a = self.write_status(&a).await?;
             return Ok(Some(a));
         }
+        self.fail_unchanged(
+            r,
+            a,
+            "dry-run",
+            format!("the server-side dry-run failed, nothing was changed: {why}"),
+        )
+        .await?;
+        Ok(None)
+    }
+
+    /// Fails an action whose change was not made: records the error category, moves it to
+    /// Failed with a Warning Event, counts the failure in the breaker and the metrics.
+    async fn fail_unchanged(
+        &mut self,
+        r: &mut Round<'_>,
+        mut a: HealingAction,
+        category: &str,
+        message: String,
+    ) -> Result<()> {
         if let Some(s) = a.status.as_mut() {
-            s.error_category = Some("dry-run".into());
+            s.error_category = Some(category.to_string());
         }
         self.step(
             &a,
             Some((PhaseEvent::Fail, None)),
-            format!("the server-side dry-run failed, nothing was changed: {why}"),
+            message,
             Level::Warning,
             "HealingFailed",
             r.now,
@@ -223,7 +242,7 @@ impl Controller {
         self.state_dirty = true;
         self.metrics
             .finished(a.spec.action.as_str(), "failed", r.mode(&a.spec));
-        Ok(None)
+        Ok(())
     }
 
     /// Makes the change and moves the action to Verifying (or Failed).
@@ -234,24 +253,10 @@ impl Controller {
         how: &str,
     ) -> Result<()> {
         if let Err(e) = self.apply_change(&a.spec).await {
-            let mut a = a;
-            if let Some(s) = a.status.as_mut() {
-                s.error_category = Some(e.category().to_string());
-            }
-            self.step(
-                &a,
-                Some((PhaseEvent::Fail, None)),
-                format!("the change failed: {e}"),
-                Level::Warning,
-                "HealingFailed",
-                r.now,
-            )
-            .await?;
-            self.state.breaker.on_failure(&r.safety.breaker, r.now);
-            self.state_dirty = true;
-            self.metrics
-                .finished(a.spec.action.as_str(), "failed", r.mode(&a.spec));
-            return Ok(());
+            let category = e.category().to_string();
+            return self
+                .fail_unchanged(r, a, &category, format!("the change failed: {e}"))
+                .await;
         }
         self.fail_point(FailPoint::AfterApply)?;
         let window = secs(&a.spec.verify_within);
