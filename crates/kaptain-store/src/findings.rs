@@ -1,0 +1,415 @@
+//! Findings history: one row per occurrence of a finding in a cluster, from the scan it first
+//! appeared in to the scan it was gone from.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use kaptain_model::{Finding, Severity};
+use serde::{Deserialize, Serialize};
+use sqlx::QueryBuilder;
+
+use crate::Store;
+use crate::cursor::{self, Page};
+use crate::db::{RowExt, micros, sha256_hex, truncate, with_pool, with_tx};
+use crate::error::{Error, Result};
+
+/// One occurrence of a finding in a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredFinding {
+    /// The occurrence's id (a finding that clears and comes back gets a new one).
+    pub id: i64,
+    /// The cluster it was found in, as named by the caller of [`Store::record_scan`].
+    pub cluster: String,
+    /// The first scan that reported it (microsecond precision).
+    pub first_seen: Timestamp,
+    /// The last scan that reported it.
+    pub last_seen: Timestamp,
+    /// The first scan that no longer reported it; `None` while it is open.
+    pub cleared_at: Option<Timestamp>,
+    /// The finding as last reported (its message and evidence may change while it stays open).
+    pub finding: Finding,
+}
+
+impl StoredFinding {
+    /// Whether the latest scan of its cluster still reported it.
+    pub fn is_open(&self) -> bool {
+        self.cleared_at.is_none()
+    }
+}
+
+/// What one scan changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanDiff {
+    /// Findings that were not open before this scan (new, or back after clearing), in the
+    /// order the scan reported them.
+    pub appeared: Vec<StoredFinding>,
+    /// Findings that were open and are not reported any more, by id.
+    pub cleared: Vec<StoredFinding>,
+    /// Findings that stayed open but whose content (severity, message, evidence, ...) changed.
+    pub changed: u64,
+    /// Findings open in the cluster after this scan.
+    pub open: u64,
+}
+
+/// Which occurrences a query returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingState {
+    /// Still reported by the latest scan.
+    #[default]
+    Open,
+    /// No longer reported.
+    Cleared,
+    /// Both.
+    All,
+}
+
+/// A filtered, paginated listing of findings, ordered by severity (highest first), then
+/// first seen (newest first), then id (highest first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// Only objects in this namespace (cluster-scoped objects have none and never match).
+    pub namespace: Option<String>,
+    /// Only this severity and above.
+    pub min_severity: Option<Severity>,
+    /// Only this check id (`pod.crash-loop`), or every check under a prefix ending in `.`
+    /// (`pod.`).
+    pub check: Option<String>,
+    /// Only root causes (findings that are not a symptom of another).
+    pub root_only: bool,
+    /// Open, cleared or all occurrences.
+    pub state: FindingState,
+    /// Page size: 0 means [`crate::DEFAULT_LIMIT`] (100); at most [`crate::MAX_LIMIT`] (1000).
+    pub limit: u32,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Default for FindingQuery {
+    fn default() -> Self {
+        FindingQuery {
+            cluster: None,
+            namespace: None,
+            min_severity: None,
+            check: None,
+            root_only: false,
+            state: FindingState::Open,
+            limit: cursor::DEFAULT_LIMIT,
+            cursor: None,
+        }
+    }
+}
+
+/// `severity_rank`: info 0, low 1, medium 2, high 3, critical 4.
+pub(crate) fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+/// Rows per multi-row INSERT: 13 binds each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters per statement.
+const INSERT_CHUNK: usize = 1000;
+/// Rows per `UPDATE ... FROM (VALUES ...)` (6 binds each) and ids per `IN (...)`.
+const UPDATE_CHUNK: usize = 1000;
+
+const COLUMNS: &str = "id, cluster, first_seen, last_seen, cleared_at, finding";
+const CURSOR_TAG: &str = "f1";
+
+/// A finding of the current scan, serialized once.
+struct Prepared<'a> {
+    finding: &'a Finding,
+    json: String,
+    hash: String,
+}
+
+fn decode(row: &impl RowExt) -> Result<StoredFinding> {
+    let json = row.string("finding")?;
+    let id = row.i64("id")?;
+    let finding = serde_json::from_str(&json)
+        .map_err(|e| Error::Corrupt(format!("finding {id}: {e}")))?;
+    Ok(StoredFinding {
+        id,
+        cluster: row.string("cluster")?,
+        first_seen: row.ts("first_seen")?,
+        last_seen: row.ts("last_seen")?,
+        cleared_at: row.opt_ts("cleared_at")?,
+        finding,
+    })
+}
+
+fn finding_cursor(f: &StoredFinding) -> String {
+    cursor::encode(
+        CURSOR_TAG,
+        &[
+            severity_rank(f.finding.severity),
+            micros(f.first_seen),
+            f.id,
+        ],
+    )
+}
+
+/// A transaction-scoped PostgreSQL advisory lock key for `name` (the first 8 bytes of its
+/// SHA-256).
+pub(crate) fn lock_key(name: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+impl Store {
+    /// Records the complete set of findings of one scan of `cluster` at time `at`:
+    ///
+    /// - a finding (keyed by cluster + `fingerprint`) with no open occurrence is inserted,
+    ///   open, with `first_seen = last_seen = at` — a finding that had cleared and comes back
+    ///   starts a new occurrence (new id);
+    /// - an open occurrence reported again gets `last_seen = at`, and the finding's latest
+    ///   content when it changed;
+    /// - an open occurrence not reported any more gets `cleared_at = at`.
+    ///
+    /// Findings repeating a fingerprint within `findings` count once (the first). Scans of
+    /// one cluster are expected in time order. Everything happens in one transaction with
+    /// multi-row statements; concurrent scans of the same cluster are serialized (also
+    /// across server replicas on PostgreSQL).
+    pub async fn record_scan(
+        &self,
+        cluster: &str,
+        findings: &[Finding],
+        at: Timestamp,
+    ) -> Result<ScanDiff> {
+        let at = truncate(at)?;
+        let at_us = micros(at);
+        let mut seen = HashSet::with_capacity(findings.len());
+        let mut current = Vec::with_capacity(findings.len());
+        for finding in findings {
+            if seen.insert(finding.fingerprint.as_str()) {
+                let json = serde_json::to_string(finding)?;
+                let hash = sha256_hex(json.as_bytes());
+                current.push(Prepared {
+                    finding,
+                    json,
+                    hash,
+                });
+            }
+        }
+        let postgres = self.backend() == "postgres";
+
+        with_tx!(self, tx => {
+            if postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(lock_key(&format!("kaptain.scan:{cluster}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let rows = sqlx::query(
+                "SELECT id, fingerprint, content_hash FROM findings \
+                 WHERE cluster = $1 AND cleared_at IS NULL",
+            )
+            .bind(cluster)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut open: HashMap<String, (i64, String)> = HashMap::with_capacity(rows.len());
+            for row in &rows {
+                open.insert(
+                    row.string("fingerprint")?,
+                    (row.i64("id")?, row.string("content_hash")?),
+                );
+            }
+            drop(rows);
+
+            let mut to_insert = Vec::new();
+            let mut to_update = Vec::new();
+            for p in &current {
+                match open.remove(&p.finding.fingerprint) {
+                    None => to_insert.push(p),
+                    Some((id, hash)) if hash != p.hash => to_update.push((id, p)),
+                    Some(_) => {}
+                }
+            }
+            let mut cleared_ids: Vec<i64> = open.into_values().map(|(id, _)| id).collect();
+            cleared_ids.sort_unstable();
+
+            let mut ids: HashMap<String, i64> = HashMap::with_capacity(to_insert.len());
+            for chunk in to_insert.chunks(INSERT_CHUNK) {
+                let mut qb = QueryBuilder::<Backend>::new(
+                    "INSERT INTO findings (cluster, fingerprint, check_id, severity, \
+                     severity_rank, namespace, kind, name, is_root, first_seen, last_seen, \
+                     content_hash, finding) ",
+                );
+                qb.push_values(chunk, |mut b, p| {
+                    let f = p.finding;
+                    b.push_bind(cluster.to_owned())
+                        .push_bind(f.fingerprint.clone())
+                        .push_bind(f.id.clone())
+                        .push_bind(f.severity.as_str())
+                        .push_bind(severity_rank(f.severity))
+                        .push_bind(f.object.namespace.clone())
+                        .push_bind(f.object.kind.clone())
+                        .push_bind(f.object.name.clone())
+                        .push_bind(f.root_cause)
+                        .push_bind(at_us)
+                        .push_bind(at_us)
+                        .push_bind(p.hash.clone())
+                        .push_bind(p.json.clone());
+                });
+                qb.push(" RETURNING id, fingerprint");
+                for row in qb.build().fetch_all(&mut *tx).await? {
+                    ids.insert(row.string("fingerprint")?, row.i64("id")?);
+                }
+            }
+
+            for chunk in to_update.chunks(UPDATE_CHUNK) {
+                let mut qb = QueryBuilder::<Backend>::new(
+                    "UPDATE findings SET finding = v.column2, content_hash = v.column3, \
+                     severity = v.column4, severity_rank = v.column5, is_root = v.column6 \
+                     FROM (",
+                );
+                qb.push_values(chunk, |mut b, (id, p)| {
+                    let f = p.finding;
+                    b.push_bind(*id)
+                        .push_bind(p.json.clone())
+                        .push_bind(p.hash.clone())
+                        .push_bind(f.severity.as_str())
+                        .push_bind(severity_rank(f.severity))
+                        .push_bind(f.root_cause);
+                });
+                qb.push(") AS v WHERE findings.id = v.column1");
+                qb.build().execute(&mut *tx).await?;
+            }
+
+            let mut cleared = Vec::with_capacity(cleared_ids.len());
+            for chunk in cleared_ids.chunks(UPDATE_CHUNK) {
+                let mut qb = QueryBuilder::<Backend>::new("UPDATE findings SET cleared_at = ");
+                qb.push_bind(at_us).push(" WHERE id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(") RETURNING ").push(COLUMNS);
+                for row in qb.build().fetch_all(&mut *tx).await? {
+                    cleared.push(decode(&row)?);
+                }
+            }
+            cleared.sort_by_key(|f| f.id);
+
+            let open = sqlx::query(
+                "UPDATE findings SET last_seen = $1 WHERE cluster = $2 AND cleared_at IS NULL",
+            )
+            .bind(at_us)
+            .bind(cluster)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+
+            tx.commit().await?;
+
+            let mut appeared = Vec::with_capacity(to_insert.len());
+            for p in to_insert {
+                let id = ids.get(&p.finding.fingerprint).copied().ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "insert of finding {} returned no id",
+                        p.finding.fingerprint
+                    ))
+                })?;
+                appeared.push(StoredFinding {
+                    id,
+                    cluster: cluster.to_owned(),
+                    first_seen: at,
+                    last_seen: at,
+                    cleared_at: None,
+                    finding: p.finding.clone(),
+                });
+            }
+            Ok(ScanDiff {
+                appeared,
+                cleared,
+                changed: to_update.len() as u64,
+                open,
+            })
+        })
+    }
+
+    /// One page of findings matching `q` (see [`FindingQuery`] for the order).
+    pub async fn findings(&self, q: &FindingQuery) -> Result<Page<StoredFinding>> {
+        let limit = cursor::effective_limit(q.limit);
+        let after = q
+            .cursor
+            .as_deref()
+            .map(|c| cursor::decode::<3>(CURSOR_TAG, c))
+            .transpose()?;
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::<Backend>::new("SELECT ");
+            qb.push(COLUMNS).push(" FROM findings WHERE 1 = 1");
+            if let Some(cluster) = &q.cluster {
+                qb.push(" AND cluster = ").push_bind(cluster.clone());
+            }
+            if let Some(ns) = &q.namespace {
+                qb.push(" AND namespace = ").push_bind(ns.clone());
+            }
+            if let Some(min) = q.min_severity {
+                qb.push(" AND severity_rank >= ").push_bind(severity_rank(min));
+            }
+            if let Some(check) = &q.check {
+                if check.ends_with('.') {
+                    let len = i32::try_from(check.chars().count()).map_err(|_| {
+                        Error::InvalidArgument("check prefix too long".into())
+                    })?;
+                    qb.push(" AND substr(check_id, 1, ")
+                        .push_bind(len)
+                        .push(") = ")
+                        .push_bind(check.clone());
+                } else {
+                    qb.push(" AND check_id = ").push_bind(check.clone());
+                }
+            }
+            if q.root_only {
+                qb.push(" AND is_root = ").push_bind(true);
+            }
+            match q.state {
+                FindingState::Open => {
+                    qb.push(" AND cleared_at IS NULL");
+                }
+                FindingState::Cleared => {
+                    qb.push(" AND cleared_at IS NOT NULL");
+                }
+                FindingState::All => {}
+            }
+            if let Some([rank, first_seen, id]) = after {
+                qb.push(" AND (severity_rank, first_seen, id) < (")
+                    .push_bind(rank)
+                    .push(", ")
+                    .push_bind(first_seen)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(")");
+            }
+            qb.push(" ORDER BY severity_rank DESC, first_seen DESC, id DESC LIMIT ")
+                .push_bind(i64::from(limit) + 1);
+            let rows = qb.build().fetch_all(pool).await?;
+            let items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+            Ok(cursor::page(items, limit, finding_cursor))
+        })
+    }
+
+    /// The finding occurrence with this id.
+    pub async fn finding(&self, id: i64) -> Result<Option<StoredFinding>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, cluster, first_seen, last_seen, cleared_at, finding \
+                 FROM findings WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(decode).transpose()
+        })
+    }
+}
