@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, on a fresh machine too: installs what the integration
 # tests need (etcd, and kube-apiserver/controller-manager/scheduler v1.20.2 built once from
-# Debian's kubernetes source package into ~/.cache/kaptain) and then runs `cargo test`.
+# Debian's kubernetes source package into ~/.cache/kaptain; PostgreSQL from Debian's
+# packages) and then runs `cargo test`.
 #
 #   scripts/test.sh                  # everything
 #   scripts/test.sh -p kaptain-analyze   # extra arguments go to cargo test
@@ -11,5 +12,10 @@ cd "$(dirname "$0")/.."
 bins="$(scripts/provision-k8s.sh)"
 export KAPTAIN_K8S_BIN="$bins"
 echo "test: control-plane binaries in $bins" >&2
+
+# The store's tests start their own PostgreSQL from Debian's binaries (installed if missing).
+KAPTAIN_PG_BIN="$(scripts/provision-postgres.sh)"
+export KAPTAIN_PG_BIN
+echo "test: PostgreSQL binaries in $KAPTAIN_PG_BIN" >&2
 
 cargo test --workspace --all-targets --locked "$@"

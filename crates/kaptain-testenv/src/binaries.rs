@@ -51,9 +51,14 @@ fn cache_dir() -> Option<PathBuf> {
     Some(PathBuf::from(home).join(".cache/kaptain/k8s-v1.20.2"))
 }
 
-/// `scripts/provision-k8s.sh`, looked for above the crate under test (run-time
-/// `CARGO_MANIFEST_DIR`) and above this crate's own sources.
+/// `scripts/provision-k8s.sh` (see [`find_script`]).
 fn provision_script() -> Option<PathBuf> {
+    find_script("provision-k8s.sh")
+}
+
+/// `scripts/<name>`, looked for above the crate under test (run-time `CARGO_MANIFEST_DIR`)
+/// and above this crate's own sources.
+pub(crate) fn find_script(name: &str) -> Option<PathBuf> {
     let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
     let compile_time = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     runtime
@@ -61,7 +66,7 @@ fn provision_script() -> Option<PathBuf> {
         .chain(std::iter::once(compile_time))
         .flat_map(|dir| {
             dir.ancestors()
-                .map(|a| a.join("scripts/provision-k8s.sh"))
+                .map(|a| a.join("scripts").join(name))
                 .collect::<Vec<_>>()
         })
         .find(|p| p.is_file())

@@ -66,6 +66,10 @@ pub enum Error {
     #[error("simulated kubelet: {0}")]
     Kubelet(String),
 
+    /// The test PostgreSQL server could not be set up (initdb, start-up, createdb).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+
     /// A manifest given to `apply_yaml` is not usable.
     #[error("apply: {0}")]
     Apply(String),

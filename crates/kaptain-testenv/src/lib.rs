@@ -8,7 +8,9 @@
 //! pods, but nothing runs them; [`ControlPlane::start_kubelet`] / [`ControlPlane::shared_kubelet`]
 //! start the simulated kubelet ([`SimKubelet`]), which registers live nodes and runs the pods
 //! bound to them the way a real kubelet would (see the crate README for its annotations).
-//! [`apply_yaml`] applies multi-document manifests.
+//! [`apply_yaml`] applies multi-document manifests. [`Postgres::start`] / [`Postgres::shared`]
+//! run a throw-away PostgreSQL server (Debian's binaries, `initdb` in a temp dir, a free
+//! loopback port) for the store's tests.
 //!
 //! No process outlives the test binary: every process is started through
 //! `setpriv --pdeathsig SIGKILL` from one long-lived spawner thread, so the kernel kills them
@@ -31,6 +33,7 @@ mod apply;
 mod binaries;
 mod error;
 mod nodes;
+mod postgres;
 mod sim;
 mod spawner;
 
@@ -49,6 +52,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use apply::apply_yaml;
 pub use error::{Error, Result};
+pub use postgres::{PG_DATABASE, PG_START_TIMEOUT, PG_USER, Postgres};
 pub use sim::{BACKOFF_SCALE_ENV, KubeletConfig, SimKubelet};
 
 use binaries::Binaries;
