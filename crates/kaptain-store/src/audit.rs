@@ -198,8 +198,8 @@ struct Fields<'a> {
 
 /// The record hash defined in the module documentation; an error when `details` is not JSON.
 fn record_hash(prev_hash: &str, f: &Fields<'_>) -> std::result::Result<String, String> {
-    let details: &RawValue = serde_json::from_str(f.details)
-        .map_err(|e| format!("details are not valid JSON ({e})"))?;
+    let details: &RawValue =
+        serde_json::from_str(f.details).map_err(|e| format!("details are not valid JSON ({e})"))?;
     let body = Body {
         v: 1,
         seq: f.seq,
@@ -276,9 +276,9 @@ fn check(row: &impl RowExt, expected_seq: i64, prev_hash: &str) -> Result<Option
     let stored = row.string("hash")?;
     Ok(match record_hash(&stored_prev, &fields) {
         Err(reason) => Some(reason),
-        Ok(computed) if computed != stored => Some(
-            "hash does not match the record's contents (the record was modified)".to_owned(),
-        ),
+        Ok(computed) if computed != stored => {
+            Some("hash does not match the record's contents (the record was modified)".to_owned())
+        }
         Ok(_) => None,
     })
 }

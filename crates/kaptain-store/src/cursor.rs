@@ -63,11 +63,7 @@ pub(crate) fn decode<const N: usize>(tag: &str, cursor: &str) -> Result<[i64; N]
 
 /// Splits `rows` (fetched with one extra row beyond `limit`) into a page, building the next
 /// cursor from the last item kept.
-pub(crate) fn page<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    cursor_of: impl Fn(&T) -> String,
-) -> Page<T> {
+pub(crate) fn page<T>(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {
     let limit = limit as usize;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::Row;
 
 use crate::error::{Error, Result};
 
@@ -167,18 +167,23 @@ pub(crate) fn redact_url(url: &str) -> String {
 /// How many connections a pool gets unless told otherwise.
 pub(crate) const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
-/// Opens a pool for `url` (see [`crate::Store::open`] for the accepted forms).
-pub(crate) async fn connect(url: &str, max_connections: Option<u32>) -> Result<Db> {
+/// How long to wait for a connection unless told otherwise.
+pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens a pool for `options.url` (see [`crate::Store::open`] for the accepted forms).
+pub(crate) async fn connect(options: &crate::StoreOptions) -> Result<Db> {
+    let url = options.url.as_str();
+    let max_connections = options.max_connections;
+    let acquire_timeout = options.acquire_timeout.unwrap_or(DEFAULT_ACQUIRE_TIMEOUT);
     let invalid = |message: String| Error::InvalidUrl {
         url: redact_url(url),
         message,
     };
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| invalid(e.to_string()))?;
+        let options = PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         return Ok(Db::Postgres(pool));
@@ -200,6 +205,7 @@ pub(crate) async fn connect(url: &str, max_connections: Option<u32>) -> Result<D
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .acquire_timeout(acquire_timeout)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
@@ -216,7 +222,7 @@ pub(crate) async fn connect(url: &str, max_connections: Option<u32>) -> Result<D
         .synchronous(SqliteSynchronous::Normal);
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await?;
     Ok(Db::Sqlite(pool))

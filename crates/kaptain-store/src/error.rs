@@ -42,7 +42,9 @@ pub enum Error {
     Conflict(String),
 
     /// A secret setting was written or read, but the store was opened without a key.
-    #[error("setting {name:?} is secret, but the store has no encryption key (see StoreOptions::secret_key)")]
+    #[error(
+        "setting {name:?} is secret, but the store has no encryption key (see StoreOptions::secret_key)"
+    )]
     NoSecretKey {
         /// The setting's name.
         name: String,

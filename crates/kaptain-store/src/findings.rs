@@ -132,8 +132,8 @@ struct Prepared<'a> {
 fn decode(row: &impl RowExt) -> Result<StoredFinding> {
     let json = row.string("finding")?;
     let id = row.i64("id")?;
-    let finding = serde_json::from_str(&json)
-        .map_err(|e| Error::Corrupt(format!("finding {id}: {e}")))?;
+    let finding =
+        serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("finding {id}: {e}")))?;
     Ok(StoredFinding {
         id,
         cluster: row.string("cluster")?,

@@ -68,6 +68,8 @@ pub struct StoreOptions {
     pub secret_key: Option<SecretKey>,
     /// Connections in the pool (default 10; an in-memory SQLite database always uses 1).
     pub max_connections: Option<u32>,
+    /// How long to wait for a connection, including the first one at open (default 30 s).
+    pub acquire_timeout: Option<std::time::Duration>,
 }
 
 impl StoreOptions {
@@ -77,6 +79,7 @@ impl StoreOptions {
             url: url.into(),
             secret_key: None,
             max_connections: None,
+            acquire_timeout: None,
         }
     }
 }
@@ -126,7 +129,7 @@ impl Store {
 
     /// Opens the store as `options` say.
     pub async fn open_with(options: StoreOptions) -> Result<Store> {
-        let db = db::connect(&options.url, options.max_connections).await?;
+        let db = db::connect(&options).await?;
         match &db {
             Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,

@@ -132,7 +132,13 @@ impl SecretKey {
         let aad = aad(name);
         let plain = self
             .cipher()
-            .decrypt(&nonce, Payload { msg: sealed, aad: &aad })
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| decrypt())?;
         String::from_utf8(plain).map_err(|_| decrypt())
     }
@@ -315,7 +321,10 @@ mod tests {
         let key = SecretKey::generate().expect("key");
         assert_eq!(SecretKey::parse(&key.to_hex(), "t").expect("hex"), key);
         let b64 = STANDARD.encode(key.0);
-        assert_eq!(SecretKey::parse(&format!(" {b64}\n"), "t").expect("b64"), key);
+        assert_eq!(
+            SecretKey::parse(&format!(" {b64}\n"), "t").expect("b64"),
+            key
+        );
         let err = SecretKey::parse("abcd", "KAPTAIN_SECRET_KEY").expect_err("short");
         assert!(err.to_string().contains("KAPTAIN_SECRET_KEY"), "{err}");
         assert_eq!(format!("{key:?}"), "SecretKey(***)");

@@ -286,7 +286,10 @@ mod tests {
 
     #[test]
     fn mean_and_median_of_odd_and_even_counts() {
-        assert_eq!(mean_and_median(&[1_000_000, 2_000_000, 6_000_000]), (3.0, 2.0));
+        assert_eq!(
+            mean_and_median(&[1_000_000, 2_000_000, 6_000_000]),
+            (3.0, 2.0)
+        );
         assert_eq!(mean_and_median(&[1_000_000, 3_000_000]), (2.0, 2.0));
     }
 }

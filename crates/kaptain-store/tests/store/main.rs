@@ -1,0 +1,55 @@
+//! Every store method against SQLite (a file in a temp dir) and against a real PostgreSQL
+//! that the tests start themselves (kaptain_testenv::Postgres, one database per test).
+//!
+//! Each test is written once as `async fn name(b: &Backend) -> TestResult` and instantiated
+//! for both backends by `both!`.
+
+mod audit;
+mod common;
+mod findings;
+mod misc;
+
+pub use common::{Backend, TestResult};
+
+/// Instantiates each generic test for SQLite and for PostgreSQL.
+macro_rules! both {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() -> super::TestResult {
+                    let b = super::Backend::sqlite().await?;
+                    super::$module::$name(&b).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() -> super::TestResult {
+                    let b = super::Backend::postgres().await?;
+                    super::$module::$name(&b).await
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    findings::scan_appears_clears_and_reappears,
+    findings::scan_updates_changed_content_and_ignores_duplicates,
+    findings::pagination_covers_every_row_once_in_order,
+    findings::filters_select_the_right_rows,
+    findings::concurrent_scans_of_one_cluster_stay_consistent,
+    findings::mttr_and_severity_chart,
+    audit::chain_links_and_queries,
+    audit::concurrent_appends_keep_one_linear_chain,
+    audit::triggers_reject_update_and_delete,
+    audit::modified_record_is_detected,
+    audit::deleted_record_is_detected,
+    audit::reordered_records_are_detected,
+    misc::runs_lifecycle,
+    misc::token_lifecycle,
+    misc::settings_secret_and_plain,
+    misc::reopening_keeps_data_and_migrates_once,
+);
