@@ -6,6 +6,7 @@
 //!   paginated LISTs fetch just the kinds asked for.
 //! - [`snapshot`]: writes what a live scan read into files `offline` reads back, with every
 //!   Secret value redacted.
+//! - [`watch`]: reflectors that keep an index live (the operator and the server).
 
 mod error;
 mod index;
@@ -15,6 +16,7 @@ pub mod offline;
 mod refs;
 mod selector;
 pub mod snapshot;
+pub mod watch;
 
 pub use error::{Error, FileError};
 pub use index::{ClusterIndex, ObjKey, Store, event_time, labels_match, selector_matches};

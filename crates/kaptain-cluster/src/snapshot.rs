@@ -21,7 +21,7 @@ pub const META_FILE: &str = "kaptain-snapshot.json";
 pub const SNAPSHOT_SCHEMA: &str = "kaptain.snapshot/v1";
 /// Marks a Secret whose values were removed.
 pub const REDACTED_ANNOTATION: &str = "kaptain.dev/redacted";
-const KEEP_SECRET_KEYS: &[&str] = &["tls.crt", "ca.crt"];
+pub(crate) const KEEP_SECRET_KEYS: &[&str] = &["tls.crt", "ca.crt"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotMeta {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use kaptain_cluster::Kind;
 use kaptain_cluster::live::Cluster;
+use kaptain_cluster::watch::Signals;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{LEASE_NAME, OperatorConfig};
@@ -155,7 +156,12 @@ impl Operator {
         for s in &skipped {
             tracing::info!(api = %s.api, reason = %s.reason, "not watched");
         }
-        let kinds = readable(&client, &kinds, &cfg.watch_namespaces).await;
+        // A forbidden kind would keep its watch retrying and the operator never ready.
+        let (kinds, forbidden) =
+            kaptain_cluster::watch::readable(&client, &kinds, &cfg.watch_namespaces).await;
+        for s in &forbidden {
+            tracing::warn!(api = %s.api, "not watched: forbidden");
+        }
         let _http = match cfg.metrics_addr {
             Some(addr) => {
                 let (bound, task) = http::serve(addr, metrics.clone(), health.clone()).await?;
@@ -166,8 +172,8 @@ impl Operator {
             None => None,
         };
         health.beat();
-        let notify = Arc::new(Notify::new());
-        let refl = Reflectors::start(&client, &cfg, &kinds, &notify);
+        let signals = Arc::new(Signals::default());
+        let refl = Reflectors::start(&client, &cfg, &kinds, &signals);
         tracing::info!(
             identity = %cfg.identity,
             namespace = %cfg.namespace,
@@ -207,7 +213,15 @@ impl Operator {
         });
 
         let mut ctl = Controller::new(client.clone(), cfg.clone(), metrics.clone());
-        let result = main_loop(&mut ctl, &health, &refl, &notify, leader, shutdown).await;
+        let result = main_loop(
+            &mut ctl,
+            &health,
+            &refl,
+            signals.changed(),
+            leader,
+            shutdown,
+        )
+        .await;
         if let Err(Error::FailPoint(_)) = &result {
             // A simulated crash: the Lease is not released.
             election.abort();
@@ -217,45 +231,6 @@ impl Operator {
         }
         result
     }
-}
-
-/// The kinds this identity may list (in the watched namespaces): a forbidden kind would keep
-/// its watch retrying and the operator never ready, so it is left out (and logged), as live
-/// scans report it skipped.
-async fn readable(client: &kube::Client, kinds: &[Kind], namespaces: &[String]) -> Vec<Kind> {
-    use kube::api::{ApiResource, DynamicObject, ListParams};
-    let checks = kinds.iter().map(|&k| async move {
-        let ar = ApiResource {
-            group: k.group().to_string(),
-            version: k.version().to_string(),
-            api_version: k.api_version(),
-            kind: k.name().to_string(),
-            plural: k.plural().to_string(),
-        };
-        let scopes: Vec<Option<&str>> = if k.namespaced() && !namespaces.is_empty() {
-            namespaces.iter().map(|n| Some(n.as_str())).collect()
-        } else {
-            vec![None]
-        };
-        for ns in scopes {
-            let api: kube::Api<DynamicObject> = match ns {
-                Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
-                None => kube::Api::all_with(client.clone(), &ar),
-            };
-            if let Err(kube::Error::Api(s)) = api.list(&ListParams::default().limit(1)).await
-                && (s.code == 403 || s.code == 401)
-            {
-                tracing::warn!(api = %k.api_label(), "not watched: forbidden");
-                return None;
-            }
-        }
-        Some(k)
-    });
-    futures::future::join_all(checks)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
