@@ -62,8 +62,19 @@ pub struct OperatorConfig {
     pub max_settle: Duration,
     /// How long a Proposed action whose finding disappeared waits before it is rejected.
     pub stale_after: Duration,
+    /// How many times the reverse patch of a change that was not verified is tried before
+    /// the action ends Failed with reason RollbackFailed.
+    pub rollback_attempts: u32,
+    /// The wait after the first failed reverse patch; it doubles after each failure.
+    pub rollback_backoff: Duration,
     #[doc(hidden)]
     pub fail_point: Option<FailPoint>,
+    /// Analyzes as if this much more time had passed, as `kaptain diagnose --now` does: lets
+    /// tests meet findings behind the analyzers' grace periods (a node NotReady for 5 minutes,
+    /// a pod Terminating 5 minutes past its grace period) without waiting for them. Only the
+    /// analysis moves; first-seen times, rate limits and verification keep the real clock.
+    #[doc(hidden)]
+    pub analyze_ahead: Duration,
 }
 
 impl OperatorConfig {
@@ -82,7 +93,10 @@ impl OperatorConfig {
             renew_every: Duration::from_secs(2),
             max_settle: Duration::from_secs(30),
             stale_after: Duration::from_secs(60),
+            rollback_attempts: 5,
+            rollback_backoff: Duration::from_secs(2),
             fail_point: None,
+            analyze_ahead: Duration::ZERO,
         }
     }
 

@@ -204,15 +204,21 @@ impl Controller {
         }
         let now = Timestamp::now();
         let idx = refl.index();
-        let findings: Vec<Finding> = analyze(&idx, &self.checks, now)
-            .into_iter()
-            .filter(|f| {
-                f.object
-                    .namespace
-                    .as_deref()
-                    .is_none_or(|ns| self.cfg.watches(ns))
-            })
-            .collect();
+        let watched: usize = idx.loaded_kinds().iter().map(|&k| idx.count(k)).sum();
+        self.metrics
+            .watched_objects
+            .set(u64::try_from(watched).unwrap_or(u64::MAX));
+        let ahead = jiff::SignedDuration::try_from(self.cfg.analyze_ahead).unwrap_or_default();
+        let findings: Vec<Finding> =
+            analyze(&idx, &self.checks, now.checked_add(ahead).unwrap_or(now))
+                .into_iter()
+                .filter(|f| {
+                    f.object
+                        .namespace
+                        .as_deref()
+                        .is_none_or(|ns| self.cfg.watches(ns))
+                })
+                .collect();
         self.metrics
             .findings
             .set(i64::try_from(findings.len()).unwrap_or(i64::MAX));
@@ -238,7 +244,21 @@ impl Controller {
         if self.state.breaker != before {
             self.state_dirty = true;
         }
-        let policies = refl.policies();
+        // Invalid policies propose nothing (their Ready condition says why).
+        let all_policies = refl.policies();
+        let known: Vec<&str> = self.checks.iter().map(|c| c.info.id).collect();
+        let checked: Vec<(Policy, Vec<String>)> = all_policies
+            .into_iter()
+            .map(|p| {
+                let problems = p.spec.problems(&known);
+                (p, problems)
+            })
+            .collect();
+        let policies: Vec<Policy> = checked
+            .iter()
+            .filter(|(_, problems)| problems.is_empty())
+            .map(|(p, _)| p.clone())
+            .collect();
         let actions = self.merged(refl.actions());
         let mut history: Vec<ActionRecord> = actions
             .iter()
@@ -270,6 +290,9 @@ impl Controller {
                 Phase::Executing => self.resume(&mut round, a.clone()).await.map(|_| true),
                 Phase::Verifying => self.verify(&round, a.clone()).await.map(|_| true),
                 Phase::Approved => self.execute(&mut round, a.clone()).await.map(|_| true),
+                Phase::Failed if crate::rollback::pending(a) => {
+                    self.roll_back(&round, a.clone()).await
+                }
                 _ => Ok(false),
             };
             match result {
@@ -351,14 +374,16 @@ impl Controller {
             }
         }
 
-        for (reference, current) in refl.policy_statuses() {
-            if let Some(st) =
-                crate::policy_status::wanted(&reference, &round.history, now, current.as_ref())
-                && let Err(e) = crate::policy_status::write(&self.client, &reference, &st).await
-            {
-                tracing::warn!(policy = %reference.display(), error = %e, "cannot update a policy's status");
-            }
-        }
+        crate::policy_status::report(
+            &self.client,
+            &checked,
+            refl.policy_statuses(),
+            &round.history,
+            &self.state.breaker,
+            &safety,
+            now,
+        )
+        .await;
         self.metrics
             .set_breaker(self.state.breaker.state_at(&safety.breaker, now));
         if self.state_dirty {

@@ -49,7 +49,7 @@ impl Controller {
     }
 
     /// Moves `a` by `event`, sets its message, writes it and records an Event.
-    async fn step(
+    pub(crate) async fn step(
         &mut self,
         a: &HealingAction,
         event: Option<(PhaseEvent, Option<&str>)>,
@@ -228,6 +228,14 @@ impl Controller {
     ) -> Result<()> {
         if let Some(s) = a.status.as_mut() {
             s.error_category = Some(category.to_string());
+            s.reason = Some(
+                if category == "dry-run" {
+                    "DryRunFailed"
+                } else {
+                    "ChangeFailed"
+                }
+                .to_string(),
+            );
         }
         self.step(
             &a,
@@ -358,6 +366,7 @@ impl Controller {
                 let mut failed = a.clone();
                 if let Some(s) = failed.status.as_mut() {
                     s.error_category = Some("not-verified".into());
+                    s.reason = Some(crate::rollback::NOT_VERIFIED.into());
                 }
                 let failed = self
                     .step(
@@ -371,45 +380,7 @@ impl Controller {
                     .await?;
                 self.state.breaker.on_failure(&r.safety.breaker, r.now);
                 self.state_dirty = true;
-                self.roll_back(r, failed, &why).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies the reverse patch of a failed action (when its kind can be undone).
-    async fn roll_back(&mut self, r: &Round<'_>, a: HealingAction, why: &str) -> Result<()> {
-        let mode = r.mode(&a.spec);
-        let kind = a.spec.action.as_str();
-        let reverse = a.spec.change.reverse_patch.clone();
-        let Some(reverse) = reverse.filter(|_| a.spec.action.reversible()) else {
-            self.metrics.finished(kind, "failed", mode);
-            return Ok(());
-        };
-        let target = Target::new(&self.client, &a.spec.change.target)?;
-        match target.patch(&a.spec.change, &reverse, false).await {
-            Ok(_) => {
-                self.step(
-                    &a,
-                    Some((PhaseEvent::RollBack, None)),
-                    format!("not verified ({why}); the change was reversed"),
-                    Level::Warning,
-                    "HealingRolledBack",
-                    r.now,
-                )
-                .await?;
-                self.metrics.finished(kind, "rolled-back", mode);
-            }
-            Err(e) => {
-                self.recorder
-                    .action(
-                        &a,
-                        Level::Warning,
-                        "HealingRollbackFailed",
-                        &format!("the reverse patch failed: {e}"),
-                    )
-                    .await;
-                self.metrics.finished(kind, "failed", mode);
+                self.roll_back(r, failed).await?;
             }
         }
         Ok(())

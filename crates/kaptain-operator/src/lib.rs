@@ -23,6 +23,7 @@ mod operator;
 pub mod ops;
 mod policy_status;
 mod recorder;
+mod rollback;
 mod state;
 mod target;
 pub mod verify;

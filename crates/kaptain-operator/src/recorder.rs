@@ -42,33 +42,31 @@ impl Recorder {
             .map(|s| s.phase.as_str())
             .unwrap_or("Proposed");
         let decision = action.status.as_ref().and_then(|s| s.decision.as_ref());
+        let healing_action = format!("{ns}/{name}");
+        let policy = action.spec.policy.display();
+        let decision_word = decision.map(|d| d.decision.as_str()).unwrap_or("");
+        let rule = decision.and_then(|d| d.rule.as_deref()).unwrap_or("");
+        // One line per decision, the same fields whatever the level (see `--log-format json`).
+        macro_rules! decision_line {
+            ($mac:ident) => {
+                tracing::$mac!(
+                    reason,
+                    action = %action.spec.action,
+                    target = %action.spec.target,
+                    policy = %policy,
+                    decision = decision_word,
+                    rule,
+                    phase,
+                    healing_action = %healing_action,
+                    finding = %action.spec.finding.id,
+                    key = %action.spec.idempotency_key,
+                    "{message}"
+                )
+            };
+        }
         match level {
-            Level::Normal => tracing::info!(
-                reason,
-                action = %name,
-                action_namespace = %ns,
-                kind = %action.spec.action,
-                target = %action.spec.target,
-                finding = %action.spec.finding.id,
-                key = %action.spec.idempotency_key,
-                phase,
-                decision = decision.map(|d| d.decision.as_str()).unwrap_or(""),
-                rule = decision.and_then(|d| d.rule.as_deref()).unwrap_or(""),
-                "{message}"
-            ),
-            Level::Warning => tracing::warn!(
-                reason,
-                action = %name,
-                action_namespace = %ns,
-                kind = %action.spec.action,
-                target = %action.spec.target,
-                finding = %action.spec.finding.id,
-                key = %action.spec.idempotency_key,
-                phase,
-                decision = decision.map(|d| d.decision.as_str()).unwrap_or(""),
-                rule = decision.and_then(|d| d.rule.as_deref()).unwrap_or(""),
-                "{message}"
-            ),
+            Level::Normal => decision_line!(info),
+            Level::Warning => decision_line!(warn),
         }
         let note = format!("{message} (HealingAction {ns}/{name})");
         self.event(&action.spec.change.target, level, reason, &note)

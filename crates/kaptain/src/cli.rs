@@ -215,6 +215,22 @@ pub struct OperatorArgs {
     /// Log filter (tracing's EnvFilter syntax; RUST_LOG overrides).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log: String,
+    /// Log lines as text, or as one JSON object per line (every decision with the fields
+    /// action, target, policy, decision, rule, phase, reason, finding).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        env = "KAPTAIN_LOG_FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -441,6 +457,13 @@ mod tests {
         };
         assert_eq!(o.watch_namespaces, vec!["a", "b"]);
         assert!(Cli::try_parse_from(["kaptain", "operator", "--metrics-addr", "nope"]).is_err());
+        let c =
+            Cli::try_parse_from(["kaptain", "operator", "--log-format", "json"]).expect("parse");
+        let Command::Operator(o) = c.command else {
+            panic!("not operator")
+        };
+        assert_eq!(o.log_format, LogFormat::Json);
+        assert!(Cli::try_parse_from(["kaptain", "operator", "--log-format", "yaml"]).is_err());
         assert!(Cli::try_parse_from(["kaptain", "heal", "plan", "-n", "a", "-A"]).is_err());
     }
 }

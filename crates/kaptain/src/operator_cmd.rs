@@ -3,17 +3,29 @@
 use kaptain_cluster::live::{self, LiveOptions};
 use kaptain_operator::{Operator, OperatorConfig};
 
-use crate::cli::{EXIT_CLEAN, EXIT_ERROR, OperatorArgs};
+use crate::cli::{EXIT_CLEAN, EXIT_ERROR, LogFormat, OperatorArgs};
 
 pub fn run(a: OperatorArgs) -> u8 {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&a.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match a.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line, the event's fields at the top level next to timestamp, level
+        // and message. The module path is left out: `target` is the changed object's field.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::phase::{InvalidTransition, Phase, PhaseEvent, transition};
 use super::policy::{ActionKind, PolicyRef, ResourceName};
-use super::schema::{CategorySchema, EvidenceSchema, ObjectRefSchema, SeveritySchema, any_json};
+use super::schema::{
+    CategorySchema, EvidenceSchema, ObjectRefSchema, SeveritySchema, any_json, duration,
+};
 
 /// One action Kaptain proposes or takes, with the finding and evidence behind it, its
 /// reasoning, the exact change (before/after, patch) and its phase.
@@ -73,6 +75,7 @@ pub struct HealingActionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_approval: Option<String>,
     /// How long the finding has to clear after the change before the action fails.
+    #[schemars(schema_with = "duration")]
     pub verify_within: Duration,
 }
 
@@ -262,6 +265,25 @@ pub struct HealingActionStatus {
     /// A stable label for what went wrong (for metrics and Events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_category: Option<String>,
+    /// Why the action is Failed (or RolledBack), as one CamelCase word: `DryRunFailed`,
+    /// `ChangeFailed`, `NotVerified` (a rollback follows when the kind allows), `RolledBack`,
+    /// `RollbackFailed` (the reverse patch kept failing: the change is still in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Every attempt to apply the reverse patch, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_attempts: Vec<RollbackAttempt>,
+}
+
+/// One attempt to reverse a change that was not verified.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackAttempt {
+    pub time: Time,
+    pub succeeded: bool,
+    /// The API server's answer when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl HealingActionStatus {

@@ -7,11 +7,12 @@ mod action;
 mod phase;
 mod policy;
 mod schema;
+mod validate;
 
 pub use action::{
     Change, DryRunResult, FindingRef, GuardVerdict, HealingAction, HealingActionSpec,
     HealingActionStatus, Operation, PatchType, PhaseTimes, ReplicaChange, ResourceChange,
-    ResourceField,
+    ResourceField, RollbackAttempt,
 };
 pub use phase::{InvalidTransition, Phase, PhaseEvent, transition};
 pub use policy::{

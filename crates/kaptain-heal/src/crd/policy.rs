@@ -10,7 +10,7 @@ use kube::core::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::schema::{CategorySchema, SeveritySchema};
+use super::schema::{CategorySchema, SeveritySchema, duration, optional_duration};
 
 /// A healing policy: which findings it answers (`match`), the actions it may take in order of
 /// preference, and the mode, rate limits, blast radius and verification window it acts within.
@@ -28,6 +28,16 @@ use super::schema::{CategorySchema, SeveritySchema};
     category = "kaptain",
     doc = "Which findings Kaptain may heal in this namespace, how, and within which limits.",
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Active",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Active\")].reason"
+    ),
     printcolumn(
         name = "Actions/h",
         type_ = "integer",
@@ -85,6 +95,16 @@ pub struct HealingPolicySpec {
     category = "kaptain",
     doc = "Which findings Kaptain may heal across the cluster, how, and within which limits.",
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Active",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Active\")].reason"
+    ),
     printcolumn(
         name = "Actions/h",
         type_ = "integer",
@@ -157,6 +177,7 @@ pub struct FindingMatch {
     /// How long a finding must have lasted (since Kaptain first saw it) before the policy
     /// answers it, e.g. `5m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_duration")]
     pub for_duration: Option<Duration>,
 }
 
@@ -324,6 +345,7 @@ pub struct RateLimit {
     pub actions_per_hour: u32,
     /// How long after an action on an object before this policy may act on it again.
     #[serde(default = "default_cooldown")]
+    #[schemars(schema_with = "duration")]
     pub cooldown_per_object: Duration,
 }
 
@@ -382,6 +404,7 @@ impl Default for BlastRadius {
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
     #[serde(default = "default_window")]
+    #[schemars(schema_with = "duration")]
     pub window: Duration,
 }
 

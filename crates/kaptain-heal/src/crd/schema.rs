@@ -9,6 +9,20 @@ pub(crate) fn any_json(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
 }
 
+/// A Go duration (`30s`, `5m`, `1h30m`, `0`), as `kube::core::Duration` parses it: the
+/// pattern lets the API server refuse what the operator could not read (an unreadable
+/// object would stop the operator's watch of every policy).
+pub(crate) const DURATION_PATTERN: &str =
+    r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$";
+
+pub(crate) fn duration(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "pattern": DURATION_PATTERN })
+}
+
+pub(crate) fn optional_duration(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "nullable": true, "pattern": DURATION_PATTERN })
+}
+
 // Mirrors kaptain_model::Severity.
 /// How bad a finding is.
 #[allow(dead_code)]

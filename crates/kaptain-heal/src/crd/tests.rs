@@ -299,3 +299,27 @@ fn yaml_stream_holds_the_three_crds() {
         .collect();
     assert_eq!(docs, crds());
 }
+
+#[test]
+fn the_duration_pattern_admits_exactly_what_the_operator_can_read() {
+    let re = regex::Regex::new(super::schema::DURATION_PATTERN).expect("pattern");
+    for ok in [
+        "0", "5m", "1h30m", "1.5h", "300ms", "-5m", "+2s", ".5s", "1µs", "1μs", "10us", "2ns",
+        "1h0m0s",
+    ] {
+        assert!(re.is_match(ok), "the pattern refuses {ok:?}");
+        assert!(
+            ok.parse::<kube::core::Duration>().is_ok(),
+            "kube refuses {ok:?}"
+        );
+    }
+    for bad in [
+        "banana", "5", "5 m", "m", "", "1d", "5m3", "1.2.3s", "--5m", "5M",
+    ] {
+        assert!(!re.is_match(bad), "the pattern admits {bad:?}");
+    }
+    // Every Duration field of a policy carries the pattern in the generated schema.
+    let yaml = super::crds_yaml().expect("yaml");
+    let patterns = yaml.matches("pattern: ").count();
+    assert_eq!(patterns, 2 * 3 + 1, "{yaml}");
+}
