@@ -5,8 +5,10 @@
 
 mod finding;
 mod report;
+mod select;
 
 pub use finding::{
     Category, Evidence, EvidenceSource, Finding, ObjectRef, Remediation, Severity, fingerprint,
 };
 pub use report::{Report, ReportSource, SCHEMA, Skipped, SourceKind, Summary};
+pub use select::with_causes;

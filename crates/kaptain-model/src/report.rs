@@ -5,7 +5,7 @@ use crate::{Finding, Severity};
 /// The schema name every report carries.
 pub const SCHEMA: &str = "kaptain.report/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Live,
@@ -13,7 +13,7 @@ pub enum SourceKind {
     Manifests,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportSource {
     pub kind: SourceKind,
     #[serde(default)]
@@ -23,13 +23,13 @@ pub struct ReportSource {
 }
 
 /// An API the scan wanted but could not read, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Skipped {
     pub api: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     pub critical: usize,
     pub high: usize,
@@ -59,7 +59,7 @@ impl Summary {
 }
 
 /// The result of one diagnosis: the `kaptain.report/v1` document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub schema: String,
     pub source: ReportSource,
