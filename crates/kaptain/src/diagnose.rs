@@ -1,6 +1,5 @@
 //! `kaptain diagnose`: load (live or files) → analyze → filter → print.
 
-use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 
 use kaptain_analyze::{Check, Selection};
@@ -207,31 +206,13 @@ fn finish(
 /// Keeps findings at or above `min` (in `namespace`, plus cluster-scoped ones), and every
 /// finding they trace back to, so no `caused_by` dangles.
 pub fn keep(findings: Vec<Finding>, min: Severity, namespace: Option<&str>) -> Vec<Finding> {
-    let by_fp: HashMap<&str, &Finding> = findings
-        .iter()
-        .map(|f| (f.fingerprint.as_str(), f))
-        .collect();
-    let mut wanted: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.severity >= min)
-        .filter(|f| match (namespace, f.object.namespace.as_deref()) {
-            (Some(ns), Some(o)) => ns == o,
-            _ => true,
-        })
-        .collect();
-    while let Some(f) = stack.pop() {
-        if wanted.insert(f.fingerprint.as_str()) {
-            stack.extend(
-                f.caused_by
-                    .iter()
-                    .filter_map(|c| by_fp.get(c.as_str()).copied()),
-            );
-        }
-    }
-    let keep: HashSet<String> = wanted.into_iter().map(str::to_string).collect();
-    findings
-        .into_iter()
-        .filter(|f| keep.contains(&f.fingerprint))
-        .collect()
+    let in_namespace = |f: &Finding| match (namespace, f.object.namespace.as_deref()) {
+        (Some(ns), Some(o)) => ns == o,
+        _ => true,
+    };
+    kaptain_model::with_causes(
+        &findings,
+        |f| f.severity >= min && in_namespace(f),
+        |_| true,
+    )
 }
