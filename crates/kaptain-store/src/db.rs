@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{Connection as _, Row};
 
 use crate::error::{Error, Result};
 
@@ -170,17 +170,25 @@ pub(crate) const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 /// How long to wait for a connection unless told otherwise.
 pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens a pool for `options.url` (see [`crate::Store::open`] for the accepted forms).
-pub(crate) async fn connect(options: &crate::StoreOptions) -> Result<Db> {
-    let url = options.url.as_str();
-    let max_connections = options.max_connections;
-    let acquire_timeout = options.acquire_timeout.unwrap_or(DEFAULT_ACQUIRE_TIMEOUT);
+/// Opens a pool for `store.url` (see [`crate::Store::open`] for the accepted forms).
+pub(crate) async fn connect(store: &crate::StoreOptions) -> Result<Db> {
+    let url = store.url.as_str();
+    let max_connections = store.max_connections;
+    let acquire_timeout = store.acquire_timeout.unwrap_or(DEFAULT_ACQUIRE_TIMEOUT);
     let invalid = |message: String| Error::InvalidUrl {
         url: redact_url(url),
         message,
     };
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let options = PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+        // One direct connection first: the pool retries until its timeout and then reports
+        // only that it timed out; this names the cause (refused, authentication, no such
+        // database) at once.
+        let first = tokio::time::timeout(acquire_timeout, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| connect_error(url, "timed out".into()))?
+            .map_err(|e| connect_error(url, e.to_string()))?;
+        first.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
             .acquire_timeout(acquire_timeout)
@@ -216,6 +224,9 @@ pub(crate) async fn connect(options: &crate::StoreOptions) -> Result<Db> {
     if file.as_os_str().is_empty() {
         return Err(invalid("no file name".into()));
     }
+    if !store.create_if_missing && !file.exists() {
+        return Err(Error::NoDatabase { path: file });
+    }
     create_parent(&file)?;
     let options = options
         .journal_mode(SqliteJournalMode::Wal)
@@ -226,6 +237,13 @@ pub(crate) async fn connect(options: &crate::StoreOptions) -> Result<Db> {
         .connect_with(options)
         .await?;
     Ok(Db::Sqlite(pool))
+}
+
+fn connect_error(url: &str, message: String) -> Error {
+    Error::Connect {
+        url: redact_url(url),
+        message,
+    }
 }
 
 fn create_parent(file: &Path) -> Result<()> {

@@ -12,6 +12,22 @@ pub enum Error {
         message: String,
     },
 
+    /// The SQLite file does not exist and the store was told not to create it.
+    #[error("no database at {}", path.display())]
+    NoDatabase {
+        /// The missing file.
+        path: PathBuf,
+    },
+
+    /// The database server cannot be reached or refuses the connection.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// Why.
+        message: String,
+    },
+
     /// A query, a connection or a transaction failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

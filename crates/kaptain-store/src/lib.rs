@@ -70,6 +70,9 @@ pub struct StoreOptions {
     pub max_connections: Option<u32>,
     /// How long to wait for a connection, including the first one at open (default 30 s).
     pub acquire_timeout: Option<std::time::Duration>,
+    /// Create a missing SQLite file (default). When false, opening a SQLite URL whose file
+    /// does not exist fails with [`Error::NoDatabase`] (for tools that only read).
+    pub create_if_missing: bool,
 }
 
 impl StoreOptions {
@@ -80,6 +83,7 @@ impl StoreOptions {
             secret_key: None,
             max_connections: None,
             acquire_timeout: None,
+            create_if_missing: true,
         }
     }
 }

@@ -98,6 +98,18 @@ pub enum Command {
             kaptain heal history --limit 20"
     )]
     Heal(HealArgs),
+    /// The server's audit log: check its hash chain.
+    #[command(
+        long_about = "The audit log of `kaptain serve` is append-only and hash-chained: each \
+            record carries the hash of the one before. `kaptain audit verify` reads the whole \
+            chain and reports the first record that was modified, deleted or moved.\n\n\
+            Exit codes: 0 the chain is intact, 1 it is broken, 2 error (no store, bad URL, \
+            unreachable database).",
+        after_help = "Examples:\n  \
+            kaptain audit verify\n  \
+            kaptain audit verify --database-url postgres://kaptain@db/kaptain -o json"
+    )]
+    Audit(AuditArgs),
     /// Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else.
     #[command(hide = true)]
     ParseOnly {
@@ -332,6 +344,36 @@ pub struct HealRejectArgs {
     /// Why, recorded on the action.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain (exit 0 intact, 1 broken, 2 error).
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditVerifyArgs {
+    /// The server's store: sqlite:///PATH or postgres://USER@HOST/DB (default: the server's
+    /// default SQLite file, $XDG_DATA_HOME/kaptain/kaptain.db or
+    /// ~/.local/share/kaptain/kaptain.db).
+    #[arg(long, value_name = "URL", env = "KAPTAIN_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = AuditFormat::Table)]
+    pub output: AuditFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFormat {
+    Table,
+    Json,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! `kaptain`: root-cause diagnosis for Kubernetes. This file only wires: argument parsing
 //! lives in `cli`, each command in its own module, and the work in the library crates.
 
+mod audit_cmd;
 mod checks_cmd;
 mod cli;
 mod diagnose;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Checks(a) => checks_cmd::run(a),
         cli::Command::Operator(a) => operator_cmd::run(a),
         cli::Command::Heal(a) => heal_cmd::run(a),
+        cli::Command::Audit(a) => audit_cmd::run(a),
         cli::Command::ParseOnly { paths } => parse_only::run(&paths),
     };
     ExitCode::from(code)

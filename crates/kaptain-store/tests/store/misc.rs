@@ -359,6 +359,20 @@ async fn urls_memory_and_errors() -> TestResult {
     let other = Store::open("sqlite::memory:").await?;
     assert!(other.findings(&Default::default()).await?.items.is_empty());
 
+    // Read-only tools can refuse to create a store.
+    let dir = tempfile::tempdir()?;
+    let absent = dir.path().join("absent.db");
+    let refused = Store::open_with(kaptain_store::StoreOptions {
+        create_if_missing: false,
+        ..kaptain_store::StoreOptions::new(format!("sqlite://{}", absent.display()))
+    })
+    .await;
+    assert!(
+        matches!(refused, Err(Error::NoDatabase { .. })),
+        "{refused:?}"
+    );
+    assert!(!absent.exists());
+
     // A missing directory is created.
     let dir = tempfile::tempdir()?;
     let nested = dir.path().join("a/b/kaptain.db");
@@ -380,9 +394,12 @@ async fn urls_memory_and_errors() -> TestResult {
         ..kaptain_store::StoreOptions::new("postgres://nobody:pw@127.0.0.1:1/none")
     })
     .await;
+    let err = unreachable.err().ok_or("port 1 answered")?;
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    let text = err.to_string();
     assert!(
-        matches!(unreachable, Err(Error::Database(_))),
-        "{unreachable:?}"
+        text.contains("127.0.0.1:1") && !text.contains(":pw@"),
+        "{text}"
     );
     Ok(())
 }
