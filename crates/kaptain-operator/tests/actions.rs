@@ -1,8 +1,9 @@
 //! One test per action kind the OOM tests (tests/operator.rs) do not reach, each on the real
 //! control plane (v1.20) with the simulated kubelet: restart a pod, rollout restart, scale
 //! within bounds, force-delete a pod stuck Terminating, and a suggested manifest that only a
-//! person can approve. Cordoning a node is in tests/cordon.rs (a cluster-wide policy would
-//! reach the operators of every test of this binary).
+//! person can approve; and a reverse patch that keeps failing. Cordoning a node is in
+//! tests/cordon.rs (a cluster-wide policy would reach the operators of every test of this
+//! binary).
 
 mod common;
 
@@ -498,6 +499,78 @@ spec:
             .is_some_and(|m| m.contains_key("kaptain.dev/review"))
     );
     running_pods(&client, ns, 1).await?;
+    op.stop().await?;
+    Ok(())
+}
+
+/// A raise that does not help must be reversed, but the reverse patch keeps failing (here the
+/// API server refuses it: the action's reversePatch was edited to set replicas to -1). It is
+/// tried a bounded number of times (3 here, with a back-off), each attempt recorded on the
+/// status, and the action ends Failed with reason RollbackFailed — the change still in place,
+/// a Warning Event saying so — and nothing more is tried.
+#[tokio::test]
+async fn a_reverse_patch_that_keeps_failing_ends_in_rollback_failed() -> TestResult {
+    let client = setup().await?;
+    let ns = "act-rollback-fails";
+    namespace(&client, ns, "{}").await?;
+    apply_yaml(&client, &raise_policy(ns, "auto", 2.0, "512Mi", "15s")).await?;
+    let mut cfg = operator(&client, ns, "rollback-fails-op");
+    cfg.rollback_attempts = 3;
+    cfg.rollback_backoff = Duration::from_millis(500);
+    let op = start(&client, cfg);
+    apply_yaml(&client, &oom_deployment(ns, "hog", "4Gi", "256Mi")).await?;
+
+    let verifying = action_in(&client, ns, Phase::Verifying, TIMEOUT).await?;
+    let name = verifying.metadata.name.clone().unwrap_or_default();
+    let api: Api<HealingAction> = Api::namespaced(client.clone(), ns);
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"change": {"reversePatch": {"spec": {"replicas": -1}}}}})),
+    )
+    .await?;
+
+    let done =
+        eventually("the action to end RollbackFailed", TIMEOUT, || async {
+            Ok(api.get(&name).await?.status.filter(|s| {
+                s.phase == Phase::Failed && s.reason.as_deref() == Some("RollbackFailed")
+            }))
+        })
+        .await?;
+    assert_eq!(done.error_category.as_deref(), Some("rollback-failed"));
+    assert_eq!(
+        done.rollback_attempts.len(),
+        3,
+        "{:?}",
+        done.rollback_attempts
+    );
+    for at in &done.rollback_attempts {
+        assert!(!at.succeeded);
+        let e = at.error.as_deref().unwrap_or("");
+        assert!(e.contains("spec.replicas"), "{e}");
+    }
+    let msg = done.message.unwrap_or_default();
+    assert!(msg.contains("still in place"), "{msg}");
+    assert_eq!(memory_limit(&client, ns, "hog").await?, "512Mi");
+    let ev = reasons(&kaptain_events(&client, ns).await?);
+    assert_eq!(
+        ev.iter().filter(|r| *r == "HealingRollbackRetry").count(),
+        2,
+        "{ev:?}"
+    );
+    assert_eq!(
+        ev.iter().filter(|r| *r == "HealingRollbackFailed").count(),
+        1,
+        "{ev:?}"
+    );
+    // Nothing more is tried.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = api.get(&name).await?.status.unwrap_or_default();
+    assert_eq!(later.phase, Phase::Failed);
+    assert_eq!(later.rollback_attempts.len(), 3);
+    assert!(op.metrics.encode().contains(
+        "kaptain_heal_actions_total{action=\"RaiseResources\",result=\"failed\",mode=\"auto\"} 1"
+    ));
     op.stop().await?;
     Ok(())
 }

@@ -106,12 +106,14 @@ async fn setup() -> Result<(&'static ControlPlane, kube::Client), BoxError> {
     Ok((cp, client))
 }
 
-/// An approval-mode policy and an OOM-killed Deployment in `ns`, and an operator for it.
+/// An approval-mode policy and an OOM-killed Deployment in `ns`, and an operator for it
+/// (logging to stderr, or as JSON lines to `json_log`).
 async fn scenario(
     cp: &ControlPlane,
     client: &kube::Client,
     ns: &str,
     metrics_port: u16,
+    json_log: Option<&Path>,
 ) -> Result<OperatorProcess, BoxError> {
     apply_yaml(
         client,
@@ -152,7 +154,17 @@ spec:
     )
     .await?;
     let kc = cp.kubeconfig_path().to_string_lossy().into_owned();
-    let child = Command::new(env!("CARGO_BIN_EXE_kaptain"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaptain"));
+    match json_log {
+        Some(path) => {
+            cmd.env("KAPTAIN_LOG_FORMAT", "json")
+                .stderr(std::fs::File::create(path)?);
+        }
+        None => {
+            cmd.stderr(Stdio::inherit());
+        }
+    }
+    let child = cmd
         .args([
             "operator",
             "--kubeconfig",
@@ -167,7 +179,6 @@ spec:
             &format!("{ns}-operator"),
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()?;
     Ok(OperatorProcess(child))
 }
@@ -202,7 +213,7 @@ async fn approval_mode_waits_for_kaptain_heal_approve() -> TestResult {
     let (cp, client) = setup().await?;
     let ns = "cli-approve";
     let port = free_port()?;
-    let _op = scenario(cp, &client, ns, port).await?;
+    let _op = scenario(cp, &client, ns, port, None).await?;
     let kc = cp.kubeconfig_path().to_string_lossy().into_owned();
     let k = |extra: &[&str]| {
         let mut args: Vec<&str> = extra.to_vec();
@@ -323,7 +334,7 @@ async fn approval_mode_waits_for_kaptain_heal_approve() -> TestResult {
 async fn rejected_actions_never_run() -> TestResult {
     let (cp, client) = setup().await?;
     let ns = "cli-reject";
-    let _op = scenario(cp, &client, ns, free_port()?).await?;
+    let _op = scenario(cp, &client, ns, free_port()?, None).await?;
     let kc = cp.kubeconfig_path().to_string_lossy().into_owned();
     let k = |extra: &[&str]| {
         let mut args: Vec<&str> = extra.to_vec();
@@ -364,5 +375,55 @@ async fn rejected_actions_never_run() -> TestResult {
     let (out, _) = text(&k(&["heal", "history", "-n", ns, "-o", "json"]));
     let v: serde_json::Value = serde_json::from_str(&out)?;
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{out}");
+    Ok(())
+}
+
+/// `kaptain operator` with `KAPTAIN_LOG_FORMAT=json`: every line it logs is one JSON object,
+/// and its decision on the proposed action is a line carrying the action, target, policy,
+/// decision, rule and phase as fields.
+#[tokio::test]
+async fn the_operator_logs_every_decision_as_a_json_line() -> TestResult {
+    let (cp, client) = setup().await?;
+    let ns = "cli-json-log";
+    let log = std::env::temp_dir().join(format!("kaptain-{ns}-{}.log", std::process::id()));
+    let _op = scenario(cp, &client, ns, free_port()?, Some(&log)).await?;
+    let decision = eventually("the decision's log line", TIMEOUT, || async {
+        let text = std::fs::read_to_string(&log)?;
+        let mut found = None;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("not a JSON line ({e}): {line}"))?;
+            if v["reason"] == "HealingNeedsApproval" {
+                found = Some(v);
+            }
+        }
+        Ok(found)
+    })
+    .await?;
+    let _ = std::fs::remove_file(&log);
+    let a = only_action(&client, ns).await?.ok_or("no HealingAction")?;
+    for (field, want) in [
+        ("action", "RaiseResources".to_string()),
+        ("target", format!("Deployment/{ns}/search")),
+        ("policy", format!("HealingPolicy/{ns}/oom")),
+        ("decision", "needs-approval".to_string()),
+        ("rule", "approval-mode".to_string()),
+        ("phase", "Proposed".to_string()),
+        ("finding", "pod.oom-killed".to_string()),
+        (
+            "healing_action",
+            format!("{ns}/{}", a.metadata.name.as_deref().unwrap_or("")),
+        ),
+        ("level", "INFO".to_string()),
+    ] {
+        assert_eq!(decision[field], want.as_str(), "{field} in {decision}");
+    }
+    assert!(
+        decision["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("waiting for approval")),
+        "{decision}"
+    );
+    assert!(decision["timestamp"].is_string(), "{decision}");
     Ok(())
 }
