@@ -119,7 +119,14 @@ const INSERT_CHUNK: usize = 1000;
 /// Rows per `UPDATE ... FROM (VALUES ...)` (6 binds each) and ids per `IN (...)`.
 const UPDATE_CHUNK: usize = 1000;
 
+/// Columns of a finding row as stored (cleared rows, `RETURNING`).
 const COLUMNS: &str = "id, cluster, first_seen, last_seen, cleared_at, finding";
+/// The same for `FROM findings f LEFT JOIN cluster_scans s`: an open occurrence was last seen
+/// by its cluster's latest scan.
+const JOINED_COLUMNS: &str = "f.id, f.cluster, f.first_seen, \
+     CASE WHEN f.cleared_at IS NULL THEN COALESCE(s.last_scan_at, f.last_seen) \
+     ELSE f.last_seen END AS last_seen, f.cleared_at, f.finding";
+const JOINED_FROM: &str = " FROM findings f LEFT JOIN cluster_scans s ON s.cluster = f.cluster";
 const CURSOR_TAG: &str = "f1";
 
 /// A finding of the current scan, serialized once.
@@ -171,8 +178,8 @@ impl Store {
     /// - a finding (keyed by cluster + `fingerprint`) with no open occurrence is inserted,
     ///   open, with `first_seen = last_seen = at` — a finding that had cleared and comes back
     ///   starts a new occurrence (new id);
-    /// - an open occurrence reported again gets `last_seen = at`, and the finding's latest
-    ///   content when it changed;
+    /// - an open occurrence reported again is seen at `at` (read from the cluster's latest
+    ///   scan, not rewritten per row), and gets the finding's latest content when it changed;
     /// - an open occurrence not reported any more gets `cleared_at = at`.
     ///
     /// Findings repeating a fingerprint within `findings` count once (the first). Scans of
@@ -209,6 +216,13 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            let previous_scan: Option<i64> =
+                sqlx::query("SELECT last_scan_at FROM cluster_scans WHERE cluster = $1")
+                    .bind(cluster)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|row| row.i64("last_scan_at"))
+                    .transpose()?;
             let rows = sqlx::query(
                 "SELECT id, fingerprint, content_hash FROM findings \
                  WHERE cluster = $1 AND cleared_at IS NULL",
@@ -223,6 +237,7 @@ impl Store {
                     (row.i64("id")?, row.string("content_hash")?),
                 );
             }
+            let open_before = rows.len();
             drop(rows);
 
             let mut to_insert = Vec::new();
@@ -287,8 +302,12 @@ impl Store {
 
             let mut cleared = Vec::with_capacity(cleared_ids.len());
             for chunk in cleared_ids.chunks(UPDATE_CHUNK) {
+                // Last seen by the previous scan (kept as stored when there is no record of it).
                 let mut qb = QueryBuilder::<Backend>::new("UPDATE findings SET cleared_at = ");
-                qb.push_bind(at_us).push(" WHERE id IN (");
+                qb.push_bind(at_us)
+                    .push(", last_seen = COALESCE(")
+                    .push_bind(previous_scan)
+                    .push(", last_seen) WHERE id IN (");
                 let mut list = qb.separated(", ");
                 for id in chunk {
                     list.push_bind(*id);
@@ -300,14 +319,17 @@ impl Store {
             }
             cleared.sort_by_key(|f| f.id);
 
-            let open = sqlx::query(
-                "UPDATE findings SET last_seen = $1 WHERE cluster = $2 AND cleared_at IS NULL",
+            let open = (open_before + to_insert.len() - cleared.len()) as u64;
+            sqlx::query(
+                "INSERT INTO cluster_scans (cluster, last_scan_at, open_count) \
+                 VALUES ($1, $2, $3) ON CONFLICT (cluster) DO UPDATE SET \
+                 last_scan_at = excluded.last_scan_at, open_count = excluded.open_count",
             )
-            .bind(at_us)
             .bind(cluster)
+            .bind(at_us)
+            .bind(open as i64)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await?;
 
             tx.commit().await?;
 
@@ -347,43 +369,44 @@ impl Store {
             .transpose()?;
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::<Backend>::new("SELECT ");
-            qb.push(COLUMNS).push(" FROM findings WHERE 1 = 1");
+            qb.push(JOINED_COLUMNS).push(JOINED_FROM).push(" WHERE 1 = 1");
             if let Some(cluster) = &q.cluster {
-                qb.push(" AND cluster = ").push_bind(cluster.clone());
+                qb.push(" AND f.cluster = ").push_bind(cluster.clone());
             }
             if let Some(ns) = &q.namespace {
-                qb.push(" AND namespace = ").push_bind(ns.clone());
+                qb.push(" AND f.namespace = ").push_bind(ns.clone());
             }
             if let Some(min) = q.min_severity {
-                qb.push(" AND severity_rank >= ").push_bind(severity_rank(min));
+                qb.push(" AND f.severity_rank >= ")
+                    .push_bind(severity_rank(min));
             }
             if let Some(check) = &q.check {
                 if check.ends_with('.') {
                     let len = i32::try_from(check.chars().count()).map_err(|_| {
                         Error::InvalidArgument("check prefix too long".into())
                     })?;
-                    qb.push(" AND substr(check_id, 1, ")
+                    qb.push(" AND substr(f.check_id, 1, ")
                         .push_bind(len)
                         .push(") = ")
                         .push_bind(check.clone());
                 } else {
-                    qb.push(" AND check_id = ").push_bind(check.clone());
+                    qb.push(" AND f.check_id = ").push_bind(check.clone());
                 }
             }
             if q.root_only {
-                qb.push(" AND is_root = ").push_bind(true);
+                qb.push(" AND f.is_root = ").push_bind(true);
             }
             match q.state {
                 FindingState::Open => {
-                    qb.push(" AND cleared_at IS NULL");
+                    qb.push(" AND f.cleared_at IS NULL");
                 }
                 FindingState::Cleared => {
-                    qb.push(" AND cleared_at IS NOT NULL");
+                    qb.push(" AND f.cleared_at IS NOT NULL");
                 }
                 FindingState::All => {}
             }
             if let Some([rank, first_seen, id]) = after {
-                qb.push(" AND (severity_rank, first_seen, id) < (")
+                qb.push(" AND (f.severity_rank, f.first_seen, f.id) < (")
                     .push_bind(rank)
                     .push(", ")
                     .push_bind(first_seen)
@@ -391,7 +414,7 @@ impl Store {
                     .push_bind(id)
                     .push(")");
             }
-            qb.push(" ORDER BY severity_rank DESC, first_seen DESC, id DESC LIMIT ")
+            qb.push(" ORDER BY f.severity_rank DESC, f.first_seen DESC, f.id DESC LIMIT ")
                 .push_bind(i64::from(limit) + 1);
             let rows = qb.build().fetch_all(pool).await?;
             let items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
@@ -402,13 +425,12 @@ impl Store {
     /// The finding occurrence with this id.
     pub async fn finding(&self, id: i64) -> Result<Option<StoredFinding>> {
         with_pool!(self, pool => {
-            let row = sqlx::query(
-                "SELECT id, cluster, first_seen, last_seen, cleared_at, finding \
-                 FROM findings WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+            let mut qb = QueryBuilder::<Backend>::new("SELECT ");
+            qb.push(JOINED_COLUMNS)
+                .push(JOINED_FROM)
+                .push(" WHERE f.id = ")
+                .push_bind(id);
+            let row = qb.build().fetch_optional(pool).await?;
             row.as_ref().map(decode).transpose()
         })
     }

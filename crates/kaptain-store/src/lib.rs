@@ -53,7 +53,7 @@ pub use error::{Error, Result};
 pub use findings::{FindingQuery, FindingState, ScanDiff, StoredFinding};
 pub use runs::{Run, RunStatus};
 pub use settings::{KEY_ENV, SecretKey, SettingInfo, load_or_create_key};
-pub use stats::{CheckMttr, MttrStats, SeverityBucket, SeverityCounts};
+pub use stats::{CheckMttr, ClusterScan, MttrStats, SeverityBucket, SeverityCounts};
 pub use tokens::{Role, Scope, TOKEN_PREFIX, TokenInfo};
 
 use db::Db;

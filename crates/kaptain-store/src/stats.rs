@@ -80,6 +80,17 @@ pub struct SeverityBucket {
     pub counts: SeverityCounts,
 }
 
+/// The latest scan of one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterScan {
+    /// The cluster's name.
+    pub cluster: String,
+    /// When its latest scan was recorded (the `at` given to [`Store::record_scan`]).
+    pub last_scan_at: Timestamp,
+    /// Findings open after that scan.
+    pub open: u64,
+}
+
 /// At most this many buckets per chart.
 pub const MAX_BUCKETS: u64 = 10_000;
 
@@ -96,6 +107,27 @@ fn mean_and_median(sorted: &[i64]) -> (f64, f64) {
 }
 
 impl Store {
+    /// Every cluster that was ever scanned, with its latest scan time and open findings, by
+    /// name.
+    pub async fn cluster_scans(&self) -> Result<Vec<ClusterScan>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT cluster, last_scan_at, open_count FROM cluster_scans ORDER BY cluster",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ClusterScan {
+                        cluster: r.string("cluster")?,
+                        last_scan_at: r.ts("last_scan_at")?,
+                        open: u64::try_from(r.i64("open_count")?).unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Time to resolve: occurrences (of `cluster`, or of every cluster) that cleared at or
     /// after `since`, with mean and median seconds from first seen to cleared, overall and per
     /// check id.

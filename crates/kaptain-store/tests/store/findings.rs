@@ -104,10 +104,40 @@ pub async fn scan_appears_clears_and_reappears(b: &Backend) -> TestResult {
     assert!(!old.is_open());
     assert_eq!(store.finding(i64::MAX).await?, None);
 
+    // An unchanged rescan moves last_seen of every open occurrence, and nothing else.
+    let d = store
+        .record_scan("prod", &[a.clone(), bb.clone(), c.clone()], at(150))
+        .await?;
+    assert!(d.appeared.is_empty() && d.cleared.is_empty() && d.changed == 0);
+    let open = store
+        .findings(&FindingQuery {
+            state: FindingState::Open,
+            ..all_states("prod")
+        })
+        .await?;
+    assert!(
+        open.items.iter().all(|f| f.last_seen == at(150)),
+        "{open:?}"
+    );
+    let old_a = store.finding(first_a.id).await?.ok_or("old a")?;
+    assert_eq!(
+        old_a.last_seen,
+        at(0),
+        "a cleared occurrence keeps its last sighting"
+    );
+    let scans = store.cluster_scans().await?;
+    let summary: Vec<(&str, jiff::Timestamp, u64)> = scans
+        .iter()
+        .map(|s| (s.cluster.as_str(), s.last_scan_at, s.open))
+        .collect();
+    assert_eq!(summary, [("prod", at(150), 3), ("staging", at(130), 1)]);
+
     let d4 = store.record_scan("prod", &[], at(180)).await?;
     assert_eq!(d4.cleared.len(), 3);
     assert_eq!(d4.open, 0);
     assert!(d4.cleared.iter().all(|f| f.cleared_at == Some(at(180))));
+    assert!(d4.cleared.iter().all(|f| f.last_seen == at(150)), "{d4:?}");
+    assert_eq!(store.cluster_scans().await?[0].open, 0);
     let staging = store.findings(&all_states("staging")).await?;
     assert!(staging.items[0].is_open(), "other cluster untouched");
     Ok(())
