@@ -28,6 +28,7 @@ mod testutil;
 pub use catalog::{Selection, catalog, select};
 pub use check::{Check, CheckInfo, Ctx, FindingBuilder};
 pub use correlate::correlate;
+pub use util::parse_quantity;
 
 use kaptain_cluster::{ClusterIndex, Kind};
 use kaptain_model::Finding;

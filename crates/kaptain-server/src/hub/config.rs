@@ -1,0 +1,180 @@
+//! How the hub runs ([`HubConfig`]) and where a cluster's credentials come from
+//! ([`ClusterSource`]).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use kaptain_analyze::Check;
+use kube::config::Kubeconfig;
+
+use super::error::HubError;
+
+/// The time analyses measure ages against (grace periods, "stuck for").
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Tuning of the hub. `HubConfig::default()` suits a server.
+#[derive(Clone)]
+pub struct HubConfig {
+    /// The checks to run (default: every check in the catalog).
+    pub checks: Vec<&'static Check>,
+    /// Watch Secrets (their values are emptied as they arrive, except public certificates;
+    /// see [`kaptain_cluster::watch::strip`]). Default true.
+    pub read_secrets: bool,
+    /// Namespaces to watch; empty for all. Cluster-scoped kinds are always watched whole.
+    pub namespaces: Vec<String>,
+    /// Quiet time after a change before the analysis runs (collects a burst). Default 500 ms.
+    pub debounce: Duration,
+    /// Longest time from a change to its analysis while changes keep coming. Default 3 s.
+    pub max_delay: Duration,
+    /// Re-analysis without changes (time-based checks: grace periods, expiries). Default 30 s.
+    pub resync: Duration,
+    /// How often a ready cluster is probed (`GET /version`), and how often a missing
+    /// HealingAction API is looked for again. Default 15 s.
+    pub probe_interval: Duration,
+    /// How long a probe or one connection attempt (discovery and the first list of every
+    /// watch) may take. Default 10 s for a probe; connection attempts get 6× this.
+    pub request_timeout: Duration,
+    /// First retry delay after a failure; doubles per failure up to `backoff_max`. Default 1 s.
+    pub backoff_initial: Duration,
+    /// Default 60 s.
+    pub backoff_max: Duration,
+    /// Capacity of the event channel (slow subscribers lose the oldest events). Default 1024.
+    pub event_capacity: usize,
+    /// Warning events kept per cluster (newest first). Default 500.
+    pub warning_events_kept: usize,
+    /// The analysis clock. Default: the system clock.
+    pub now: Clock,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            checks: kaptain_analyze::catalog().iter().collect(),
+            read_secrets: true,
+            namespaces: Vec::new(),
+            debounce: Duration::from_millis(500),
+            max_delay: Duration::from_secs(3),
+            resync: Duration::from_secs(30),
+            probe_interval: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            event_capacity: 1024,
+            warning_events_kept: 500,
+            now: Arc::new(Timestamp::now),
+        }
+    }
+}
+
+impl HubConfig {
+    /// Analyses run as of the system time plus `offset` (tests use a later time so that
+    /// grace periods have passed).
+    pub fn with_clock_offset(mut self, offset: SignedDuration) -> Self {
+        self.now = Arc::new(move || Timestamp::now().saturating_add(offset).unwrap_or_else(|_| Timestamp::now()));
+        self
+    }
+}
+
+impl fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("checks", &self.checks.len())
+            .field("read_secrets", &self.read_secrets)
+            .field("namespaces", &self.namespaces)
+            .field("debounce", &self.debounce)
+            .field("max_delay", &self.max_delay)
+            .field("resync", &self.resync)
+            .field("probe_interval", &self.probe_interval)
+            .field("request_timeout", &self.request_timeout)
+            .field("backoff_initial", &self.backoff_initial)
+            .field("backoff_max", &self.backoff_max)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a cluster's credentials come from. The kubeconfig is read again at every
+/// connection attempt, so refreshed credentials are picked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterSource {
+    /// A kubeconfig context. `path` `None`: `KUBECONFIG` or `~/.kube/config`; `context`
+    /// `None`: the kubeconfig's current context.
+    Kubeconfig {
+        path: Option<PathBuf>,
+        context: Option<String>,
+    },
+    /// The service account of the pod the server runs in.
+    InCluster,
+}
+
+impl ClusterSource {
+    /// `--context NAME` (with `--kubeconfig PATH` if given).
+    pub fn context(path: Option<PathBuf>, context: impl Into<String>) -> Self {
+        ClusterSource::Kubeconfig {
+            path,
+            context: Some(context.into()),
+        }
+    }
+
+    /// `--all-contexts`: one source per context of the kubeconfig.
+    pub fn all_contexts(path: Option<PathBuf>) -> Result<Vec<ClusterSource>, HubError> {
+        let names = kaptain_cluster::live::context_names(path.as_ref())?;
+        Ok(names
+            .into_iter()
+            .map(|c| ClusterSource::context(path.clone(), c))
+            .collect())
+    }
+
+    /// The hub's name for the cluster: the context's name (the current context when none is
+    /// given), or `in-cluster`. Fails when the kubeconfig cannot be read or has no such
+    /// context: that is bad input, not an unreachable cluster.
+    pub fn resolve_name(&self) -> Result<String, HubError> {
+        match self {
+            ClusterSource::InCluster => Ok("in-cluster".to_string()),
+            ClusterSource::Kubeconfig { path, context } => {
+                let kc = read_kubeconfig(path.as_ref())?;
+                let name = match context {
+                    Some(c) => c.clone(),
+                    None => kc.current_context.clone().ok_or_else(|| {
+                        kaptain_cluster::Error::Kubeconfig(
+                            "no current context; name one with --context".into(),
+                        )
+                    })?,
+                };
+                if !kc.contexts.iter().any(|c| c.name == name) {
+                    return Err(kaptain_cluster::Error::UnknownContext(name).into());
+                }
+                Ok(name)
+            }
+        }
+    }
+
+    /// For people: `kubeconfig /path, context prod`, `kubeconfig (default), context prod`,
+    /// `in-cluster`.
+    pub fn describe(&self) -> String {
+        match self {
+            ClusterSource::InCluster => "in-cluster service account".to_string(),
+            ClusterSource::Kubeconfig { path, context } => {
+                let p = path
+                    .as_ref()
+                    .map_or_else(|| "(default)".to_string(), |p| p.display().to_string());
+                match context {
+                    Some(c) => format!("kubeconfig {p}, context {c}"),
+                    None => format!("kubeconfig {p}, current context"),
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn read_kubeconfig(path: Option<&PathBuf>) -> Result<Kubeconfig, kaptain_cluster::Error> {
+    use kaptain_cluster::watch::one_line;
+    match path {
+        Some(p) => Kubeconfig::read_from(p).map_err(|e| {
+            kaptain_cluster::Error::Kubeconfig(format!("{}: {}", p.display(), one_line(&e)))
+        }),
+        None => Kubeconfig::read().map_err(|e| kaptain_cluster::Error::Kubeconfig(one_line(&e))),
+    }
+}

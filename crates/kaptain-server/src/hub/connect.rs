@@ -1,0 +1,101 @@
+//! Connecting to one cluster: a client from its source, discovery (what is served and
+//! readable), and the liveness probe. Every error is one classified line (see
+//! [`kaptain_cluster::Error`]).
+
+use std::time::Duration;
+
+use kaptain_cluster::live::Cluster;
+use kaptain_cluster::watch::{one_line, readable};
+use kaptain_cluster::{Error, Kind};
+use kaptain_heal::crd::{GROUP, VERSION};
+use kaptain_model::Skipped;
+use kube::config::KubeConfigOptions;
+use kube::{Client, Config};
+
+use super::config::{ClusterSource, read_kubeconfig};
+
+/// A client for `source`. The kubeconfig is read each time, so refreshed credentials are
+/// picked up at the next attempt.
+pub(crate) async fn client(name: &str, source: &ClusterSource) -> Result<Cluster, Error> {
+    let mut config = match source {
+        ClusterSource::Kubeconfig { path, context } => {
+            let kc = read_kubeconfig(path.as_ref())?;
+            let opts = KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
+            Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .map_err(|e| Error::Kubeconfig(one_line(&e)))?
+        }
+        ClusterSource::InCluster => {
+            Config::incluster().map_err(|e| Error::Kubeconfig(one_line(&e)))?
+        }
+    };
+    config.connect_timeout = Some(Duration::from_secs(5));
+    // No read timeout: watches are guarded by the watcher's idle timeout, one-off requests by
+    // the hub's own timeouts (a read timeout would also cut quiet watches).
+    config.read_timeout = None;
+    let default_namespace = config.default_namespace.clone();
+    let client = Client::try_from(config).map_err(|e| Error::Kubeconfig(one_line(&e)))?;
+    Ok(Cluster {
+        client,
+        context: Some(name.to_string()),
+        default_namespace,
+    })
+}
+
+/// What discovery found.
+pub(crate) struct Discovery {
+    pub server_version: String,
+    /// Kinds to watch: needed, served and readable.
+    pub kinds: Vec<Kind>,
+    /// Needed kinds not watched, and why.
+    pub skipped: Vec<Skipped>,
+    pub healing_served: bool,
+}
+
+/// The server's version, which of `needed` it serves and lets us list (in `namespaces`),
+/// and whether Kaptain's HealingAction API is served.
+pub(crate) async fn discover(
+    cluster: &Cluster,
+    needed: &[Kind],
+    namespaces: &[String],
+) -> Result<Discovery, Error> {
+    let server_version = cluster.server_version().await?;
+    let (served, mut skipped) = cluster.served(needed).await?;
+    let (kinds, forbidden) = readable(&cluster.client, &served, namespaces).await;
+    skipped.extend(forbidden);
+    skipped.sort_by(|a, b| a.api.cmp(&b.api));
+    let healing_served = healing_served(&cluster.client).await;
+    Ok(Discovery {
+        server_version,
+        kinds,
+        skipped,
+        healing_served,
+    })
+}
+
+/// Whether `kaptain.dev/v1alpha1` serves `healingactions`.
+pub(crate) async fn healing_served(client: &Client) -> bool {
+    client
+        .list_api_group_resources(&format!("{GROUP}/{VERSION}"))
+        .await
+        .is_ok_and(|l| l.resources.iter().any(|r| r.name == "healingactions"))
+}
+
+/// `GET /version` within `timeout`: is the cluster there?
+pub(crate) async fn probe(cluster: &Cluster, timeout: Duration) -> Result<(), Error> {
+    match tokio::time::timeout(timeout, cluster.server_version()).await {
+        Ok(r) => r.map(|_| ()),
+        Err(_) => Err(no_answer(cluster, timeout)),
+    }
+}
+
+/// The error of a request that did not finish in time.
+pub(crate) fn no_answer(cluster: &Cluster, timeout: Duration) -> Error {
+    Error::Unreachable {
+        context: cluster.context.clone(),
+        message: format!("no answer within {}s", timeout.as_secs()),
+    }
+}
