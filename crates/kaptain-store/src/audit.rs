@@ -45,7 +45,7 @@ const CURSOR_TAG: &str = "a1";
 const COLUMNS: &str = "seq, ts, actor, action, target, cluster, details, outcome, prev_hash, hash";
 
 /// What happened, to be appended to the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewAudit {
     /// Who did it: a token name, an OIDC subject, `operator`, `system`.
     pub actor: String,
@@ -63,7 +63,7 @@ pub struct NewAudit {
 }
 
 /// One record of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Position in the log: 1, 2, 3, ...
     pub seq: u64,
@@ -88,7 +88,7 @@ pub struct AuditRecord {
 }
 
 /// A filtered, paginated listing of the audit log, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditQuery {
     /// Only this actor.
     pub actor: Option<String>,
@@ -121,7 +121,7 @@ impl Default for AuditQuery {
 }
 
 /// The result of [`Store::verify_audit`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditVerification {
     /// Records in the log.
     pub records: u64,

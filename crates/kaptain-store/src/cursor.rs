@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// One page of a listing: `next_cursor` is `Some` when more items follow; pass it back as
 /// the query's `cursor` to get them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items of this page, in the listing's order.
     pub items: Vec<T>,

@@ -14,7 +14,7 @@ use crate::db::{RowExt, micros, sha256_hex, truncate, with_pool, with_tx};
 use crate::error::{Error, Result};
 
 /// One occurrence of a finding in a cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredFinding {
     /// The occurrence's id (a finding that clears and comes back gets a new one).
     pub id: i64,
@@ -38,7 +38,7 @@ impl StoredFinding {
 }
 
 /// What one scan changed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScanDiff {
     /// Findings that were not open before this scan (new, or back after clearing), in the
     /// order the scan reported them.
@@ -52,7 +52,7 @@ pub struct ScanDiff {
 }
 
 /// Which occurrences a query returns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FindingState {
     /// Still reported by the latest scan.
@@ -66,7 +66,7 @@ pub enum FindingState {
 
 /// A filtered, paginated listing of findings, ordered by severity (highest first), then
 /// first seen (newest first), then id (highest first).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FindingQuery {
     /// Only this cluster.
     pub cluster: Option<String>,
@@ -172,6 +172,12 @@ pub(crate) fn lock_key(name: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
+/// Whether a scan that inserted `inserted` rows into a cluster that had `open_before` open
+/// ones grew it enough (at least 1,000 rows and a fifth) to refresh planner statistics now.
+fn refresh_statistics(inserted: usize, open_before: usize) -> bool {
+    inserted >= 1000 && inserted * 5 >= open_before + inserted
+}
+
 impl Store {
     /// Records the complete set of findings of one scan of `cluster` at time `at`:
     ///
@@ -209,7 +215,7 @@ impl Store {
         }
         let postgres = self.backend() == "postgres";
 
-        with_tx!(self, tx => {
+        with_tx!(self, tx, pool => {
             if postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(lock_key(&format!("kaptain.scan:{cluster}")))
@@ -332,6 +338,12 @@ impl Store {
             .await?;
 
             tx.commit().await?;
+            if postgres && refresh_statistics(to_insert.len(), open_before) {
+                // A fresh table, or one that just grew a lot, has no (or stale) planner
+                // statistics until autovacuum comes by; meanwhile PostgreSQL may sort a whole
+                // cluster's findings for every page instead of walking the listing index.
+                sqlx::query("ANALYZE findings").execute(pool).await?;
+            }
 
             let mut appeared = Vec::with_capacity(to_insert.len());
             for p in to_insert {

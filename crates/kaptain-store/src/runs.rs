@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// Where a run is in its life: `Queued → Running → Succeeded | Failed` (a run may also fail
 /// or succeed straight from `Queued`). `Succeeded` and `Failed` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Waiting to start.
@@ -66,7 +66,7 @@ impl FromStr for RunStatus {
 }
 
 /// One diagnose run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
     /// The run's id.
     pub id: i64,

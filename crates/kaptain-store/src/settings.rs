@@ -196,7 +196,7 @@ pub fn load_or_create_key(path: &Path) -> Result<SecretKey> {
 }
 
 /// A setting as listed: never its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SettingInfo {
     /// The setting's name (`llm.api_key`).
     pub name: String,

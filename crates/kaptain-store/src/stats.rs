@@ -10,7 +10,7 @@ use crate::db::{RowExt, from_micros, micros, with_pool};
 use crate::error::{Error, Result};
 
 /// How long findings stayed open before they cleared.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MttrStats {
     /// Occurrences that cleared in the period.
     pub cleared: u64,
@@ -23,7 +23,7 @@ pub struct MttrStats {
 }
 
 /// [`MttrStats`] of one check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckMttr {
     /// The check's id (`pod.crash-loop`).
     pub check_id: String,
@@ -36,7 +36,7 @@ pub struct CheckMttr {
 }
 
 /// Open findings per severity at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeverityCounts {
     /// Critical findings.
     pub critical: u64,
@@ -69,7 +69,7 @@ impl SeverityCounts {
 }
 
 /// One point of the console's "findings by severity over time" chart.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeverityBucket {
     /// Start of the bucket (inclusive).
     pub start: Timestamp,

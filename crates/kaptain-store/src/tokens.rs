@@ -31,7 +31,19 @@ const HINT_CHARS: usize = 12;
 const LAST_USED_RESOLUTION_US: i64 = 60_000_000;
 
 /// What a token may do. Ordered: `Viewer < Operator < Admin`; a role includes the ones below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read everything in scope.
@@ -79,7 +91,7 @@ impl FromStr for Role {
 }
 
 /// Where a token may act: one cluster, or one namespace of it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Scope {
     /// The cluster's name.
     pub cluster: String,
@@ -107,7 +119,7 @@ impl Scope {
 }
 
 /// A token as listed: everything but the secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// The token's id.
     pub id: i64,

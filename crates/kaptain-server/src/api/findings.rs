@@ -1,0 +1,111 @@
+//! `GET /api/v1/findings` (current and history, from the store) and
+//! `GET /api/v1/findings/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use kaptain_model::Severity;
+use kaptain_store::{FindingQuery, FindingState, Role, StoredFinding};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::AppState;
+use crate::auth::Principal;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_findings))
+        .routes(routes!(get_finding))
+}
+
+/// Filters of a findings listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindingParams {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// Only objects in this namespace.
+    pub namespace: Option<String>,
+    /// Only this severity and above.
+    pub severity: Option<Severity>,
+    /// A check id (`pod.crash-loop`) or a prefix ending in `.` (`pod.`).
+    pub check: Option<String>,
+    /// Only root causes.
+    #[serde(default)]
+    pub root_only: bool,
+    /// `open` (default), `cleared` or `all`.
+    pub state: Option<FindingState>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of findings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FindingPage {
+    pub items: Vec<StoredFinding>,
+    /// Pass back as `cursor` for the next page; absent after the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Findings, newest and worst first, from the history store.
+#[utoipa::path(get, path = "/findings", tag = "findings",
+    params(FindingParams),
+    responses(
+        (status = 200, body = FindingPage),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_findings(
+    State(state): State<AppState>,
+    principal: Principal,
+    params: Result<Query<FindingParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<FindingPage>> {
+    principal.require(Role::Viewer)?;
+    let Query(p) = params?;
+    let (cluster, namespace) = principal.narrow(p.cluster, p.namespace)?;
+    let page = state
+        .store
+        .findings(&FindingQuery {
+            cluster,
+            namespace,
+            min_severity: p.severity,
+            check: p.check,
+            root_only: p.root_only,
+            state: p.state.unwrap_or(FindingState::Open),
+            limit: p.limit.unwrap_or(0),
+            cursor: p.cursor,
+        })
+        .await?;
+    Ok(Json(FindingPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One finding occurrence, with its evidence and remediation.
+#[utoipa::path(get, path = "/findings/{id}", tag = "findings",
+    params(("id" = i64, Path, description = "The occurrence's id")),
+    responses(
+        (status = 200, body = StoredFinding),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_finding(
+    State(state): State<AppState>,
+    principal: Principal,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<Json<StoredFinding>> {
+    principal.require(Role::Viewer)?;
+    let Path(id) = id?;
+    let not_found = || ApiError::not_found(format!("finding {id} not found"));
+    let f = state.store.finding(id).await?.ok_or_else(not_found)?;
+    // Out of scope looks the same as absent: ids are guessable.
+    if !principal.covers(&f.cluster, f.finding.object.namespace.as_deref()) {
+        return Err(not_found());
+    }
+    Ok(Json(f))
+}

@@ -1,0 +1,169 @@
+//! Healing actions: list them across clusters, approve or reject one — through the same
+//! operations (and so the same safety rules) as `kaptain heal approve|reject`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use kaptain_store::Role;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::audit::AuditNote;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use crate::auth::Principal;
+use crate::hub::HealingActionRow;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_actions))
+        .routes(routes!(approve_action))
+        .routes(routes!(reject_action))
+}
+
+/// Filters of a healing-action listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActionParams {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only this phase (`Proposed`, `Succeeded`, ...).
+    pub phase: Option<String>,
+}
+
+/// Healing actions of every cluster in scope, newest first.
+#[utoipa::path(get, path = "/healing-actions", tag = "healing", params(ActionParams),
+    responses((status = 200, body = Vec<HealingActionRow>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_actions(
+    State(state): State<AppState>,
+    principal: Principal,
+    params: Result<Query<ActionParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<HealingActionRow>>> {
+    principal.require(Role::Viewer)?;
+    let Query(p) = params?;
+    if let Some(c) = &p.cluster {
+        principal.ensure_touches(c)?;
+    }
+    let mut rows: Vec<HealingActionRow> = Vec::new();
+    for cluster in state.hub.clusters().into_iter().map(|c| c.name) {
+        if p.cluster.as_ref().is_some_and(|c| *c != cluster) || !principal.touches(&cluster) {
+            continue;
+        }
+        rows.extend(
+            state
+                .hub
+                .healing_actions(&cluster)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| principal.covers(&cluster, Some(&a.namespace)))
+                .filter(|a| p.namespace.as_ref().is_none_or(|ns| *ns == a.namespace))
+                .filter(|a| p.phase.as_ref().is_none_or(|ph| ph.eq_ignore_ascii_case(&a.phase))),
+        );
+    }
+    rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    Ok(Json(rows))
+}
+
+/// Why an action is rejected.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Rejection {
+    pub reason: Option<String>,
+}
+
+/// Approves a Proposed action: the safety rules are checked again now (protected objects,
+/// rate limits, blast radius, circuit breaker); the operator then executes it.
+#[utoipa::path(post, path = "/clusters/{cluster}/healing-actions/{namespace}/{name}/approve", tag = "healing",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = HealingActionRow), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn approve_action(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<Response> {
+    principal.require(Role::Operator)?;
+    let Path((cluster, namespace, name)) = path?;
+    principal.ensure(&cluster, Some(&namespace))?;
+    let client = state.client(&cluster)?;
+    let done = kaptain_operator::ops::approve(
+        &client,
+        &name,
+        Some(&namespace),
+        &principal.actor,
+        &state.operator_namespace,
+        None,
+    )
+    .await
+    .map_err(|e| op_error(&name, e))?;
+    decided(&cluster, done, "approve")
+}
+
+/// Rejects a Proposed or Approved action: it will not run.
+#[utoipa::path(post, path = "/clusters/{cluster}/healing-actions/{namespace}/{name}/reject", tag = "healing",
+    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)),
+    request_body(content = Rejection, description = "Optional reason", content_type = "application/json"),
+    responses((status = 200, body = HealingActionRow), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reject_action(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+    body: Option<Json<Rejection>>,
+) -> ApiResult<Response> {
+    principal.require(Role::Operator)?;
+    let Path((cluster, namespace, name)) = path?;
+    principal.ensure(&cluster, Some(&namespace))?;
+    let reason = body.and_then(|Json(r)| r.reason);
+    let client = state.client(&cluster)?;
+    let done = kaptain_operator::ops::reject(
+        &client,
+        &name,
+        Some(&namespace),
+        &principal.actor,
+        reason.as_deref(),
+    )
+    .await
+    .map_err(|e| op_error(&name, e))?;
+    decided(&cluster, done, "reject")
+}
+
+fn decided(
+    cluster: &str,
+    action: kaptain_heal::crd::HealingAction,
+    verb: &str,
+) -> ApiResult<Response> {
+    let rows = crate::hub::summary::healing_rows(&[std::sync::Arc::new(action)], jiff::Timestamp::now());
+    let Some(row) = rows.into_iter().next() else {
+        return Err(ApiError::internal("no row for the decided action"));
+    };
+    let note = AuditNote {
+        cluster: Some(cluster.to_owned()),
+        target: Some(format!("HealingAction {}/{}", row.namespace, row.name)),
+        details: serde_json::json!({"decision": verb, "action": row.action, "target": row.target, "phase": row.phase}),
+    };
+    let mut response = Json(row).into_response();
+    response.extensions_mut().insert(note);
+    Ok(response)
+}
+
+fn op_error(name: &str, e: kaptain_operator::Error) -> ApiError {
+    use kaptain_operator::Error as E;
+    let message = format!("HealingAction {name}: {e}");
+    match &e {
+        E::Invalid(m) if m.starts_with("no HealingAction") => ApiError::not_found(message),
+        E::Invalid(_) | E::Refused { .. } => ApiError::conflict(message),
+        E::Kube(kube::Error::Api(s)) if s.code == 404 => ApiError::not_found(message),
+        E::Kube(kube::Error::Api(s)) if s.code == 403 => ApiError::forbidden(message),
+        E::Kube(kube::Error::Api(s)) if s.code == 409 => ApiError::conflict(message),
+        E::CrdsMissing(_) => ApiError::not_found(message),
+        _ => ApiError::unavailable(message),
+    }
+}

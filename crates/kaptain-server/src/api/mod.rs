@@ -1,0 +1,128 @@
+//! The REST API under `/api/v1`, documented by an OpenAPI 3.1 document generated from these
+//! handlers (utoipa) and served at `/api/v1/openapi.json`, with interactive docs at
+//! `/api/v1/docs`.
+
+pub mod audit;
+pub mod clusters;
+pub mod error;
+pub mod findings;
+pub mod healing;
+pub mod runs;
+pub mod settings;
+pub mod stream;
+pub mod system;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use kaptain_store::Store;
+use tokio::sync::broadcast;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::Auth;
+use crate::events::ServerEvent;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::tasks::Tasks;
+use error::{ApiError, ApiResult};
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub store: Store,
+    pub auth: Auth,
+    pub metrics: Metrics,
+    pub tasks: Tasks,
+    /// Changes for the SSE stream: the hub's, and the server's own (runs).
+    pub events: broadcast::Sender<ServerEvent>,
+    /// Where the operator keeps its state and safety configuration (for approvals).
+    pub operator_namespace: String,
+}
+
+impl AppState {
+    /// Tells SSE clients that run `id` changed.
+    pub fn notify_run(&self, id: i64) {
+        let _ = self.events.send(ServerEvent::Run { id });
+    }
+
+    /// A Kubernetes client for `cluster`, or 404/503.
+    pub fn client(&self, cluster: &str) -> ApiResult<kube::Client> {
+        if self.hub.cluster(cluster).is_none() {
+            return Err(ApiError::not_found(format!("cluster {cluster} not found")));
+        }
+        self.hub
+            .client(cluster)
+            .ok_or_else(|| ApiError::unavailable(format!("cluster {cluster} is not connected")))
+    }
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(s: &AppState) -> Metrics {
+        s.metrics.clone()
+    }
+}
+
+/// The OpenAPI document's fixed parts; paths and schemas come from the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Kaptain API",
+        description = "Findings, clusters, diagnose runs, healing actions, tokens and the audit log of a Kaptain server. Authenticate with `Authorization: Bearer <token>` (an API token from `kaptain token create`, or an OIDC JWT when the server trusts an issuer). Errors are `{\"error\": {\"code\", \"message\"}}`. Listings page with `limit` and the opaque `cursor` of the previous page's `next_cursor`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    servers((url = "/api/v1")),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "clusters", description = "Watched clusters: status, nodes, namespaces, events, live report"),
+        (name = "findings", description = "Findings history: when each appeared and cleared"),
+        (name = "runs", description = "Diagnose runs and the task queue"),
+        (name = "healing", description = "Healing actions: list, approve, reject"),
+        (name = "audit", description = "The tamper-evident audit log"),
+        (name = "tokens", description = "API tokens"),
+        (name = "settings", description = "Server settings; secret values are encrypted at rest"),
+        (name = "stream", description = "Server-Sent Events of changes"),
+        (name = "system", description = "Who am I, agents"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The API's routes (relative to `/api/v1`) with their OpenAPI document.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(clusters::routes())
+        .merge(findings::routes())
+        .merge(runs::routes())
+        .merge(healing::routes())
+        .merge(audit::routes())
+        .merge(tokens::routes())
+        .merge(settings::routes())
+        .merge(stream::routes())
+        .merge(system::routes())
+}
+
+/// The OpenAPI document, as committed in `docs/openapi.json` (checked for drift by a test).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    router().split_for_parts().1
+}
