@@ -66,6 +66,26 @@ impl Scoped for ClusterResourceScope {
 /// instead of failing.
 pub const WATCH_TIMEOUT_SECS: u32 = 100;
 
+/// Event reasons no check reads and every pod start writes (four Normal events per pod):
+/// watches of Events leave them out on the server side (a field selector), which keeps the
+/// largest store of a big cluster small. `Pulling`, `Killing` and `SuccessfulCreate`, which
+/// checks do read, stay.
+pub const UNREAD_EVENT_REASONS: &[&str] = &["Scheduled", "Pulled", "Created", "Started"];
+
+/// The watch configuration of a kind: Events without [`UNREAD_EVENT_REASONS`].
+pub fn watch_config(kind: Kind) -> watcher::Config {
+    match kind {
+        Kind::Event => watcher::Config::default().fields(
+            &UNREAD_EVENT_REASONS
+                .iter()
+                .map(|r| format!("reason!={r}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => watcher::Config::default(),
+    }
+}
+
 /// Drops what no check reads and what is often the larger half of an object: managedFields
 /// and the last-applied copy (which may also hold Secret values in plain text). Secret values
 /// are emptied, except public certificates (`tls.crt`, `ca.crt`, which the certificate
@@ -306,7 +326,7 @@ macro_rules! analyzed_kinds {
                 for &kind in kinds {
                     match kind {
                         $( Kind::$variant => s.$field = Some(
-                            tasks.start::<$ty>(client, namespaces, watcher::Config::default())
+                            tasks.start::<$ty>(client, namespaces, watch_config(kind))
                         ), )*
                     }
                 }
