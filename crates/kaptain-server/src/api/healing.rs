@@ -88,21 +88,9 @@ pub async fn approve_action(
     principal: Principal,
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Response> {
-    principal.require(Role::Operator)?;
     let Path((cluster, namespace, name)) = path?;
-    principal.ensure(&cluster, Some(&namespace))?;
-    let client = state.client(&cluster)?;
-    let done = kaptain_operator::ops::approve(
-        &client,
-        &name,
-        Some(&namespace),
-        &principal.actor,
-        &state.operator_namespace,
-        None,
-    )
-    .await
-    .map_err(|e| op_error(&name, e))?;
-    decided(&cluster, done, "approve")
+    let (row, note) = decide(&state, &principal, &cluster, &namespace, &name, Decision::Approve).await?;
+    Ok(with_note(Json(row).into_response(), note))
 }
 
 /// Rejects a Proposed or Approved action: it will not run.
@@ -118,29 +106,62 @@ pub async fn reject_action(
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
     body: Option<Json<Rejection>>,
 ) -> ApiResult<Response> {
-    principal.require(Role::Operator)?;
     let Path((cluster, namespace, name)) = path?;
-    principal.ensure(&cluster, Some(&namespace))?;
     let reason = body.and_then(|Json(r)| r.reason);
-    let client = state.client(&cluster)?;
-    let done = kaptain_operator::ops::reject(
-        &client,
-        &name,
-        Some(&namespace),
-        &principal.actor,
-        reason.as_deref(),
-    )
-    .await
-    .map_err(|e| op_error(&name, e))?;
-    decided(&cluster, done, "reject")
+    let (row, note) =
+        decide(&state, &principal, &cluster, &namespace, &name, Decision::Reject(reason)).await?;
+    Ok(with_note(Json(row).into_response(), note))
 }
 
-fn decided(
+/// What a person decides about a healing action.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Approve,
+    /// With an optional reason.
+    Reject(Option<String>),
+}
+
+/// Approves or rejects `namespace/name` of `cluster` for `principal` (operator role, scoped
+/// to the namespace), through the operator's operations: the API and the console share
+/// this. Returns the action as it is now and the audit note to attach to the response.
+pub async fn decide(
+    state: &AppState,
+    principal: &Principal,
     cluster: &str,
-    action: kaptain_heal::crd::HealingAction,
-    verb: &str,
-) -> ApiResult<Response> {
-    let rows = crate::hub::summary::healing_rows(&[std::sync::Arc::new(action)], jiff::Timestamp::now());
+    namespace: &str,
+    name: &str,
+    decision: Decision,
+) -> ApiResult<(HealingActionRow, AuditNote)> {
+    principal.require(Role::Operator)?;
+    principal.ensure(cluster, Some(namespace))?;
+    let client = state.client(cluster)?;
+    let (done, verb) = match decision {
+        Decision::Approve => (
+            kaptain_operator::ops::approve(
+                &client,
+                name,
+                Some(namespace),
+                &principal.actor,
+                &state.operator_namespace,
+                None,
+            )
+            .await,
+            "approve",
+        ),
+        Decision::Reject(reason) => (
+            kaptain_operator::ops::reject(
+                &client,
+                name,
+                Some(namespace),
+                &principal.actor,
+                reason.as_deref(),
+            )
+            .await,
+            "reject",
+        ),
+    };
+    let done = done.map_err(|e| op_error(name, e))?;
+    let rows = crate::hub::summary::healing_rows(&[std::sync::Arc::new(done)], jiff::Timestamp::now());
     let Some(row) = rows.into_iter().next() else {
         return Err(ApiError::internal("no row for the decided action"));
     };
@@ -149,9 +170,13 @@ fn decided(
         target: Some(format!("HealingAction {}/{}", row.namespace, row.name)),
         details: serde_json::json!({"decision": verb, "action": row.action, "target": row.target, "phase": row.phase}),
     };
-    let mut response = Json(row).into_response();
+    Ok((row, note))
+}
+
+/// `response` with `note` for the audit middleware.
+pub fn with_note(mut response: Response, note: AuditNote) -> Response {
     response.extensions_mut().insert(note);
-    Ok(response)
+    response
 }
 
 fn op_error(name: &str, e: kaptain_operator::Error) -> ApiError {
