@@ -18,4 +18,8 @@ KAPTAIN_PG_BIN="$(scripts/provision-postgres.sh)"
 export KAPTAIN_PG_BIN
 echo "test: PostgreSQL binaries in $KAPTAIN_PG_BIN" >&2
 
+# The console's end-to-end test drives headless Chromium (installed if missing).
+chromedriver="$(scripts/provision-browser.sh)"
+echo "test: chromedriver $chromedriver" >&2
+
 cargo test --workspace --all-targets --locked "$@"
