@@ -68,6 +68,29 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
         }
     }
 
+    /// Inserts many objects; into an empty store the vector is taken as it is.
+    pub fn extend(&mut self, objs: Vec<K>) {
+        if !self.items.is_empty() {
+            objs.into_iter().for_each(|o| self.insert(o));
+            return;
+        }
+        self.by_name.reserve(objs.len());
+        for (i, o) in objs.iter().enumerate() {
+            let m = o.metadata();
+            let key = (
+                m.namespace.clone().unwrap_or_default(),
+                m.name.clone().unwrap_or_default(),
+            );
+            if self.by_name.insert(key, i).is_some() {
+                // The same name twice: let insert() keep the later one.
+                self.by_name.clear();
+                objs.into_iter().for_each(|o| self.insert(o));
+                return;
+            }
+        }
+        self.items = objs;
+    }
+
     /// Looks an object up; `namespace` is `""` for cluster-scoped kinds.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&K> {
         self.by_name
@@ -130,6 +153,17 @@ impl ClusterIndex {
             idx.loaded.insert(o.kind());
             idx.objects.insert(o);
         }
+        idx.derive();
+        idx
+    }
+
+    /// Builds an index from stores filled by a live scan.
+    pub(crate) fn from_stores(objects: Stores, loaded: &[Kind]) -> ClusterIndex {
+        let mut idx = ClusterIndex {
+            objects,
+            ..ClusterIndex::default()
+        };
+        idx.loaded.extend(loaded.iter().copied());
         idx.derive();
         idx
     }

@@ -85,19 +85,36 @@ macro_rules! kinds {
             }
         }
 
+        /// Every object of one kind, as a LIST returned them (not boxed one by one).
+        pub(crate) enum Listed { $($variant(Vec<$ty>),)* }
+
+        impl Listed {
+            pub(crate) fn len(&self) -> usize {
+                match self { $(Listed::$variant(v) => v.len(),)* }
+            }
+        }
+
+        impl Stores {
+            /// Adds a listed kind: its vector becomes the store when the store is empty.
+            pub(crate) fn put(&mut self, listed: Listed) {
+                match listed { $(Listed::$variant(v) => self.$field.extend(v),)* }
+            }
+        }
+
         /// LIST one kind from a live cluster, paginated.
         pub(crate) async fn list_kind(
             client: &kube::Client,
             kind: Kind,
             namespace: Option<&str>,
             lp: &kube::api::ListParams,
-        ) -> Result<Vec<AnyObject>, kube::Error> {
-            match kind {
-                $(Kind::$variant => {
-                    let items: Vec<$ty> = crate::live::list_all::<$ty>(client, namespace, lp).await?;
-                    Ok(items.into_iter().map(|o| AnyObject::$variant(Box::new(o))).collect())
-                })*
-            }
+            values: crate::page::Values,
+        ) -> Result<Listed, kube::Error> {
+            let namespace = if kind.namespaced() { namespace } else { None };
+            Ok(match kind {
+                $(Kind::$variant => Listed::$variant(
+                    crate::live::list_all::<$ty>(client, namespace, lp, values).await?,
+                ),)*
+            })
         }
     };
 }

@@ -13,6 +13,7 @@ mod index;
 mod kinds;
 pub mod live;
 pub mod offline;
+mod page;
 mod refs;
 mod selector;
 pub mod snapshot;

@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kaptain_model::Skipped;
-use kube::api::{Api, ListParams};
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, ResourceExt};
+use kube::{Client, Config};
 use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
 
 use crate::error::Error;
-use crate::kinds::{AnyObject, Kind, list_kind};
+use crate::kinds::{Kind, Listed, Stores, list_kind};
+use crate::page::{self, Values};
+use crate::snapshot::KEEP_SECRET_KEYS;
 use crate::{ClusterIndex, SourceInfo};
 
 /// Where and what to scan.
@@ -29,6 +32,9 @@ pub struct LiveOptions {
     pub label_selector: Option<String>,
     /// Objects per LIST page; 0 reads each kind in one LIST from the watch cache.
     pub page_size: u32,
+    /// Keep ConfigMap values (a snapshot writes them). A scan keeps only their keys, which
+    /// is all checks read. Secret values are never kept, except public certificates.
+    pub config_values: bool,
 }
 
 /// A connected cluster.
@@ -245,7 +251,7 @@ impl Cluster {
             }
         }
         let page = opts.page_size;
-        let results: Vec<(Kind, Result<Vec<AnyObject>, kube::Error>)> =
+        let results: Vec<(Kind, Result<Listed, kube::Error>)> =
             futures::stream::iter(served.iter().copied())
                 .map(|k| async move {
                     // Page size 0: one unpaginated LIST per kind served from the API
@@ -268,7 +274,12 @@ impl Cluster {
                     } else {
                         None
                     };
-                    let r = list_kind(&self.client, k, ns, &lp).await;
+                    let values = match k {
+                        Kind::Secret => Values::Only(KEEP_SECRET_KEYS),
+                        Kind::ConfigMap if !opts.config_values => Values::Only(&[]),
+                        _ => Values::All,
+                    };
+                    let r = list_kind(&self.client, k, ns, &lp, values).await;
                     if let Ok(v) = &r {
                         progress(Progress::Listed {
                             kind: k,
@@ -280,13 +291,13 @@ impl Cluster {
                 .buffer_unordered(8)
                 .collect()
                 .await;
-        let mut objects = Vec::new();
+        let mut objects = Stores::default();
         let mut loaded = Vec::new();
         for (k, r) in results {
             match r {
                 Ok(v) => {
                     loaded.push(k);
-                    objects.extend(v);
+                    objects.put(v);
                 }
                 Err(kube::Error::Api(s)) if s.code == 401 => {
                     return Err(Error::Unauthorized {
@@ -343,7 +354,7 @@ impl Cluster {
                 },
             });
         }
-        let idx = ClusterIndex::build(objects, &loaded);
+        let idx = ClusterIndex::from_stores(objects, &loaded);
         Ok((
             idx,
             SourceInfo {
@@ -376,61 +387,85 @@ pub fn selector_applies(k: Kind) -> bool {
 }
 
 /// Lists every object of `K`, following `continue` tokens.
+///
+/// Each page arrives as bytes and is parsed on a blocking thread ([`crate::page`]: what no
+/// check reads is skipped inside the parser). The next page is requested as soon as its
+/// `continue` token is read from the head of the current one, so the network and the parser
+/// overlap; the token is checked against the full parse.
 pub(crate) async fn list_all<K>(
     client: &Client,
     namespace: Option<&str>,
     lp: &ListParams,
+    values: Values,
 ) -> Result<Vec<K>, kube::Error>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-    K::Scope: ScopedApi,
+    K: kube::Resource<DynamicType = ()> + DeserializeOwned + Send + 'static,
 {
-    let api: Api<K> = K::Scope::api(client.clone(), namespace);
+    let request = kube::core::Request::new(K::url_path(&(), namespace));
     let mut lp = lp.clone();
-    let mut out = Vec::new();
+    let mut out: Vec<K> = Vec::new();
+    let mut parsing: Option<(JoinHandle<ParsedPage<K>>, Option<String>)> = None;
     loop {
-        let page = api.list(&lp).await?;
-        // No check reads managedFields or the last-applied copy, and they are often the
-        // larger half of an object: drop them as pages arrive to keep the scan's memory low.
-        out.extend(page.items.into_iter().map(|mut o| {
-            o.managed_fields_mut().clear();
-            o.annotations_mut()
-                .remove("kubectl.kubernetes.io/last-applied-configuration");
-            o
-        }));
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(c) => lp.continue_token = Some(c),
-            None => break,
+        let req = request.list(&lp).map_err(kube::Error::BuildRequest)?;
+        let body = client.request_text(req).await?;
+        if let Some((prev, token)) = parsing.take() {
+            take_page(prev, token.as_deref(), &mut out).await?;
         }
-    }
-    Ok(out)
-}
-
-/// Builds an `Api` for either scope: namespaced kinds honour the namespace, cluster-scoped
-/// kinds ignore it.
-pub(crate) trait ScopedApi {
-    fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
-    where
-        K: kube::Resource<Scope = Self, DynamicType = ()>;
-}
-
-impl ScopedApi for k8s_openapi::NamespaceResourceScope {
-    fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
-    where
-        K: kube::Resource<Scope = Self, DynamicType = ()>,
-    {
-        match namespace {
-            Some(ns) => Api::namespaced(client, ns),
-            None => Api::all(client),
+        let early = page::continue_token(body.as_bytes());
+        let parse = tokio::task::spawn_blocking(move || page::parse::<K>(body.as_bytes(), values));
+        match early {
+            Some(Some(token)) => {
+                lp.continue_token = Some(token.clone());
+                parsing = Some((parse, Some(token)));
+            }
+            Some(None) => {
+                take_page(parse, None, &mut out).await?;
+                return Ok(out);
+            }
+            None => {
+                let page = joined(parse).await?;
+                reserve(&mut out, &page);
+                out.extend(page.items);
+                match page.continue_ {
+                    Some(c) => lp.continue_token = Some(c),
+                    None => return Ok(out),
+                }
+            }
         }
     }
 }
 
-impl ScopedApi for k8s_openapi::ClusterResourceScope {
-    fn api<K>(client: Client, _namespace: Option<&str>) -> Api<K>
-    where
-        K: kube::Resource<Scope = Self, DynamicType = ()>,
-    {
-        Api::all(client)
+type ParsedPage<K> = Result<page::Page<K>, serde_json::Error>;
+
+async fn joined<K>(h: JoinHandle<ParsedPage<K>>) -> Result<page::Page<K>, kube::Error> {
+    match h.await {
+        Ok(r) => r.map_err(kube::Error::SerdeError),
+        Err(e) => Err(kube::Error::Service(Box::new(e))),
+    }
+}
+
+/// Waits for a page parsed in the background; its `continue` must be the one read early.
+async fn take_page<K>(
+    h: JoinHandle<ParsedPage<K>>,
+    early: Option<&str>,
+    out: &mut Vec<K>,
+) -> Result<(), kube::Error> {
+    let page = joined(h).await?;
+    if page.continue_.as_deref() != early {
+        return Err(kube::Error::Service(
+            "the continue token of a LIST page changed between a quick read and the full parse"
+                .into(),
+        ));
+    }
+    reserve(out, &page);
+    out.extend(page.items);
+    Ok(())
+}
+
+/// Sizes the result once, from the first page's count of what follows (objects are large:
+/// growing by doubling would copy them and leave up to half the vector unused).
+fn reserve<K>(out: &mut Vec<K>, page: &page::Page<K>) {
+    if out.is_empty() {
+        out.reserve_exact(page.items.len() + page.remaining);
     }
 }
