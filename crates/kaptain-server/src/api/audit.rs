@@ -38,7 +38,7 @@ pub struct AuditNote {
 pub struct AuditParams {
     /// Only this actor (`token:ci`, `oidc:alice@example.com`).
     pub actor: Option<String>,
-    /// Only this action (`POST /api/v1/runs`).
+    /// Only this action (`POST /api/v1/runs`: method and route template).
     pub action: Option<String>,
     /// Only this cluster.
     pub cluster: Option<String>,
