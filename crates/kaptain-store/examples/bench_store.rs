@@ -39,7 +39,7 @@ fn finding(i: usize, generation: usize) -> Finding {
             Evidence::status(format!("restartCount={generation}")),
             Evidence::event("Back-off restarting failed container app in pod"),
         ],
-        root_cause: i % 4 == 0,
+        root_cause: i.is_multiple_of(4),
         caused_by: vec![],
         remediation: Remediation {
             summary: "Raise the memory limit or fix the leak".into(),
@@ -75,7 +75,7 @@ async fn bench(label: &str, url: &str) -> Result<(), Box<dyn std::error::Error>>
 
     // 10% changed, 5% gone, 5% new.
     let mixed: Vec<Finding> = (N / 20..N + N / 20)
-        .map(|i| finding(i, if i % 10 == 0 { 2 } else { 1 }))
+        .map(|i| finding(i, if i.is_multiple_of(10) { 2 } else { 1 }))
         .collect();
     let start = Instant::now();
     let d = store

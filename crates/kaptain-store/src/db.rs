@@ -47,25 +47,28 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
-/// Runs `$body` inside a write transaction `$tx` (`&mut *$tx` is the executor); the body
-/// commits. On SQLite the transaction is `BEGIN IMMEDIATE` (it takes the database's write lock
+/// Runs `$body` inside a write transaction `$tx` (`&mut *$tx` is the executor; `$pool`, when
+/// named, is the pool for work after the commit); the body commits. On SQLite the transaction is `BEGIN IMMEDIATE` (it takes the database's write lock
 /// at once, so two writers never deadlock upgrading read locks) and writers of this process
 /// queue on an in-process mutex first; on PostgreSQL it is a plain `BEGIN` and callers take an
 /// advisory lock where they need one.
 macro_rules! with_tx {
     ($store:expr, $tx:ident => $body:expr) => {
+        $crate::db::with_tx!($store, $tx, _pool => $body)
+    };
+    ($store:expr, $tx:ident, $pool:ident => $body:expr) => {
         match &$store.db {
-            $crate::db::Db::Sqlite(pool) => {
+            $crate::db::Db::Sqlite($pool) => {
                 #[allow(dead_code)]
                 type Backend = ::sqlx::Sqlite;
                 let _writer = $store.sqlite_writer.lock().await;
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut $tx = $pool.begin_with("BEGIN IMMEDIATE").await?;
                 $body
             }
-            $crate::db::Db::Postgres(pool) => {
+            $crate::db::Db::Postgres($pool) => {
                 #[allow(dead_code)]
                 type Backend = ::sqlx::Postgres;
-                let mut $tx = pool.begin().await?;
+                let mut $tx = $pool.begin().await?;
                 $body
             }
         }

@@ -13,7 +13,7 @@ fn entry(actor: &str, action: &str, n: usize) -> NewAudit {
         actor: actor.into(),
         action: action.into(),
         target: format!("HealingAction/shop/a{n}"),
-        cluster: Some(if n % 2 == 0 { "prod" } else { "dev" }.into()),
+        cluster: Some(if n.is_multiple_of(2) { "prod" } else { "dev" }.into()),
         details: json!({"n": n, "reason": "because", "nested": {"z": 1, "a": [1, 2]}}),
         outcome: "success".into(),
     }
@@ -52,10 +52,10 @@ pub async fn chain_links_and_queries(b: &Backend) -> TestResult {
         })
         .await?;
     assert_eq!((r2.seq, r2.prev_hash.as_str()), (2, r1.hash.as_str()));
-    for i in 2..25 {
+    for i in 2..25usize {
         store
             .append_audit(entry(
-                if i % 3 == 0 { "bob" } else { "alice" },
+                if i.is_multiple_of(3) { "bob" } else { "alice" },
                 "healing.approve",
                 i,
             ))
@@ -97,7 +97,10 @@ pub async fn chain_links_and_queries(b: &Backend) -> TestResult {
             ..AuditQuery::default()
         })
         .await?;
-    assert_eq!(bobs.items.len(), 1 + (2..25).filter(|i| i % 3 == 0).count());
+    assert_eq!(
+        bobs.items.len(),
+        1 + (2..25usize).filter(|i| i.is_multiple_of(3)).count()
+    );
     let prod = store
         .audit(&AuditQuery {
             cluster: Some("prod".into()),
@@ -135,7 +138,11 @@ pub async fn concurrent_appends_keep_one_linear_chain(b: &Backend) -> TestResult
     let (tasks, per_task) = (40usize, 10usize);
     let mut handles = Vec::new();
     for t in 0..tasks {
-        let store = if t % 2 == 0 { s1.clone() } else { s2.clone() };
+        let store = if t.is_multiple_of(2) {
+            s1.clone()
+        } else {
+            s2.clone()
+        };
         handles.push(tokio::spawn(async move {
             let mut seqs = Vec::new();
             for i in 0..per_task {
