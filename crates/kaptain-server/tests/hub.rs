@@ -132,13 +132,17 @@ metadata: {name: shop-config, namespace: hub-a}
 data: {MODE: live}
 "#;
 
-const MISSING_CONFIG: &[&str] = &["config.missing-configmap", "pod.create-container-config-error"];
+const MISSING_CONFIG: &[&str] = &[
+    "config.missing-configmap",
+    "pod.create-container-config-error",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_app_appears_in_the_report_and_clears_when_fixed() -> TestResult {
     let cp = ControlPlane::shared();
     let sim = cp.shared_kubelet().await?;
-    sim.add_node("hub-a-node", "2", "4Gi", &[("hub", "a")]).await?;
+    sim.add_node("hub-a-node", "2", "4Gi", &[("hub", "a")])
+        .await?;
     let client = cp.client().await?;
 
     let sunk: Arc<Mutex<Vec<(u64, ReportChange)>>> = Arc::default();
@@ -170,9 +174,17 @@ async fn a_broken_app_appears_in_the_report_and_clears_when_fixed() -> TestResul
         "autoscaling/v2 HorizontalPodAutoscaler",
     ] {
         let s = view.skipped.iter().find(|s| s.api == api);
-        assert_eq!(s.map(|s| s.reason.as_str()), Some("not served"), "{api}: {view:?}");
+        assert_eq!(
+            s.map(|s| s.reason.as_str()),
+            Some("not served"),
+            "{api}: {view:?}"
+        );
     }
-    assert!(view.watched.iter().any(|k| k == "v1 Pod"), "{:?}", view.watched);
+    assert!(
+        view.watched.iter().any(|k| k == "v1 Pod"),
+        "{:?}",
+        view.watched
+    );
 
     let applied = Instant::now();
     apply_yaml(&client, BROKEN).await?;
@@ -197,38 +209,42 @@ async fn a_broken_app_appears_in_the_report_and_clears_when_fixed() -> TestResul
     assert!(root.root_cause, "{root:?}");
     assert_eq!(report.source.context.as_deref(), Some("kaptain-test"));
 
-    // The sink saw that generation, with the finding among those that appeared.
+    // The sink saw that generation, and the root cause among the findings that appeared in
+    // it or an earlier one.
     let fp = root.fingerprint.clone();
     eventually("the sink to receive the generation", || async {
-        sunk.lock()
-            .expect("lock")
-            .iter()
-            .any(|(g, c)| *g == generation && c.appeared.contains(&fp))
-            .then_some(())
+        let sunk = sunk.lock().expect("lock");
+        (sunk.iter().any(|(g, _)| *g == generation)
+            && sunk
+                .iter()
+                .any(|(g, c)| *g <= generation && c.appeared.contains(&fp)))
+        .then_some(())
     })
     .await?;
+    let generations: Vec<u64> = sunk.lock().expect("lock").iter().map(|(g, _)| *g).collect();
+    assert!(
+        generations.windows(2).all(|w| w[1] == w[0] + 1),
+        "every generation, in order: {generations:?}"
+    );
     // And subscribers heard of it.
     let mut heard = false;
     while let Ok(e) = events.try_recv() {
         if let HubEvent::ReportUpdated {
             cluster,
             generation: g,
-            appeared,
             ..
         } = e
         {
             assert_eq!(cluster, name);
-            heard |= g == generation && appeared > 0;
+            heard |= g == generation;
         }
     }
     assert!(heard, "no ReportUpdated for generation {generation}");
 
     // The node table shows the simulated nodes, with what the pods on them request.
     let nodes = eventually("both pods counted on hub-a-node", || async {
-        hub.nodes(&name).filter(|n| {
-            n.iter()
-                .any(|r| r.name == "hub-a-node" && r.pods == 2)
-        })
+        hub.nodes(&name)
+            .filter(|n| n.iter().any(|r| r.name == "hub-a-node" && r.pods == 2))
     })
     .await?;
     let node = nodes
@@ -261,8 +277,7 @@ async fn a_broken_app_appears_in_the_report_and_clears_when_fixed() -> TestResul
     let warnings = eventually("the kubelet's warning about the ConfigMap", || async {
         hub.warning_events(&name, 50).filter(|w| {
             w.iter().any(|e| {
-                e.namespace == "hub-a"
-                    && e.message.as_deref().unwrap_or("").contains("shop-config")
+                e.namespace == "hub-a" && e.message.as_deref().unwrap_or("").contains("shop-config")
             })
         })
     })
@@ -426,10 +441,7 @@ impl Forwarder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     let cp = ControlPlane::shared();
-    let target: SocketAddr = cp
-        .server_url()
-        .trim_start_matches("https://")
-        .parse()?;
+    let target: SocketAddr = cp.server_url().trim_start_matches("https://").parse()?;
     let fwd = Forwarder::start(target).await?;
     let dir = tempfile::tempdir()?;
     let path = kubeconfig(dir.path(), &[("flaky", &format!("https://{}", fwd.addr))])?;
@@ -449,7 +461,10 @@ async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     let began = Instant::now();
     wait_state(&hub, &name, "ready").await?;
     eventually("a first report", || async { hub.report(&name) }).await?;
-    eprintln!("ready {:.2}s after forwarding", began.elapsed().as_secs_f64());
+    eprintln!(
+        "ready {:.2}s after forwarding",
+        began.elapsed().as_secs_f64()
+    );
     let generation = hub.generation(&name).ok_or("no generation")?;
     assert!(generation >= 1);
 
@@ -469,13 +484,17 @@ async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     fwd.set(true);
     let began = Instant::now();
     wait_state(&hub, &name, "ready").await?;
-    eprintln!("recovered {:.2}s after forwarding again", began.elapsed().as_secs_f64());
+    eprintln!(
+        "recovered {:.2}s after forwarding again",
+        began.elapsed().as_secs_f64()
+    );
     eventually("an analysis after recovery", || async {
-        hub.cluster(&name)
-            .filter(|v| v.data_as_of.is_some_and(|t| match &v.info.status {
+        hub.cluster(&name).filter(|v| {
+            v.data_as_of.is_some_and(|t| match &v.info.status {
                 ClusterStatus::Ready { since } => t >= *since,
                 _ => false,
-            }))
+            })
+        })
     })
     .await?;
 
@@ -564,10 +583,17 @@ async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult
         hub.cluster(&name).filter(|v| v.healing_served)
     })
     .await?;
-    apply_yaml(&client, "apiVersion: v1\nkind: Namespace\nmetadata: {name: hub-d}\n").await?;
+    apply_yaml(
+        &client,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: hub-d}\n",
+    )
+    .await?;
     let api: Api<HealingAction> = Api::namespaced(client.clone(), "hub-d");
     eventually("the HealingAction to be created", || async {
-        match api.create(&PostParams::default(), &action("hub-d", "restart-api")).await {
+        match api
+            .create(&PostParams::default(), &action("hub-d", "restart-api"))
+            .await
+        {
             Ok(_) => Some(()),
             Err(kube::Error::Api(s)) if s.code == 409 => Some(()),
             Err(_) => None, // the CRD may not be established yet
@@ -606,7 +632,11 @@ async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult
         .await?;
     eventually("the rejection in the hub", || async {
         hub.healing_action(&name, "hub-d", "restart-api")
-            .filter(|a| a.status.as_ref().is_some_and(|s| s.phase == Phase::Rejected))
+            .filter(|a| {
+                a.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == Phase::Rejected)
+            })
     })
     .await?;
     // Subscribers heard of its creation and of the rejection.
@@ -626,6 +656,10 @@ async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult
             phases.push(phase);
         }
     }
-    assert_eq!(phases.first(), Some(&Some("Proposed".to_string())), "{phases:?}");
+    assert_eq!(
+        phases.first(),
+        Some(&Some("Proposed".to_string())),
+        "{phases:?}"
+    );
     Ok(())
 }

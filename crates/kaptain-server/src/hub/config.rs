@@ -73,7 +73,11 @@ impl HubConfig {
     /// Analyses run as of the system time plus `offset` (tests use a later time so that
     /// grace periods have passed).
     pub fn with_clock_offset(mut self, offset: SignedDuration) -> Self {
-        self.now = Arc::new(move || Timestamp::now().saturating_add(offset).unwrap_or_else(|_| Timestamp::now()));
+        self.now = Arc::new(move || {
+            Timestamp::now()
+                .saturating_add(offset)
+                .unwrap_or_else(|_| Timestamp::now())
+        });
         self
     }
 }
@@ -169,7 +173,9 @@ impl ClusterSource {
     }
 }
 
-pub(crate) fn read_kubeconfig(path: Option<&PathBuf>) -> Result<Kubeconfig, kaptain_cluster::Error> {
+pub(crate) fn read_kubeconfig(
+    path: Option<&PathBuf>,
+) -> Result<Kubeconfig, kaptain_cluster::Error> {
     use kaptain_cluster::watch::one_line;
     match path {
         Some(p) => Kubeconfig::read_from(p).map_err(|e| {

@@ -142,11 +142,11 @@ impl Session {
         }
         tracing::info!(cluster = %self.slot.name, "HealingAction API served; watching it");
         let cfg = &self.shared.cfg;
-        self.actions =
-            Some(
-                self.tasks
-                    .start(&self.cluster.client, &cfg.namespaces, watcher::Config::default()),
-            );
+        self.actions = Some(self.tasks.start(
+            &self.cluster.client,
+            &cfg.namespaces,
+            watcher::Config::default(),
+        ));
         self.slot.write().healing_served = true;
     }
 

@@ -114,7 +114,9 @@ impl Slot {
             s.status = status.clone();
         }
         match &status {
-            ClusterStatus::Unreachable { error, retry_at, .. } => {
+            ClusterStatus::Unreachable {
+                error, retry_at, ..
+            } => {
                 tracing::warn!(cluster = %self.name, %error, %retry_at, "cluster unreachable")
             }
             other => tracing::info!(cluster = %self.name, state = other.state(), "cluster status"),

@@ -218,3 +218,71 @@ impl HubEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::summary::{HealingActionRow, NamespaceRow, NodeRow, WarningEvent};
+    use utoipa::openapi::ComponentsBuilder;
+
+    #[test]
+    fn status_serializes_with_a_state_tag() {
+        let t: Timestamp = "2026-01-01T12:00:00Z".parse().expect("time");
+        let s = ClusterStatus::Unreachable {
+            error: "cannot reach the cluster (context a): refused".into(),
+            since: t,
+            retry_at: t,
+            attempts: 3,
+        };
+        let v = serde_json::to_value(&s).expect("json");
+        assert_eq!(v["state"], "unreachable");
+        assert_eq!(v["since"], "2026-01-01T12:00:00Z");
+        assert_eq!(v["attempts"], 3);
+        let back: ClusterStatus = serde_json::from_value(v).expect("back");
+        assert_eq!(back, s);
+        let e = HubEvent::ClusterStatusChanged {
+            cluster: "a".into(),
+            status: ClusterStatus::Ready { since: t },
+        };
+        let v = serde_json::to_value(&e).expect("json");
+        assert_eq!(v["type"], "cluster_status_changed");
+        assert_eq!(v["status"]["state"], "ready");
+        assert_eq!(e.cluster(), "a");
+    }
+
+    #[test]
+    fn openapi_schemas_describe_every_type_the_api_returns() {
+        let c = ComponentsBuilder::new()
+            .schema_from::<ClusterInfo>()
+            .schema_from::<ClusterView>()
+            .schema_from::<ClusterStatus>()
+            .schema_from::<HubEvent>()
+            .schema_from::<NodeRow>()
+            .schema_from::<NamespaceRow>()
+            .schema_from::<WarningEvent>()
+            .schema_from::<HealingActionRow>()
+            .build();
+        let v = serde_json::to_value(&c).expect("json");
+        let s = &v["schemas"];
+        for name in [
+            "ClusterInfo",
+            "ClusterView",
+            "ClusterStatus",
+            "HubEvent",
+            "NodeRow",
+            "NamespaceRow",
+            "WarningEvent",
+            "HealingActionRow",
+        ] {
+            assert!(s[name].is_object(), "{name} missing: {s}");
+        }
+        let node = &s["NodeRow"]["properties"];
+        assert_eq!(node["requested_cpu_millicores"]["type"], "integer");
+        assert_eq!(node["created_at"]["format"], "date-time");
+        assert!(
+            s["ClusterStatus"]["oneOf"].is_array(),
+            "{}",
+            s["ClusterStatus"]
+        );
+    }
+}

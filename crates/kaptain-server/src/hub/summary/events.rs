@@ -146,7 +146,10 @@ lastTimestamp: "2025-12-01T00:00:00Z"
         assert_eq!(backoff.count, 12);
         assert_eq!(backoff.source.as_deref(), Some("kubelet"));
         assert_eq!(backoff.object.name.as_deref(), Some("api-1"));
-        assert_eq!(backoff.object.field_path.as_deref(), Some("spec.containers{api}"));
+        assert_eq!(
+            backoff.object.field_path.as_deref(),
+            Some("spec.containers{api}")
+        );
         assert_eq!(
             backoff.first_seen.map(|t| t.to_string()).as_deref(),
             Some("2026-01-01T10:00:00Z")

@@ -136,7 +136,10 @@ pub(crate) mod tests {
         assert_eq!(new.finding_id, "pod.crash-loop");
         assert_eq!(new.severity, "high");
         assert_eq!(new.policy, "HealingPolicy/shop/restarts");
-        assert_eq!(new.requires_approval.as_deref(), Some("policy mode is approval"));
+        assert_eq!(
+            new.requires_approval.as_deref(),
+            Some("policy mode is approval")
+        );
         let old = &rows[1];
         assert_eq!(old.phase, "Approved");
         assert!(!old.is_pending());

@@ -172,10 +172,24 @@ spec: {ports: [{port: 80}]}
     fn counts_pods_workloads_and_findings_per_namespace() {
         let idx = index(OBJECTS);
         let mut report = crate::hub::summary::tests::report(vec![
-            finding("pod.crash-loop", Severity::Critical, Some("shop"), "Pod", "a", true),
+            finding(
+                "pod.crash-loop",
+                Severity::Critical,
+                Some("shop"),
+                "Pod",
+                "a",
+                true,
+            ),
             finding("pod.x", Severity::High, Some("shop"), "Pod", "b", false),
             finding("node.not-ready", Severity::High, None, "Node", "n1", true),
-            finding("job.failed", Severity::Medium, Some("ghost"), "Job", "j", true),
+            finding(
+                "job.failed",
+                Severity::Medium,
+                Some("ghost"),
+                "Job",
+                "j",
+                true,
+            ),
         ]);
         report.summary = kaptain_model::Summary::of(&report.findings);
         let rows = namespace_table(&idx, Some(&report));
@@ -197,7 +211,11 @@ spec: {ports: [{port: 80}]}
         assert_eq!(shop.workloads.statefulsets, 1);
         assert_eq!(shop.services, 1);
         assert_eq!(
-            (shop.findings.critical, shop.findings.high, shop.findings.root_causes),
+            (
+                shop.findings.critical,
+                shop.findings.high,
+                shop.findings.root_causes
+            ),
             (1, 1, 1)
         );
         let batch = &rows[0];
