@@ -59,9 +59,15 @@ impl Page<'_> {
     }
 }
 
-/// A page without a principal (login, errors).
+/// A page without a principal (login).
 pub fn bare(title: &str, body: Markup) -> Html<String> {
     document(title, None, None, body)
+}
+
+/// An error page (403, 404, ...), with the nav bar so the person can go on.
+pub fn error_page(title: &str, body: Markup) -> Html<String> {
+    let nav = html! { @for (_, href, label) in NAV { a href=(href) { (label) } } };
+    document(title, Some(nav), None, body)
 }
 
 fn document(title: &str, nav: Option<Markup>, who: Option<Markup>, body: Markup) -> Html<String> {

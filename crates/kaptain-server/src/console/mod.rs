@@ -123,7 +123,7 @@ impl IntoResponse for PageError {
                 p.message { (self.0.message) }
             }
         };
-        let mut r = layout::bare(title, body).into_response();
+        let mut r = layout::error_page(title, body).into_response();
         *r.status_mut() = self.0.status;
         r
     }

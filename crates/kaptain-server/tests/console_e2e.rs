@@ -1,0 +1,356 @@
+//! The console end to end, in real headless Chromium (driven through chromedriver with
+//! fantoccini) against the real control plane with the simulated kubelet: log in with an
+//! operator token, see the overview, the findings tree and a finding's detail, open the
+//! healing actions and approve a Proposed one, and watch its row change to Approved.
+//!
+//! Needs /usr/bin/chromium and /usr/bin/chromedriver (`scripts/provision-browser.sh`;
+//! `KAPTAIN_CHROMIUM` / `KAPTAIN_CHROMEDRIVER` override the paths). Screenshots go to the
+//! test's temporary directory, and are copied to `KAPTAIN_CONSOLE_SCREENSHOTS` when set.
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use k8s_openapi::api::core::v1::Pod;
+use kaptain_heal::crd::{
+    ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, Operation, Phase,
+    PolicyKind, PolicyRef,
+};
+use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
+use kaptain_server::hub::{ClusterSource, HubConfig};
+use kaptain_server::serve::{ServeOptions, Server};
+use kaptain_store::{AuditQuery, Role};
+use kaptain_testenv::{ControlPlane, apply_yaml};
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// A generous deadline for anything to happen; no test measures against it.
+const DEADLINE: Duration = Duration::from_secs(120);
+const NS: &str = "con-e2e";
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// chromedriver on a free port, killed on drop (and with the test process: pdeathsig).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(log: &Path) -> Result<Driver, Box<dyn std::error::Error + Send + Sync>> {
+        let bin = std::env::var("KAPTAIN_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        if !Path::new(&bin).exists() {
+            return Err(format!("{bin} is missing: run scripts/provision-browser.sh").into());
+        }
+        let port = free_port()?;
+        let out = std::fs::File::create(log)?;
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "SIGKILL", &bin, &format!("--port={port}")])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        let d = Driver { child, port };
+        let deadline = Instant::now() + DEADLINE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("chromedriver did not listen on {port}; see {}", log.display()).into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(d)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
+    let chromium = std::env::var("KAPTAIN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,800"]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        return Err("capabilities are not an object".into());
+    };
+    Ok(ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await?)
+}
+
+const APP: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: con-e2e}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: con-e2e}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+      - name: shop
+        image: e2e/shop:1.0
+        envFrom: [{configMapRef: {name: shop-config}}]
+"#;
+
+const POLICY: &str = r#"
+apiVersion: kaptain.dev/v1alpha1
+kind: HealingPolicy
+metadata: {name: restarts, namespace: con-e2e}
+spec:
+  mode: approval
+  minConfidence: 0.5
+  match: {checks: [pod.create-container-config-error]}
+  actions: [{restartPod: {}}]
+  verification: {window: 30s}
+"#;
+
+/// A Proposed RestartPod of `pod` (as the operator would propose it).
+fn action(pod: &Pod) -> HealingAction {
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let object = ObjectRef::new("v1", "Pod", Some(NS), &pod_name);
+    let finding = Finding {
+        id: "pod.create-container-config-error".into(),
+        fingerprint: "00e2e00e2e00e2e0".into(),
+        severity: Severity::High,
+        category: Category::Reliability,
+        object: object.clone(),
+        title: format!("Pod {pod_name} cannot start its containers"),
+        message: String::new(),
+        evidence: Vec::new(),
+        root_cause: false,
+        caused_by: Vec::new(),
+        remediation: Remediation::default(),
+        confidence: 0.9,
+        cause_hints: Vec::new(),
+    };
+    let mut change = Change::new(object, Operation::Delete);
+    change.precondition_uid = pod.metadata.uid.clone();
+    let mut a = HealingAction::new(
+        "restart-shop",
+        HealingActionSpec {
+            finding: FindingRef::from(&finding),
+            policy: PolicyRef {
+                kind: PolicyKind::HealingPolicy,
+                namespace: Some(NS.into()),
+                name: "restarts".into(),
+                generation: 1,
+            },
+            action: ActionKind::RestartPod,
+            target: format!("Pod/{NS}/{pod_name}"),
+            change,
+            reasoning: "a restart re-reads the configuration".into(),
+            confidence: 0.8,
+            priority: 0,
+            idempotency_key: format!("console-e2e-{pod_name}"),
+            requires_approval: Some("policy mode is approval".into()),
+            verify_within: "5m".parse().expect("duration"),
+        },
+    );
+    a.metadata.namespace = Some(NS.into());
+    a
+}
+
+/// Retries `f` every 200 ms until it is `Ok(Some)`, failing after [`DEADLINE`].
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: not within {DEADLINE:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn screenshot(c: &Client, dir: &Path, name: &str) -> Result<PathBuf, Box<dyn std::error::Error + Send + Sync>> {
+    let png = c.screenshot().await?;
+    let path = dir.join(name);
+    std::fs::write(&path, &png)?;
+    if let Ok(keep) = std::env::var("KAPTAIN_CONSOLE_SCREENSHOTS") {
+        std::fs::create_dir_all(&keep)?;
+        std::fs::copy(&path, Path::new(&keep).join(name))?;
+    }
+    eprintln!("screenshot {} ({} bytes)", path.display(), png.len());
+    Ok(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_browse_and_approve_in_chromium() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cp = ControlPlane::shared();
+    let _sim = cp.shared_kubelet().await?;
+    let client = cp.client().await?;
+
+    // Kaptain's CRDs, a broken app, its policy and a Proposed action.
+    apply_yaml(&client, include_str!("../../../deploy/crds/kaptain.dev_crds.yaml")).await?;
+    apply_yaml(&client, APP).await?;
+    eventually("the HealingPolicy CRD to be served", || async {
+        apply_yaml(&client, POLICY).await.ok()
+    })
+    .await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let pod = eventually("a shop pod", || async {
+        pods.list(&ListParams::default().labels("app=shop"))
+            .await
+            .ok()
+            .and_then(|l| l.items.into_iter().find(|p| p.metadata.uid.is_some()))
+    })
+    .await?;
+    let actions: Api<HealingAction> = Api::namespaced(client.clone(), NS);
+    match actions.create(&PostParams::default(), &action(&pod)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            // Left over from an earlier run: start again from Proposed.
+            actions.delete("restart-shop", &Default::default()).await?;
+            eventually("the old action to go", || async {
+                actions.get_opt("restart-shop").await.ok().filter(Option::is_none)
+            })
+            .await?;
+            actions.create(&PostParams::default(), &action(&pod)).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+
+    // The server, on a free loopback port, with an operator token.
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse()?,
+        clusters: vec![ClusterSource::context(Some(cp.kubeconfig_path().to_owned()), "kaptain-test")],
+        database_url: format!("sqlite://{}", dir.path().join("kaptain.db").display()),
+        secret_key_file: dir.path().join("secret.key"),
+        no_auth: false,
+        oidc: None,
+        operator_namespace: "kaptain-system".into(),
+        workers: 1,
+    };
+    let hub = HubConfig {
+        debounce: Duration::from_millis(300),
+        max_delay: Duration::from_secs(2),
+        ..HubConfig::default()
+    }
+    .with_clock_offset(jiff::SignedDuration::from_mins(15));
+    let server = Server::build(&opts, hub).await?;
+    let state = server.state.clone();
+    let (_, token) = state
+        .store
+        .create_token("e2e-operator", Role::Operator, Vec::new(), None, "test")
+        .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let serving = tokio::spawn(async move { axum::serve(listener, server.router).await });
+    // The broken app's root cause in the live report.
+    let fp = eventually("the missing ConfigMap in the report", || async {
+        state.hub.report("kaptain-test").and_then(|r| {
+            r.findings
+                .iter()
+                .find(|f| f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS))
+                .map(|f| f.fingerprint.clone())
+        })
+    })
+    .await?;
+
+    let driver = Driver::start(&dir.path().join("chromedriver.log"))?;
+    let c = browser(&driver).await?;
+
+    // Not logged in: the login page.
+    c.goto(&format!("{base}/console")).await?;
+    let field = c.wait().at_most(DEADLINE).for_element(Locator::Css("#token")).await?;
+    assert_eq!(c.current_url().await?.path(), "/console/login");
+    field.send_keys(&token).await?;
+    c.find(Locator::Css("section.login button[type=submit]")).await?.click().await?;
+
+    // The overview, with the cluster.
+    c.wait().at_most(DEADLINE).for_element(Locator::Css("article.cluster[data-cluster='kaptain-test']")).await?;
+    assert_eq!(c.current_url().await?.path(), "/console");
+    let card = c.find(Locator::Css("article.cluster[data-cluster='kaptain-test']")).await?.text().await?;
+    assert!(card.contains("v1.20.2") && card.contains("ready"), "{card}");
+    c.wait().at_most(DEADLINE).for_element(Locator::Css("figure.chart svg")).await?;
+    screenshot(&c, dir.path(), "overview.png").await?;
+
+    // The findings tree, and the root cause's detail page.
+    c.goto(&format!("{base}/console/findings?cluster=kaptain-test")).await?;
+    let link = c.wait().at_most(DEADLINE)
+        .for_element(Locator::Css(&format!("li.finding[data-fingerprint='{fp}'] > a")))
+        .await?;
+    let item = c.find(Locator::Css(&format!("li.finding[data-fingerprint='{fp}']"))).await?.text().await?;
+    assert!(item.contains("root cause"), "{item}");
+    // Its symptoms are nested under it.
+    let nested = c
+        .find_all(Locator::Css(&format!("li.finding[data-fingerprint='{fp}'] ul li.finding")))
+        .await?;
+    assert!(!nested.is_empty(), "no symptoms under the root cause: {item}");
+    link.click().await?;
+    let detail = c.wait().at_most(DEADLINE).for_element(Locator::Css("article.finding-detail")).await?.text().await?;
+    assert!(detail.contains("shop-config") && detail.contains("Remediation"), "{detail}");
+    screenshot(&c, dir.path(), "finding.png").await?;
+
+    // Healing actions: approve the Proposed one; its row turns Approved.
+    c.goto(&format!("{base}/console/healing")).await?;
+    let row = "tr.action[data-namespace='con-e2e'][data-name='restart-shop']";
+    let approve = c.wait().at_most(DEADLINE)
+        .for_element(Locator::Css(&format!("{row}[data-phase='Proposed'] button.approve")))
+        .await?;
+    screenshot(&c, dir.path(), "healing-proposed.png").await?;
+    approve.click().await?;
+    // hx-confirm asks first.
+    let deadline = Instant::now() + DEADLINE;
+    while c.accept_alert().await.is_err() {
+        assert!(Instant::now() < deadline, "no confirmation dialog");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let approved = c.wait().at_most(DEADLINE)
+        .for_element(Locator::Css(&format!("{row}[data-phase='Approved']")))
+        .await?
+        .text()
+        .await?;
+    assert!(approved.contains("approved by token:e2e-operator"), "{approved}");
+    let shot = screenshot(&c, dir.path(), "healing-approved.png").await?;
+    assert!(shot.exists());
+
+    // The cluster agrees, and the audit log has the decision.
+    let a = actions.get("restart-shop").await?;
+    let status = a.status.ok_or("no status")?;
+    assert_eq!(status.phase, Phase::Approved);
+    assert_eq!(status.approved_by.as_deref(), Some("token:e2e-operator"));
+    let audit = state.store.audit(&AuditQuery::default()).await?;
+    let rec = audit
+        .items
+        .iter()
+        .find(|r| r.action == "POST /console/healing/{cluster}/{namespace}/{name}/{verb}")
+        .ok_or("no audit record of the approval")?;
+    assert_eq!(rec.actor, "token:e2e-operator");
+    assert_eq!(rec.outcome, "ok");
+    assert_eq!(rec.target, "HealingAction con-e2e/restart-shop");
+    assert_eq!(rec.details["details"]["decision"], "approve");
+
+    c.close().await?;
+    serving.abort();
+    Ok(())
+}
