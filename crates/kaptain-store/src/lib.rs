@@ -13,11 +13,12 @@
 //!
 //! ## Why an enum of two pools, not sqlx's `Any` driver
 //!
-//! `Any` erases types to a common subset: no `bool` on SQLite columns without care, no
-//! backend-specific statements (`BEGIN IMMEDIATE`, `pg_advisory_xact_lock`), no migrations per
-//! backend, and every value goes through a dynamic conversion. The store needs exactly those
-//! backend-specific pieces for its guarantees (an audit chain that never forks, one scan of a
-//! cluster at a time), so it holds `enum Db { Sqlite(SqlitePool), Postgres(PgPool) }`. Most SQL
+//! `Any` hides which backend a connection talks to and passes every value through a
+//! type-erased layer (a smaller set of types, checked only at run time). The store needs the
+//! backend-specific pieces for its guarantees — `BEGIN IMMEDIATE` on SQLite and
+//! `pg_advisory_xact_lock` on PostgreSQL, so that the audit chain never forks and scans of one
+//! cluster never interleave — and different DDL per backend (autoincrement vs `BIGSERIAL`,
+//! trigger syntax). So it holds `enum Db { Sqlite(SqlitePool), Postgres(PgPool) }`. Most SQL
 //! is still written once — both backends accept `$N` placeholders, `RETURNING`, partial
 //! indexes, row values, `ON CONFLICT` and `UPDATE ... FROM (VALUES ...)` — and a small macro
 //! expands each query body once per backend, so each is type-checked against its own driver.
@@ -26,6 +27,20 @@
 //!
 //! Queries are plain `sqlx::query` with run-time binds: no `DATABASE_URL` at build time.
 //!
+//! # Schema
+//!
+//! Column for column the same on both backends (`migrations/*/`); times are integer
+//! microseconds since the epoch, JSON is text.
+//!
+//! | table | one row per | notes |
+//! |---|---|---|
+//! | `findings` | occurrence of a finding in a cluster | `cluster`, `fingerprint`, `check_id`, `severity` + `severity_rank` (info 0 .. critical 4), `namespace`, `kind`, `name`, `is_root`, `first_seen`, `last_seen`, `cleared_at` (NULL while open), `content_hash`, `finding` (kaptain-model JSON); unique open `(cluster, fingerprint)`; listing index `(severity_rank, first_seen, id)` descending |
+//! | `cluster_scans` | cluster | `last_scan_at` (the `last_seen` of its open findings), `open_count` |
+//! | `runs` | diagnose run | status, progress, message, summary JSON, timestamps |
+//! | `api_tokens` | API token | role, scopes JSON, SHA-256 of the secret (unique), hint, expiry, last use, revocation |
+//! | `audit_log` | audit record | `seq` primary key, `prev_hash`, `hash`; triggers reject UPDATE and DELETE |
+//! | `settings` | setting | `secret` flag; secret values sealed with XChaCha20-Poly1305 |
+//!
 //! # Concurrency
 //!
 //! A [`Store`] is cheap to clone and safe to share between tasks. Every write that reads
@@ -33,6 +48,8 @@
 //! `BEGIN IMMEDIATE` transaction (the database's single writer lock, so other processes wait
 //! too) behind an in-process mutex; on PostgreSQL under a transaction-scoped advisory lock,
 //! so replicas serialize on the same lock.
+
+#![warn(missing_docs)]
 
 mod audit;
 mod cursor;
@@ -53,7 +70,7 @@ pub use error::{Error, Result};
 pub use findings::{FindingQuery, FindingState, ScanDiff, StoredFinding};
 pub use runs::{Run, RunStatus};
 pub use settings::{KEY_ENV, SecretKey, SettingInfo, load_or_create_key};
-pub use stats::{CheckMttr, ClusterScan, MttrStats, SeverityBucket, SeverityCounts};
+pub use stats::{CheckMttr, ClusterScan, MAX_BUCKETS, MttrStats, SeverityBucket, SeverityCounts};
 pub use tokens::{Role, Scope, TOKEN_PREFIX, TokenInfo};
 
 use db::Db;
