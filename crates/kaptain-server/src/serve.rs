@@ -62,23 +62,28 @@ impl Server {
         if opts.no_auth && !opts.listen.ip().is_loopback() {
             return Err(ServeError::NoAuthNotLoopback(opts.listen));
         }
-        let key = kaptain_store::load_or_create_key(&opts.secret_key_file)?;
+        let key = match kaptain_store::SecretKey::from_env()? {
+            Some(k) => k,
+            None => kaptain_store::load_or_create_key(&opts.secret_key_file)?,
+        };
         let store = Store::open_with(StoreOptions {
             secret_key: Some(key),
             ..StoreOptions::new(opts.database_url.clone())
         })
         .await?;
         let recorder = store.clone();
-        let sink = sink_fn(move |cluster: String, _generation, report: Arc<kaptain_model::Report>, _change| {
-            let store = recorder.clone();
-            async move {
-                store
-                    .record_scan(&cluster, &report.findings, jiff::Timestamp::now())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string().into())
-            }
-        });
+        let sink = sink_fn(
+            move |cluster: String, _generation, report: Arc<kaptain_model::Report>, _change| {
+                let store = recorder.clone();
+                async move {
+                    store
+                        .record_scan(&cluster, &report.findings, jiff::Timestamp::now())
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string().into())
+                }
+            },
+        );
         let hub = Arc::new(Hub::with_sink(hub_config, Some(sink)));
         for c in &opts.clusters {
             hub.add_cluster(c.clone())?;

@@ -110,6 +110,31 @@ pub enum Command {
             kaptain audit verify --database-url postgres://kaptain@db/kaptain -o json"
     )]
     Audit(AuditArgs),
+    /// Serve the REST API and web console for one or more clusters.
+    #[command(
+        long_about = "Watch one or more clusters (kubeconfig contexts, or the in-cluster \
+            service account), keep their findings live and their history in a store (SQLite by \
+            default, PostgreSQL with --database-url), and serve the REST API (/api/v1, OpenAPI at \
+            /api/v1/openapi.json, docs at /api/v1/docs), the web console (/console), /healthz, \
+            /readyz and /metrics.\n\n\
+            Requests need an API token (create one with `kaptain token create`) or an OIDC JWT \
+            (--oidc-issuer, --oidc-audience, --oidc-jwks-url). --no-auth is refused unless \
+            --listen is a loopback address. Every state-changing request is recorded in the \
+            hash-chained audit log (`kaptain audit verify`).",
+        after_help = "Examples:\n  \
+            kaptain token create --name alice --role admin\n  \
+            kaptain serve --context prod --context staging\n  \
+            kaptain serve --all-contexts --listen 0.0.0.0:7878 --database-url postgres://kaptain@db/kaptain\n  \
+            kaptain serve --in-cluster --oidc-issuer https://idp.example --oidc-audience kaptain \\\n      \
+            --oidc-jwks-url https://idp.example/.well-known/jwks.json"
+    )]
+    Serve(ServeArgs),
+    /// Manage the server's API tokens (shown once, stored hashed).
+    #[command(after_help = "Examples:\n  \
+            kaptain token create --name ci --role viewer --scope prod/shop --expires-in 30d\n  \
+            kaptain token list\n  \
+            kaptain token revoke 3")]
+    Token(TokenArgs),
     /// Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else.
     #[command(hide = true)]
     ParseOnly {
@@ -138,7 +163,10 @@ pub struct ClusterArgs {
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
     /// Objects per LIST page (0: one LIST per kind from the API server's watch cache).
-    #[arg(long, value_name = "N", default_value_t = 500, hide = true)]
+    /// 2000, not kubectl's 500: etcd counts the rest of the range for every page, so fewer
+    /// pages cost it much less (measured on 10,000 pods: 2.3 s of etcd CPU at 500, 0.9 s at
+    /// 2000), for a few MB more per page in flight.
+    #[arg(long, value_name = "N", default_value_t = 2000, hide = true)]
     pub page_size: u32,
 }
 
@@ -344,6 +372,97 @@ pub struct HealRejectArgs {
     /// Why, recorded on the action.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "KAPTAIN_LISTEN",
+        default_value = "127.0.0.1:7878"
+    )]
+    pub listen: std::net::SocketAddr,
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A kubeconfig context to watch (repeat for several; default: the current context).
+    #[arg(long = "context", value_name = "NAME")]
+    pub contexts: Vec<String>,
+    /// Watch every context of the kubeconfig.
+    #[arg(long, conflicts_with = "contexts")]
+    pub all_contexts: bool,
+    /// Watch the cluster the server runs in (its service account).
+    #[arg(long, conflicts_with_all = ["contexts", "all_contexts"])]
+    pub in_cluster: bool,
+    /// The store: sqlite:///PATH or postgres://USER@HOST/DB (default: $XDG_DATA_HOME/kaptain/kaptain.db
+    /// or ~/.local/share/kaptain/kaptain.db).
+    #[arg(long, value_name = "URL", env = "KAPTAIN_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The key that encrypts secret settings (created 0600 if missing; KAPTAIN_SECRET_KEY
+    /// overrides). Default: secret.key next to the default SQLite file.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Serve everyone as admin without credentials (only on a loopback --listen address).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Trust JWTs from this OIDC issuer (needs --oidc-audience and --oidc-jwks-url).
+    #[arg(long, value_name = "URL", requires_all = ["oidc_audience", "oidc_jwks_url"])]
+    pub oidc_issuer: Option<String>,
+    /// The audience (`aud`) the JWTs must carry.
+    #[arg(long, value_name = "AUD")]
+    pub oidc_audience: Option<String>,
+    /// Where the issuer publishes its signing keys.
+    #[arg(long, value_name = "URL")]
+    pub oidc_jwks_url: Option<String>,
+    /// The JWT claim that holds the role (viewer, operator, admin).
+    #[arg(long, value_name = "CLAIM", default_value = "kaptain_role")]
+    pub oidc_role_claim: String,
+    /// The role of a JWT without the role claim (default: refuse it).
+    #[arg(long, value_name = "ROLE")]
+    pub oidc_default_role: Option<String>,
+    /// Namespace of the healing operator (its safety configuration applies to approvals).
+    #[arg(long, value_name = "NS", default_value = "kaptain-system")]
+    pub operator_namespace: String,
+    /// Diagnose runs executed at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub workers: usize,
+    /// Log filter (tracing's EnvFilter syntax; RUST_LOG overrides).
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+    /// The server's store (as for `kaptain serve`).
+    #[arg(long, value_name = "URL", env = "KAPTAIN_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown only this once).
+    Create {
+        /// A name people recognise.
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Limit it to a cluster or cluster/namespace (repeatable; default: everywhere).
+        #[arg(long = "scope", value_name = "CLUSTER[/NS]")]
+        scopes: Vec<String>,
+        /// Expire after this long (e.g. 12h, 30d).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
 }
 
 #[derive(Args, Debug, Clone)]

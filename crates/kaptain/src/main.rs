@@ -9,7 +9,9 @@ mod heal_cmd;
 mod operator_cmd;
 mod output;
 mod parse_only;
+mod serve_cmd;
 mod snapshot_cmd;
+mod token_cmd;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,8 @@ fn main() -> ExitCode {
         cli::Command::Operator(a) => operator_cmd::run(a),
         cli::Command::Heal(a) => heal_cmd::run(a),
         cli::Command::Audit(a) => audit_cmd::run(a),
+        cli::Command::Serve(a) => serve_cmd::run(a),
+        cli::Command::Token(a) => token_cmd::run(a),
         cli::Command::ParseOnly { paths } => parse_only::run(&paths),
     };
     ExitCode::from(code)

@@ -1,0 +1,88 @@
+//! `kaptain serve`: the REST API and web console (crates/kaptain-server).
+
+use kaptain_server::auth::OidcConfig;
+use kaptain_server::hub::ClusterSource;
+use kaptain_server::serve::ServeOptions;
+
+use crate::cli::{EXIT_ERROR, ServeArgs};
+
+pub fn run(a: ServeArgs) -> u8 {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&a.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let opts = match options(&a) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(kaptain_server::serve::serve(opts)) {
+        Ok(()) => 0,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> u8 {
+    eprintln!("kaptain serve: {message}");
+    EXIT_ERROR
+}
+
+fn options(a: &ServeArgs) -> Result<ServeOptions, String> {
+    let clusters = if a.in_cluster {
+        vec![ClusterSource::InCluster]
+    } else if a.all_contexts {
+        ClusterSource::all_contexts(a.kubeconfig.clone()).map_err(|e| e.to_string())?
+    } else if a.contexts.is_empty() {
+        vec![ClusterSource::Kubeconfig {
+            path: a.kubeconfig.clone(),
+            context: None,
+        }]
+    } else {
+        a.contexts
+            .iter()
+            .map(|c| ClusterSource::context(a.kubeconfig.clone(), c))
+            .collect()
+    };
+    let database_url = a
+        .database_url
+        .clone()
+        .unwrap_or_else(kaptain_store::default_database_url);
+    let secret_key_file = a
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| kaptain_store::default_database_path().with_file_name("secret.key"));
+    let oidc = match (&a.oidc_issuer, &a.oidc_audience, &a.oidc_jwks_url) {
+        (Some(issuer), Some(audience), Some(jwks)) => {
+            let mut c = OidcConfig::new(issuer, audience, jwks);
+            c.role_claim = a.oidc_role_claim.clone();
+            c.default_role = a
+                .oidc_default_role
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: kaptain_store::Error| format!("--oidc-default-role: {e}"))?;
+            Some(c)
+        }
+        (None, _, _) => None,
+        _ => return Err("--oidc-issuer needs --oidc-audience and --oidc-jwks-url".into()),
+    };
+    Ok(ServeOptions {
+        listen: a.listen,
+        clusters,
+        database_url,
+        secret_key_file,
+        no_auth: a.no_auth,
+        oidc,
+        operator_namespace: a.operator_namespace.clone(),
+        workers: a.workers,
+    })
+}
