@@ -22,7 +22,10 @@ struct Console {
 }
 
 impl Console {
-    async fn start(clusters: Vec<ClusterSource>, hub: HubConfig) -> Result<Console, Box<dyn std::error::Error>> {
+    async fn start(
+        clusters: Vec<ClusterSource>,
+        hub: HubConfig,
+    ) -> Result<Console, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let opts = ServeOptions {
             listen: "127.0.0.1:0".parse()?,
@@ -38,7 +41,12 @@ impl Console {
         Ok(Console { server, _dir: dir })
     }
 
-    async fn token(&self, name: &str, role: Role, scopes: Vec<Scope>) -> Result<String, Box<dyn std::error::Error>> {
+    async fn token(
+        &self,
+        name: &str,
+        role: Role,
+        scopes: Vec<Scope>,
+    ) -> Result<String, Box<dyn std::error::Error>> {
         let (_, secret) = self
             .server
             .state
@@ -78,7 +86,11 @@ impl Console {
         Ok((status, headers, body))
     }
 
-    async fn get(&self, uri: &str, session: Option<&str>) -> Result<(StatusCode, HeaderMap, String), Box<dyn std::error::Error>> {
+    async fn get(
+        &self,
+        uri: &str,
+        session: Option<&str>,
+    ) -> Result<(StatusCode, HeaderMap, String), Box<dyn std::error::Error>> {
         self.call(Method::GET, uri, session, &[], None).await
     }
 }
@@ -94,37 +106,71 @@ async fn login_sets_the_session_cookie_and_rejects_bad_tokens() -> TestResult {
 
     let (s, _, body) = c.get("/console/login", None).await?;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.contains(r#"name="token""#) && body.contains(r#"action="/console/login""#), "{body}");
+    assert!(
+        body.contains(r#"name="token""#) && body.contains(r#"action="/console/login""#),
+        "{body}"
+    );
 
     let (s, h, body) = c
-        .call(Method::POST, "/console/login", None, &[], Some("token=kpt_not-a-real-token".into()))
+        .call(
+            Method::POST,
+            "/console/login",
+            None,
+            &[],
+            Some("token=kpt_not-a-real-token".into()),
+        )
         .await?;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(h.get(header::SET_COOKIE).is_none());
-    assert!(body.contains("Login failed") && body.contains(r#"name="token""#), "{body}");
-    let (s, _, body) = c.call(Method::POST, "/console/login", None, &[], Some("token=".into())).await?;
+    assert!(
+        body.contains("Login failed") && body.contains(r#"name="token""#),
+        "{body}"
+    );
+    let (s, _, body) = c
+        .call(
+            Method::POST,
+            "/console/login",
+            None,
+            &[],
+            Some("token=".into()),
+        )
+        .await?;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(body.contains("Enter a token"), "{body}");
 
     let (s, h, _) = c
-        .call(Method::POST, "/console/login", None, &[], Some(format!("token={token}")))
+        .call(
+            Method::POST,
+            "/console/login",
+            None,
+            &[],
+            Some(format!("token={token}")),
+        )
         .await?;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert_eq!(header(&h, "location"), "/console");
     let cookie = header(&h, "set-cookie");
-    assert!(cookie.starts_with(&format!("kaptain_session={token};")), "{cookie}");
+    assert!(
+        cookie.starts_with(&format!("kaptain_session={token};")),
+        "{cookie}"
+    );
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attr), "{attr} missing: {cookie}");
     }
 
     let (s, _, body) = c.get("/console", Some(&token)).await?;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.contains("Overview") && body.contains("token:alice"), "{body}");
+    assert!(
+        body.contains("Overview") && body.contains("token:alice"),
+        "{body}"
+    );
     // A viewer's nav has no audit log.
     assert!(!body.contains("/console/audit"), "{body}");
 
     // Logging in and out are audited.
-    let (s, h, _) = c.call(Method::POST, "/console/logout", Some(&token), &[], None).await?;
+    let (s, h, _) = c
+        .call(Method::POST, "/console/logout", Some(&token), &[], None)
+        .await?;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert!(header(&h, "set-cookie").contains("Max-Age=0"));
     let audit = c.server.state.store.audit(&AuditQuery::default()).await?;
@@ -133,9 +179,18 @@ async fn login_sets_the_session_cookie_and_rejects_bad_tokens() -> TestResult {
         .iter()
         .map(|r| (r.actor.as_str(), r.action.as_str(), r.outcome.as_str()))
         .collect();
-    assert!(actions.contains(&("token:alice", "POST /console/login", "ok")), "{actions:?}");
-    assert!(actions.contains(&("unauthenticated", "POST /console/login", "denied")), "{actions:?}");
-    assert!(actions.contains(&("unauthenticated", "POST /console/logout", "ok")), "{actions:?}");
+    assert!(
+        actions.contains(&("token:alice", "POST /console/login", "ok")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("unauthenticated", "POST /console/login", "denied")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("unauthenticated", "POST /console/logout", "ok")),
+        "{actions:?}"
+    );
     Ok(())
 }
 
@@ -159,16 +214,29 @@ async fn pages_need_the_session_cookie() -> TestResult {
         let (s, h, _) = c.get(page, Some("kpt_revoked-or-made-up")).await?;
         assert_eq!(s, StatusCode::SEE_OTHER, "{page} with a bad cookie");
         assert_eq!(header(&h, "location"), "/console/login");
-        let (s, h, _) = c.call(Method::GET, page, None, &[("hx-request", "true")], None).await?;
+        let (s, h, _) = c
+            .call(Method::GET, page, None, &[("hx-request", "true")], None)
+            .await?;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{page} from htmx");
         assert_eq!(header(&h, "hx-redirect"), "/console/login", "{page}");
     }
     let (s, _, _) = c
-        .call(Method::POST, "/console/healing/c/ns/a/approve", None, &[("hx-request", "true")], None)
+        .call(
+            Method::POST,
+            "/console/healing/c/ns/a/approve",
+            None,
+            &[("hx-request", "true")],
+            None,
+        )
         .await?;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // The assets and the login page are public.
-    for public in ["/console/login", "/assets/console.css", "/assets/console.js", "/assets/htmx.min.js"] {
+    for public in [
+        "/console/login",
+        "/assets/console.css",
+        "/assets/console.js",
+        "/assets/htmx.min.js",
+    ] {
         let (s, _, _) = c.get(public, None).await?;
         assert_eq!(s, StatusCode::OK, "{public}");
     }
@@ -178,15 +246,32 @@ async fn pages_need_the_session_cookie() -> TestResult {
     for page in pages.iter().filter(|p| !p.contains("0123456789abcdef")) {
         let (s, _, body) = c.get(page, Some(&admin)).await?;
         assert_eq!(s, StatusCode::OK, "{page}: {body}");
-        assert!(body.contains("<nav class=\"main\">"), "{page} has no nav bar");
+        assert!(
+            body.contains("<nav class=\"main\">"),
+            "{page} has no nav bar"
+        );
         // htmx's polling gets the fragment alone.
-        let (s, _, frag) = c.call(Method::GET, page, Some(&admin), &[("hx-request", "true")], None).await?;
+        let (s, _, frag) = c
+            .call(
+                Method::GET,
+                page,
+                Some(&admin),
+                &[("hx-request", "true")],
+                None,
+            )
+            .await?;
         assert_eq!(s, StatusCode::OK, "{page}");
-        assert!(!frag.contains("<html") && !frag.is_empty(), "{page}: {frag}");
+        assert!(
+            !frag.contains("<html") && !frag.is_empty(),
+            "{page}: {frag}"
+        );
     }
     let (s, _, body) = c.get("/console/audit", Some(&viewer)).await?;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(body.contains("403") && body.contains("needs admin"), "{body}");
+    assert!(
+        body.contains("403") && body.contains("needs admin"),
+        "{body}"
+    );
     let (s, _, body) = c.get("/console/audit", Some(&admin)).await?;
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("GET") || body.contains("<table"), "{body}");
@@ -197,33 +282,72 @@ async fn pages_need_the_session_cookie() -> TestResult {
 async fn a_viewer_cannot_approve_and_posts_need_htmx() -> TestResult {
     let c = Console::start(Vec::new(), HubConfig::default()).await?;
     let viewer = c.token("vic", Role::Viewer, Vec::new()).await?;
-    let operator = c.token("ops", Role::Operator, vec![Scope::namespace("prod", "shop")]).await?;
+    let operator = c
+        .token(
+            "ops",
+            Role::Operator,
+            vec![Scope::namespace("prod", "shop")],
+        )
+        .await?;
     let htmx = [("hx-request", "true")];
 
     let (s, _, body) = c
-        .call(Method::POST, "/console/healing/prod/shop/restart-api/approve", Some(&viewer), &htmx, None)
+        .call(
+            Method::POST,
+            "/console/healing/prod/shop/restart-api/approve",
+            Some(&viewer),
+            &htmx,
+            None,
+        )
         .await?;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(body.contains("has role viewer; this needs operator"), "{body}");
+    assert!(
+        body.contains("has role viewer; this needs operator"),
+        "{body}"
+    );
     let (s, _, body) = c
-        .call(Method::POST, "/console/healing/prod/shop/restart-api/reject", Some(&viewer), &htmx, None)
+        .call(
+            Method::POST,
+            "/console/healing/prod/shop/restart-api/reject",
+            Some(&viewer),
+            &htmx,
+            None,
+        )
         .await?;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     // Without HX-Request (a plain cross-site form post would look like this): refused.
     let (s, _, body) = c
-        .call(Method::POST, "/console/healing/prod/shop/restart-api/approve", Some(&operator), &[], None)
+        .call(
+            Method::POST,
+            "/console/healing/prod/shop/restart-api/approve",
+            Some(&operator),
+            &[],
+            None,
+        )
         .await?;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(body.contains("HX-Request"), "{body}");
     // Outside the operator's scope.
     let (s, _, body) = c
-        .call(Method::POST, "/console/healing/prod/other/x/approve", Some(&operator), &htmx, None)
+        .call(
+            Method::POST,
+            "/console/healing/prod/other/x/approve",
+            Some(&operator),
+            &htmx,
+            None,
+        )
         .await?;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(body.contains("not scoped to namespace other"), "{body}");
     // In scope, but no such cluster.
     let (s, _, _) = c
-        .call(Method::POST, "/console/healing/prod/shop/x/approve", Some(&operator), &htmx, None)
+        .call(
+            Method::POST,
+            "/console/healing/prod/shop/x/approve",
+            Some(&operator),
+            &htmx,
+            None,
+        )
         .await?;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
@@ -231,11 +355,22 @@ async fn a_viewer_cannot_approve_and_posts_need_htmx() -> TestResult {
     let denied: Vec<&str> = audit
         .items
         .iter()
-        .filter(|r| r.action == "POST /console/healing/{cluster}/{namespace}/{name}/{verb}" && r.outcome == "denied")
+        .filter(|r| {
+            r.action == "POST /console/healing/{cluster}/{namespace}/{name}/{verb}"
+                && r.outcome == "denied"
+        })
         .map(|r| r.actor.as_str())
         .collect();
-    assert_eq!(denied.iter().filter(|a| **a == "token:vic").count(), 2, "{denied:?}");
-    assert_eq!(denied.iter().filter(|a| **a == "token:ops").count(), 2, "{denied:?}");
+    assert_eq!(
+        denied.iter().filter(|a| **a == "token:vic").count(),
+        2,
+        "{denied:?}"
+    );
+    assert_eq!(
+        denied.iter().filter(|a| **a == "token:ops").count(),
+        2,
+        "{denied:?}"
+    );
     Ok(())
 }
 
@@ -288,7 +423,13 @@ async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
     let c = Console::start(vec![source], hub).await?;
     apply_yaml(&client, TWO_APPS).await?;
     let whole = c.token("whole", Role::Viewer, Vec::new()).await?;
-    let scoped = c.token("shop-a", Role::Viewer, vec![Scope::namespace("kaptain-test", "con-a")]).await?;
+    let scoped = c
+        .token(
+            "shop-a",
+            Role::Viewer,
+            vec![Scope::namespace("kaptain-test", "con-a")],
+        )
+        .await?;
 
     // Wait until the unscoped view shows both broken apps.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -298,7 +439,10 @@ async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
         if body.contains("con-a/alpha") && body.contains("con-b/bravo") {
             break body;
         }
-        assert!(Instant::now() < deadline, "both apps' findings not shown: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "both apps' findings not shown: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(all.contains("root cause"), "{all}");
@@ -308,14 +452,22 @@ async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
     assert!(body.contains("con-a/alpha"), "{body}");
     assert!(!body.contains("con-b"), "a con-a token sees con-b: {body}");
     let (_, _, body) = c.get("/console/namespaces", Some(&scoped)).await?;
-    assert!(body.contains(">con-a<") && !body.contains("con-b") && !body.contains(">default<"), "{body}");
+    assert!(
+        body.contains(">con-a<") && !body.contains("con-b") && !body.contains(">default<"),
+        "{body}"
+    );
     let (_, _, body) = c.get("/console/namespaces", Some(&whole)).await?;
-    assert!(body.contains(">con-a<") && body.contains(">con-b<"), "{body}");
+    assert!(
+        body.contains(">con-a<") && body.contains(">con-b<"),
+        "{body}"
+    );
     // Nodes are cluster-wide: not for a namespace scope.
     let (s, _, body) = c.get("/console/nodes", Some(&scoped)).await?;
     assert_eq!(s, StatusCode::OK);
     assert!(!body.contains("<table"), "{body}");
-    let (s, _, _) = c.get("/console/nodes?cluster=kaptain-test", Some(&scoped)).await?;
+    let (s, _, _) = c
+        .get("/console/nodes?cluster=kaptain-test", Some(&scoped))
+        .await?;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (_, _, body) = c.get("/console/nodes", Some(&whole)).await?;
     assert!(body.contains("sim-node-0"), "{body}");
@@ -323,7 +475,10 @@ async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
     let (_, _, body) = c.get("/console", Some(&whole)).await?;
     assert!(body.contains("<svg") && body.contains("v1.20.2"), "{body}");
     let (_, _, body) = c.get("/console", Some(&scoped)).await?;
-    assert!(!body.contains("<svg") && body.contains("kaptain-test"), "{body}");
+    assert!(
+        !body.contains("<svg") && body.contains("kaptain-test"),
+        "{body}"
+    );
 
     // A con-b finding's detail page is 403 for the con-a token, 200 for the other.
     let fp = c
@@ -343,6 +498,9 @@ async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _, body) = c.get(&url, Some(&whole)).await?;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.contains("Remediation") && body.contains("Cause chain"), "{body}");
+    assert!(
+        body.contains("Remediation") && body.contains("Cause chain"),
+        "{body}"
+    );
     Ok(())
 }

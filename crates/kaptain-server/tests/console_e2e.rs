@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use k8s_openapi::api::core::v1::Pod;
 use kaptain_heal::crd::{
-    ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, Operation, Phase,
-    PolicyKind, PolicyRef,
+    ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, Operation, Phase, PolicyKind,
+    PolicyRef,
 };
 use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
 use kaptain_server::hub::{ClusterSource, HubConfig};
@@ -44,7 +44,8 @@ struct Driver {
 
 impl Driver {
     fn start(log: &Path) -> Result<Driver, Box<dyn std::error::Error + Send + Sync>> {
-        let bin = std::env::var("KAPTAIN_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let bin = std::env::var("KAPTAIN_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         if !Path::new(&bin).exists() {
             return Err(format!("{bin} is missing: run scripts/provision-browser.sh").into());
         }
@@ -60,7 +61,11 @@ impl Driver {
         let deadline = Instant::now() + DEADLINE;
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
-                return Err(format!("chromedriver did not listen on {port}; see {}", log.display()).into());
+                return Err(format!(
+                    "chromedriver did not listen on {port}; see {}",
+                    log.display()
+                )
+                .into());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -88,10 +93,12 @@ async fn browser(driver: &Driver) -> Result<Client, Box<dyn std::error::Error + 
     let serde_json::Value::Object(caps) = caps else {
         return Err("capabilities are not an object".into());
     };
-    Ok(ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await?)
+    Ok(
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await?,
+    )
 }
 
 const APP: &str = r#"
@@ -173,7 +180,10 @@ fn action(pod: &Pod) -> HealingAction {
 }
 
 /// Retries `f` every 200 ms until it is `Ok(Some)`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
+async fn eventually<T, F, Fut>(
+    what: &str,
+    mut f: F,
+) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -190,7 +200,11 @@ where
     }
 }
 
-async fn screenshot(c: &Client, dir: &Path, name: &str) -> Result<PathBuf, Box<dyn std::error::Error + Send + Sync>> {
+async fn screenshot(
+    c: &Client,
+    dir: &Path,
+    name: &str,
+) -> Result<PathBuf, Box<dyn std::error::Error + Send + Sync>> {
     let png = c.screenshot().await?;
     let path = dir.join(name);
     std::fs::write(&path, &png)?;
@@ -210,7 +224,11 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     let client = cp.client().await?;
 
     // Kaptain's CRDs, a broken app, its policy and a Proposed action.
-    apply_yaml(&client, include_str!("../../../deploy/crds/kaptain.dev_crds.yaml")).await?;
+    apply_yaml(
+        &client,
+        include_str!("../../../deploy/crds/kaptain.dev_crds.yaml"),
+    )
+    .await?;
     apply_yaml(&client, APP).await?;
     eventually("the HealingPolicy CRD to be served", || async {
         apply_yaml(&client, POLICY).await.ok()
@@ -231,10 +249,16 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
             // Left over from an earlier run: start again from Proposed.
             actions.delete("restart-shop", &Default::default()).await?;
             eventually("the old action to go", || async {
-                actions.get_opt("restart-shop").await.ok().filter(Option::is_none)
+                actions
+                    .get_opt("restart-shop")
+                    .await
+                    .ok()
+                    .filter(Option::is_none)
             })
             .await?;
-            actions.create(&PostParams::default(), &action(&pod)).await?;
+            actions
+                .create(&PostParams::default(), &action(&pod))
+                .await?;
         }
         Err(e) => return Err(e.into()),
     }
@@ -242,7 +266,10 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     // The server, on a free loopback port, with an operator token.
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse()?,
-        clusters: vec![ClusterSource::context(Some(cp.kubeconfig_path().to_owned()), "kaptain-test")],
+        clusters: vec![ClusterSource::context(
+            Some(cp.kubeconfig_path().to_owned()),
+            "kaptain-test",
+        )],
         database_url: format!("sqlite://{}", dir.path().join("kaptain.db").display()),
         secret_key_file: dir.path().join("secret.key"),
         no_auth: false,
@@ -270,7 +297,9 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
         state.hub.report("kaptain-test").and_then(|r| {
             r.findings
                 .iter()
-                .find(|f| f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS))
+                .find(|f| {
+                    f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS)
+                })
                 .map(|f| f.fingerprint.clone())
         })
     })
@@ -281,41 +310,87 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
 
     // Not logged in: the login page.
     c.goto(&format!("{base}/console")).await?;
-    let field = c.wait().at_most(DEADLINE).for_element(Locator::Css("#token")).await?;
+    let field = c
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("#token"))
+        .await?;
     assert_eq!(c.current_url().await?.path(), "/console/login");
     field.send_keys(&token).await?;
-    c.find(Locator::Css("section.login button[type=submit]")).await?.click().await?;
+    c.find(Locator::Css("section.login button[type=submit]"))
+        .await?
+        .click()
+        .await?;
 
     // The overview, with the cluster.
-    c.wait().at_most(DEADLINE).for_element(Locator::Css("article.cluster[data-cluster='kaptain-test']")).await?;
+    c.wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("article.cluster[data-cluster='kaptain-test']"))
+        .await?;
     assert_eq!(c.current_url().await?.path(), "/console");
-    let card = c.find(Locator::Css("article.cluster[data-cluster='kaptain-test']")).await?.text().await?;
+    let card = c
+        .find(Locator::Css("article.cluster[data-cluster='kaptain-test']"))
+        .await?
+        .text()
+        .await?;
     assert!(card.contains("v1.20.2") && card.contains("ready"), "{card}");
-    c.wait().at_most(DEADLINE).for_element(Locator::Css("figure.chart svg")).await?;
+    c.wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("figure.chart svg"))
+        .await?;
     screenshot(&c, dir.path(), "overview.png").await?;
 
     // The findings tree, and the root cause's detail page.
-    c.goto(&format!("{base}/console/findings?cluster=kaptain-test")).await?;
-    let link = c.wait().at_most(DEADLINE)
-        .for_element(Locator::Css(&format!("li.finding[data-fingerprint='{fp}'] > a")))
+    c.goto(&format!("{base}/console/findings?cluster=kaptain-test"))
         .await?;
-    let item = c.find(Locator::Css(&format!("li.finding[data-fingerprint='{fp}']"))).await?.text().await?;
+    let link = c
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css(&format!(
+            "li.finding[data-fingerprint='{fp}'] > a"
+        )))
+        .await?;
+    let item = c
+        .find(Locator::Css(&format!(
+            "li.finding[data-fingerprint='{fp}']"
+        )))
+        .await?
+        .text()
+        .await?;
     assert!(item.contains("root cause"), "{item}");
     // Its symptoms are nested under it.
     let nested = c
-        .find_all(Locator::Css(&format!("li.finding[data-fingerprint='{fp}'] ul li.finding")))
+        .find_all(Locator::Css(&format!(
+            "li.finding[data-fingerprint='{fp}'] ul li.finding"
+        )))
         .await?;
-    assert!(!nested.is_empty(), "no symptoms under the root cause: {item}");
+    assert!(
+        !nested.is_empty(),
+        "no symptoms under the root cause: {item}"
+    );
     link.click().await?;
-    let detail = c.wait().at_most(DEADLINE).for_element(Locator::Css("article.finding-detail")).await?.text().await?;
-    assert!(detail.contains("shop-config") && detail.contains("Remediation"), "{detail}");
+    let detail = c
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("article.finding-detail"))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        detail.contains("shop-config") && detail.contains("Remediation"),
+        "{detail}"
+    );
     screenshot(&c, dir.path(), "finding.png").await?;
 
     // Healing actions: approve the Proposed one; its row turns Approved.
     c.goto(&format!("{base}/console/healing")).await?;
     let row = "tr.action[data-namespace='con-e2e'][data-name='restart-shop']";
-    let approve = c.wait().at_most(DEADLINE)
-        .for_element(Locator::Css(&format!("{row}[data-phase='Proposed'] button.approve")))
+    let approve = c
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css(&format!(
+            "{row}[data-phase='Proposed'] button.approve"
+        )))
         .await?;
     screenshot(&c, dir.path(), "healing-proposed.png").await?;
     approve.click().await?;
@@ -325,12 +400,17 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
         assert!(Instant::now() < deadline, "no confirmation dialog");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let approved = c.wait().at_most(DEADLINE)
+    let approved = c
+        .wait()
+        .at_most(DEADLINE)
         .for_element(Locator::Css(&format!("{row}[data-phase='Approved']")))
         .await?
         .text()
         .await?;
-    assert!(approved.contains("approved by token:e2e-operator"), "{approved}");
+    assert!(
+        approved.contains("approved by token:e2e-operator"),
+        "{approved}"
+    );
     let shot = screenshot(&c, dir.path(), "healing-approved.png").await?;
     assert!(shot.exists());
 

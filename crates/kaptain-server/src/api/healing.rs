@@ -63,10 +63,14 @@ pub async fn list_actions(
                 .into_iter()
                 .filter(|a| principal.covers(&cluster, Some(&a.namespace)))
                 .filter(|a| p.namespace.as_ref().is_none_or(|ns| *ns == a.namespace))
-                .filter(|a| p.phase.as_ref().is_none_or(|ph| ph.eq_ignore_ascii_case(&a.phase))),
+                .filter(|a| {
+                    p.phase
+                        .as_ref()
+                        .is_none_or(|ph| ph.eq_ignore_ascii_case(&a.phase))
+                }),
         );
     }
-    rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.created_at));
     Ok(Json(rows))
 }
 
@@ -89,7 +93,15 @@ pub async fn approve_action(
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Response> {
     let Path((cluster, namespace, name)) = path?;
-    let (row, note) = decide(&state, &principal, &cluster, &namespace, &name, Decision::Approve).await?;
+    let (row, note) = decide(
+        &state,
+        &principal,
+        &cluster,
+        &namespace,
+        &name,
+        Decision::Approve,
+    )
+    .await?;
     Ok(with_note(Json(row).into_response(), note))
 }
 
@@ -108,8 +120,15 @@ pub async fn reject_action(
 ) -> ApiResult<Response> {
     let Path((cluster, namespace, name)) = path?;
     let reason = body.and_then(|Json(r)| r.reason);
-    let (row, note) =
-        decide(&state, &principal, &cluster, &namespace, &name, Decision::Reject(reason)).await?;
+    let (row, note) = decide(
+        &state,
+        &principal,
+        &cluster,
+        &namespace,
+        &name,
+        Decision::Reject(reason),
+    )
+    .await?;
     Ok(with_note(Json(row).into_response(), note))
 }
 
@@ -161,7 +180,8 @@ pub async fn decide(
         ),
     };
     let done = done.map_err(|e| op_error(name, e))?;
-    let rows = crate::hub::summary::healing_rows(&[std::sync::Arc::new(done)], jiff::Timestamp::now());
+    let rows =
+        crate::hub::summary::healing_rows(&[std::sync::Arc::new(done)], jiff::Timestamp::now());
     let Some(row) = rows.into_iter().next() else {
         return Err(ApiError::internal("no row for the decided action"));
     };

@@ -67,7 +67,10 @@ pub async fn list(
         title: "Findings",
         nav: "findings",
         principal: &principal,
-        live: Some(format!("/console/findings{}", cluster_query(q.cluster.as_deref()))),
+        live: Some(format!(
+            "/console/findings{}",
+            cluster_query(q.cluster.as_deref())
+        )),
         body,
     }
     .respond(&headers))
@@ -81,17 +84,29 @@ fn roots(all: &[Finding]) -> Vec<&Finding> {
         .iter()
         .filter(|f| f.root_cause || !f.caused_by.iter().any(|c| known.contains(c.as_str())))
         .collect();
-    roots.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.title.cmp(&b.title)));
+    roots.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.title.cmp(&b.title))
+    });
     roots
 }
 
-fn node<'a>(cluster: &str, f: &'a Finding, all: &'a [Finding], seen: &mut HashSet<&'a str>) -> Markup {
+fn node<'a>(
+    cluster: &str,
+    f: &'a Finding,
+    all: &'a [Finding],
+    seen: &mut HashSet<&'a str>,
+) -> Markup {
     seen.insert(&f.fingerprint);
     let symptoms: Vec<&Finding> = all
         .iter()
         .filter(|s| s.caused_by.contains(&f.fingerprint) && !seen.contains(s.fingerprint.as_str()))
         .collect();
-    let children: Vec<Markup> = symptoms.iter().map(|s| node(cluster, s, all, seen)).collect();
+    let children: Vec<Markup> = symptoms
+        .iter()
+        .map(|s| node(cluster, s, all, seen))
+        .collect();
     html! {
         li.finding data-fingerprint=(f.fingerprint) {
             (badge(f.severity.as_str()))
@@ -105,7 +120,11 @@ fn node<'a>(cluster: &str, f: &'a Finding, all: &'a [Finding], seen: &mut HashSe
 }
 
 fn detail_url(cluster: &str, fingerprint: &str) -> String {
-    format!("/console/findings/{}/{}", urlencode(cluster), urlencode(fingerprint))
+    format!(
+        "/console/findings/{}/{}",
+        urlencode(cluster),
+        urlencode(fingerprint)
+    )
 }
 
 /// `GET /console/findings/{cluster}/{fingerprint}`.
@@ -121,9 +140,11 @@ pub async fn detail(
         .hub
         .report(&cluster)
         .ok_or_else(|| ApiError::not_found(format!("cluster {cluster} not found")))?;
-    let not_found = || PageError(ApiError::not_found(format!(
-        "no open finding {fingerprint} in cluster {cluster} (it may have cleared)"
-    )));
+    let not_found = || {
+        PageError(ApiError::not_found(format!(
+            "no open finding {fingerprint} in cluster {cluster} (it may have cleared)"
+        )))
+    };
     let f = report
         .findings
         .iter()
@@ -142,7 +163,10 @@ pub async fn detail(
         chain.push(c);
         cur = c.caused_by.first().and_then(|n| by_fp(n));
     }
-    let symptoms: Vec<&Finding> = all.iter().filter(|s| s.caused_by.contains(&f.fingerprint)).collect();
+    let symptoms: Vec<&Finding> = all
+        .iter()
+        .filter(|s| s.caused_by.contains(&f.fingerprint))
+        .collect();
     let body = html! {
         p { a href={ "/console/findings?cluster=" (urlencode(&cluster)) } { "← Findings of " (cluster) } }
         article.finding-detail {

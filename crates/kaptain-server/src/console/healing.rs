@@ -17,7 +17,11 @@ use crate::auth::Principal;
 use crate::hub::HealingActionRow;
 
 /// `GET /console/healing`.
-pub async fn page(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> PageResult {
+pub async fn page(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> PageResult {
     principal.require(Role::Viewer)?;
     let can_decide = principal.role.allows(Role::Operator);
     let mut rows: Vec<(String, HealingActionRow)> = Vec::new();
@@ -125,9 +129,15 @@ pub async fn decide(
         ),
         Err(e) => {
             let visible = principal.covers(&cluster, Some(&namespace));
-            let current = state.hub.healing_action(&cluster, &namespace, &name).filter(|_| visible).and_then(|a| {
-                crate::hub::summary::healing_rows(&[a], jiff::Timestamp::now()).into_iter().next()
-            });
+            let current = state
+                .hub
+                .healing_action(&cluster, &namespace, &name)
+                .filter(|_| visible)
+                .and_then(|a| {
+                    crate::hub::summary::healing_rows(&[a], jiff::Timestamp::now())
+                        .into_iter()
+                        .next()
+                });
             let can_decide = principal.role.allows(Role::Operator);
             let body = match current {
                 Some(a) => row(&cluster, &a, can_decide, Some(&e.message)),

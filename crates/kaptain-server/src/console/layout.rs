@@ -137,7 +137,11 @@ pub fn age(t: Option<Timestamp>) -> String {
 }
 
 /// The clusters the principal may see, optionally only `only`.
-pub fn visible_clusters(state: &crate::api::AppState, p: &Principal, only: Option<&str>) -> Vec<String> {
+pub fn visible_clusters(
+    state: &crate::api::AppState,
+    p: &Principal,
+    only: Option<&str>,
+) -> Vec<String> {
     state
         .hub
         .clusters()

@@ -11,11 +11,17 @@ use super::layout::{self, Page, age, badge, cluster_query, state_badge};
 use crate::api::AppState;
 use crate::auth::Principal;
 
-fn check_cluster(state: &AppState, p: &Principal, q: &ClusterFilter) -> Result<(), super::PageError> {
+fn check_cluster(
+    state: &AppState,
+    p: &Principal,
+    q: &ClusterFilter,
+) -> Result<(), super::PageError> {
     if let Some(c) = &q.cluster {
         p.ensure_touches(c)?;
         if state.hub.cluster(c).is_none() {
-            return Err(crate::api::error::ApiError::not_found(format!("cluster {c} not found")).into());
+            return Err(
+                crate::api::error::ApiError::not_found(format!("cluster {c} not found")).into(),
+            );
         }
     }
     Ok(())
@@ -64,7 +70,10 @@ pub async fn namespaces(
         title: "Namespaces",
         nav: "namespaces",
         principal: &principal,
-        live: Some(format!("/console/namespaces{}", cluster_query(q.cluster.as_deref()))),
+        live: Some(format!(
+            "/console/namespaces{}",
+            cluster_query(q.cluster.as_deref())
+        )),
         body,
     }
     .respond(&headers))
@@ -124,15 +133,23 @@ pub async fn nodes(
         title: "Nodes",
         nav: "nodes",
         principal: &principal,
-        live: Some(format!("/console/nodes{}", cluster_query(q.cluster.as_deref()))),
+        live: Some(format!(
+            "/console/nodes{}",
+            cluster_query(q.cluster.as_deref())
+        )),
         body,
     }
     .respond(&headers))
 }
 
 /// `GET /console/agents`: the watchers and the diagnose pool, and the task queue.
-pub async fn agents(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> PageResult {
-    let axum::Json(agents) = crate::api::system::agents(State(state.clone()), principal.clone()).await?;
+pub async fn agents(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> PageResult {
+    let axum::Json(agents) =
+        crate::api::system::agents(State(state.clone()), principal.clone()).await?;
     let tasks: Vec<_> = state
         .tasks
         .list()
@@ -171,7 +188,11 @@ pub async fn agents(State(state): State<AppState>, principal: Principal, headers
 }
 
 /// `GET /console/audit` (admin): the latest 100 records.
-pub async fn audit(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> PageResult {
+pub async fn audit(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> PageResult {
     principal.require(Role::Admin)?;
     let page = state
         .store

@@ -42,7 +42,6 @@ pub async fn form_page(State(state): State<AppState>) -> Response {
     layout::bare("Log in", login_form(None)).into_response()
 }
 
-
 /// `POST /console/login`: a valid token sets the cookie and goes to the overview; anything
 /// else shows the form again with the reason (401).
 pub async fn submit(State(state): State<AppState>, Form(login): Form<Login>) -> Response {
@@ -50,7 +49,10 @@ pub async fn submit(State(state): State<AppState>, Form(login): Form<Login>) -> 
     if token.is_empty() {
         return denied("Enter a token.");
     }
-    if token.bytes().any(|b| !b.is_ascii_graphic() || b == b';' || b == b',') {
+    if token
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || b == b';' || b == b',')
+    {
         return denied("That is not a Kaptain token.");
     }
     match state.auth.principal(token).await {
@@ -66,10 +68,15 @@ pub async fn submit(State(state): State<AppState>, Form(login): Form<Login>) -> 
             r.extensions_mut().insert(principal);
             r
         }
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => denied(&format!("Login failed: {}.", e.message)),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            denied(&format!("Login failed: {}.", e.message))
+        }
         Err(e) => {
-            let mut r = layout::bare("Log in", login_form(Some(&format!("Login failed: {}", e.message))))
-                .into_response();
+            let mut r = layout::bare(
+                "Log in",
+                login_form(Some(&format!("Login failed: {}", e.message))),
+            )
+            .into_response();
             *r.status_mut() = e.status;
             r
         }

@@ -33,7 +33,10 @@ pub fn router(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/console", get(overview::page))
         .route("/console/findings", get(findings::list))
-        .route("/console/findings/{cluster}/{fingerprint}", get(findings::detail))
+        .route(
+            "/console/findings/{cluster}/{fingerprint}",
+            get(findings::detail),
+        )
         .route("/console/namespaces", get(lists::namespaces))
         .route("/console/nodes", get(lists::nodes))
         .route("/console/healing", get(healing::page))
@@ -43,8 +46,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/console/agents", get(lists::agents))
         .route("/console/audit", get(lists::audit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_session))
-        .route_layer(middleware::from_fn_with_state(state.clone(), api::audit::record));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_session,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::audit::record,
+        ));
     let public = Router::new()
         .route("/console/login", get(login::form_page).post(login::submit))
         .route("/console/logout", post(login::logout))
@@ -62,7 +71,11 @@ fn is_htmx(headers: &HeaderMap) -> bool {
 
 /// Middleware: the session cookie's principal into the request (and, for the audit
 /// middleware, the response), or off to the login page.
-async fn require_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn require_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let principal = if state.auth.is_disabled() {
         Some(Principal::anonymous())
     } else {

@@ -14,7 +14,11 @@ use crate::auth::Principal;
 use crate::hub::SeverityCounts;
 
 /// `GET /console`.
-pub async fn page(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> PageResult {
+pub async fn page(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> PageResult {
     let mut body = Vec::new();
     let names = layout::visible_clusters(&state, &principal, None);
     for name in &names {
@@ -52,7 +56,11 @@ async fn cluster_card(state: &AppState, p: &Principal, name: &str) -> Markup {
     };
     let chart = if whole {
         let since = Timestamp::now() - SignedDuration::from_hours(24);
-        match state.store.severity_counts_over_time(Some(name), since, 3600).await {
+        match state
+            .store
+            .severity_counts_over_time(Some(name), since, 3600)
+            .await
+        {
             Ok(b) => chart::severity_chart("Open findings by severity, last 24 h", &b),
             Err(e) => html! { p.alert { "History unavailable: " (e) } },
         }
