@@ -44,12 +44,7 @@ pub async fn list(
     Query(q): Query<ClusterFilter>,
 ) -> PageResult {
     principal.require(Role::Viewer)?;
-    if let Some(c) = &q.cluster {
-        principal.ensure_touches(c)?;
-        if state.hub.cluster(c).is_none() {
-            return Err(ApiError::not_found(format!("cluster {c} not found")).into());
-        }
-    }
+    super::lists::check_cluster(&state, &principal, &q)?;
     let clusters = layout::visible_clusters(&state, &principal, q.cluster.as_deref());
     let body = html! {
         h1 { "Findings" }

@@ -11,7 +11,8 @@ use super::layout::{self, Page, age, badge, cluster_query, state_badge};
 use crate::api::AppState;
 use crate::auth::Principal;
 
-fn check_cluster(
+/// 403 unless the principal may see `?cluster=`; 404 when there is no such cluster.
+pub(super) fn check_cluster(
     state: &AppState,
     p: &Principal,
     q: &ClusterFilter,
