@@ -248,7 +248,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 /// The bearer credential of a request: the `Authorization` header, else the console's
 /// session cookie.
 pub fn credential(parts: &axum::http::HeaderMap) -> Option<String> {
-    if let Some(v) = parts.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = parts
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
         if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
@@ -291,6 +294,7 @@ pub async fn authenticate(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use axum::http::HeaderMap;
@@ -330,11 +334,18 @@ mod tests {
             one_ns.narrow(None, None).unwrap(),
             (Some("b".into()), Some("shop".into()))
         );
-        assert!(one_ns.narrow(Some("b".into()), Some("other".into())).is_err());
+        assert!(
+            one_ns
+                .narrow(Some("b".into()), Some("other".into()))
+                .is_err()
+        );
         assert!(one_ns.narrow(Some("a".into()), None).is_err());
         let two = scoped(vec![Scope::cluster("a"), Scope::namespace("b", "shop")]);
         assert!(two.narrow(None, None).is_err());
-        assert_eq!(two.narrow(Some("a".into()), None).unwrap(), (Some("a".into()), None));
+        assert_eq!(
+            two.narrow(Some("a".into()), None).unwrap(),
+            (Some("a".into()), None)
+        );
         assert_eq!(
             two.narrow(Some("b".into()), None).unwrap(),
             (Some("b".into()), Some("shop".into()))
@@ -357,7 +368,10 @@ mod tests {
     fn credential_from_header_or_cookie() {
         let mut h = HeaderMap::new();
         assert_eq!(credential(&h), None);
-        h.insert(header::COOKIE, "a=b; kaptain_session=kpt_x; c=d".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=b; kaptain_session=kpt_x; c=d".parse().unwrap(),
+        );
         assert_eq!(credential(&h).as_deref(), Some("kpt_x"));
         h.insert(header::AUTHORIZATION, "Bearer kpt_y".parse().unwrap());
         assert_eq!(credential(&h).as_deref(), Some("kpt_y"));
