@@ -85,6 +85,9 @@ mod tests {
             f("a", Severity::High, "x", &["b"]),
             f("b", Severity::Low, "x", &["a"]),
         ];
-        assert_eq!(with_causes(&all, |f| f.fingerprint == "a", |_| true).len(), 2);
+        assert_eq!(
+            with_causes(&all, |f| f.fingerprint == "a", |_| true).len(),
+            2
+        );
     }
 }

@@ -9,8 +9,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::api::{self, AppState};
 use crate::api::error::ApiError;
+use crate::api::{self, AppState};
 use crate::assets;
 use crate::auth;
 use crate::metrics;
@@ -23,15 +23,21 @@ pub fn router(state: AppState) -> Router {
         "{}".to_owned()
     });
     let api_routes = api_routes
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
-        .route_layer(middleware::from_fn_with_state(state.clone(), api::audit::record));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::audit::record,
+        ));
     Router::new()
         .nest("/api/v1", api_routes)
         .route(
             "/api/v1/openapi.json",
-            get(move || async move {
-                ([(header::CONTENT_TYPE, "application/json")], spec.clone())
-            }),
+            get(
+                move || async move { ([(header::CONTENT_TYPE, "application/json")], spec.clone()) },
+            ),
         )
         .route("/api/v1/docs", get(docs))
         .route("/assets/{*file}", get(assets::serve))
@@ -40,7 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::serve))
         .merge(crate::console::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 
@@ -57,7 +66,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => axum::Json(json!({"ready": true, "clusters": clusters})).into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"ready": false, "error": format!("store: {e}"), "clusters": clusters})),
+            axum::Json(
+                json!({"ready": false, "error": format!("store: {e}"), "clusters": clusters}),
+            ),
         )
             .into_response(),
     }

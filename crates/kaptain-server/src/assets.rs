@@ -50,7 +50,10 @@ pub async fn serve(Path(file): Path<String>) -> Response {
         Some(a) => {
             let mut r = a.body.into_response();
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(a.content_type),
+            );
             h.insert(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=3600"),

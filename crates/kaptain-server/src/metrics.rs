@@ -57,10 +57,9 @@ impl Metrics {
             "HTTP requests answered, by method, route template and status",
             requests.clone(),
         );
-        let latency =
-            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         r.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request (until the response head), by method and route template",

@@ -89,7 +89,13 @@ impl Tasks {
 
     /// Queues `work`; `finish` runs afterwards with how it ended (also when it timed out or
     /// was cancelled, so the caller can record that).
-    pub fn spawn<W, F, FF>(&self, mut info: TaskInfo, timeout: Duration, work: W, finish: F) -> TaskInfo
+    pub fn spawn<W, F, FF>(
+        &self,
+        mut info: TaskInfo,
+        timeout: Duration,
+        work: W,
+        finish: F,
+    ) -> TaskInfo
     where
         W: Future<Output = ()> + Send + 'static,
         F: FnOnce(Outcome) -> FF + Send + 'static,
@@ -203,8 +209,14 @@ mod tests {
             },
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(tasks.get(first.id).map(|t| t.state), Some(TaskState::Running));
-        assert_eq!(tasks.get(second.id).map(|t| t.state), Some(TaskState::Queued));
+        assert_eq!(
+            tasks.get(first.id).map(|t| t.state),
+            Some(TaskState::Running)
+        );
+        assert_eq!(
+            tasks.get(second.id).map(|t| t.state),
+            Some(TaskState::Queued)
+        );
         assert_eq!(tasks.queued(), 1);
         let _ = gate_tx.send(());
         assert_eq!(rx.await.ok(), Some(Outcome::Done));

@@ -52,7 +52,11 @@ impl Api {
         Ok(Api { server, _dir: dir })
     }
 
-    async fn token(&self, role: Role, scopes: Vec<Scope>) -> Result<String, Box<dyn std::error::Error>> {
+    async fn token(
+        &self,
+        role: Role,
+        scopes: Vec<Scope>,
+    ) -> Result<String, Box<dyn std::error::Error>> {
         let name = format!("{role}-{}", rand_suffix());
         let (_, secret) = self
             .server
@@ -87,7 +91,8 @@ impl Api {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Ok((status, value, headers))
     }
@@ -121,7 +126,9 @@ fn finding(name: &str, ns: &str, severity: Severity) -> Finding {
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "error body: {body}");
     assert!(
-        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "error body without message: {body}"
     );
 }
@@ -129,19 +136,35 @@ fn assert_error(body: &Value, code: &str) {
 #[tokio::test]
 async fn no_credentials_is_401_with_the_error_shape() -> TestResult {
     let api = Api::start().await?;
-    for uri in ["/api/v1/findings", "/api/v1/clusters", "/api/v1/audit", "/api/v1/stream"] {
+    for uri in [
+        "/api/v1/findings",
+        "/api/v1/clusters",
+        "/api/v1/audit",
+        "/api/v1/stream",
+    ] {
         let (status, body, headers) = api.call(Method::GET, uri, None, None).await?;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
         assert_error(&body, "unauthorized");
         assert!(headers.contains_key(header::WWW_AUTHENTICATE), "{uri}");
     }
     let (status, body, _) = api
-        .call(Method::GET, "/api/v1/findings", Some("kpt_not-a-real-token"), None)
+        .call(
+            Method::GET,
+            "/api/v1/findings",
+            Some("kpt_not-a-real-token"),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "unauthorized");
     // Public routes need nothing.
-    for uri in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/docs"] {
+    for uri in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/api/v1/docs",
+    ] {
         let (status, _, _) = api.call(Method::GET, uri, None, None).await?;
         assert_eq!(status, StatusCode::OK, "{uri}");
     }
@@ -158,50 +181,87 @@ async fn roles_gate_what_a_token_may_do() -> TestResult {
     let operator = api.token(Role::Operator, vec![]).await?;
     let admin = api.token(Role::Admin, vec![]).await?;
 
-    let (status, _, _) = api.call(Method::GET, "/api/v1/findings", Some(&viewer), None).await?;
+    let (status, _, _) = api
+        .call(Method::GET, "/api/v1/findings", Some(&viewer), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     let new_token = json!({"name": "ci", "role": "viewer"});
     let (status, body, _) = api
-        .call(Method::POST, "/api/v1/tokens", Some(&viewer), Some(new_token.clone()))
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&viewer),
+            Some(new_token.clone()),
+        )
         .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "forbidden");
     let (status, _, _) = api
-        .call(Method::POST, "/api/v1/runs", Some(&viewer), Some(json!({"cluster": "a"})))
+        .call(
+            Method::POST,
+            "/api/v1/runs",
+            Some(&viewer),
+            Some(json!({"cluster": "a"})),
+        )
         .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // An operator may start runs (this cluster does not exist: 404, not 403) but not manage tokens.
     let (status, body, _) = api
-        .call(Method::POST, "/api/v1/runs", Some(&operator), Some(json!({"cluster": "a"})))
+        .call(
+            Method::POST,
+            "/api/v1/runs",
+            Some(&operator),
+            Some(json!({"cluster": "a"})),
+        )
         .await?;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, _, _) = api.call(Method::GET, "/api/v1/tokens", Some(&operator), None).await?;
+    let (status, _, _) = api
+        .call(Method::GET, "/api/v1/tokens", Some(&operator), None)
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = api.call(Method::GET, "/api/v1/audit", Some(&operator), None).await?;
+    let (status, _, _) = api
+        .call(Method::GET, "/api/v1/audit", Some(&operator), None)
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Admin: create a token, use it, revoke it, and it stops working.
     let (status, created, _) = api
-        .call(Method::POST, "/api/v1/tokens", Some(&admin), Some(new_token))
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&admin),
+            Some(new_token),
+        )
         .await?;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let secret = created["secret"].as_str().ok_or("no secret")?.to_owned();
     let id = created["token"]["id"].as_i64().ok_or("no id")?;
-    let (status, me, _) = api.call(Method::GET, "/api/v1/whoami", Some(&secret), None).await?;
+    let (status, me, _) = api
+        .call(Method::GET, "/api/v1/whoami", Some(&secret), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["actor"], "token:ci");
     assert_eq!(me["role"], "viewer");
-    let (status, listed, _) = api.call(Method::GET, "/api/v1/tokens", Some(&admin), None).await?;
+    let (status, listed, _) = api
+        .call(Method::GET, "/api/v1/tokens", Some(&admin), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     assert!(
         !listed.to_string().contains(&secret),
         "a token listing must never contain a secret"
     );
     let (status, _, _) = api
-        .call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&admin), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            Some(&admin),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = api.call(Method::GET, "/api/v1/whoami", Some(&secret), None).await?;
+    let (status, _, _) = api
+        .call(Method::GET, "/api/v1/whoami", Some(&secret), None)
+        .await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     Ok(())
 }
@@ -238,7 +298,12 @@ async fn findings_page_filter_and_respect_scopes() -> TestResult {
         let (status, page, _) = api.call(Method::GET, &uri, Some(&admin), None).await?;
         assert_eq!(status, StatusCode::OK, "{page}");
         for item in page["items"].as_array().ok_or("items")? {
-            seen.push(item["finding"]["object"]["name"].as_str().ok_or("name")?.to_owned());
+            seen.push(
+                item["finding"]["object"]["name"]
+                    .as_str()
+                    .ok_or("name")?
+                    .to_owned(),
+            );
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -249,7 +314,12 @@ async fn findings_page_filter_and_respect_scopes() -> TestResult {
     assert_eq!(seen, ["a", "b", "c", "d"]);
 
     let (_, page, _) = api
-        .call(Method::GET, "/api/v1/findings?cluster=prod&severity=high", Some(&admin), None)
+        .call(
+            Method::GET,
+            "/api/v1/findings?cluster=prod&severity=high",
+            Some(&admin),
+            None,
+        )
         .await?;
     let names: Vec<&str> = page["items"]
         .as_array()
@@ -261,18 +331,32 @@ async fn findings_page_filter_and_respect_scopes() -> TestResult {
 
     // A bad filter is a 400 with the error shape.
     let (status, body, _) = api
-        .call(Method::GET, "/api/v1/findings?severity=urgent", Some(&admin), None)
+        .call(
+            Method::GET,
+            "/api/v1/findings?severity=urgent",
+            Some(&admin),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "bad_request");
     let (status, body, _) = api
-        .call(Method::GET, "/api/v1/findings?cursor=garbage", Some(&admin), None)
+        .call(
+            Method::GET,
+            "/api/v1/findings?cursor=garbage",
+            Some(&admin),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // A token scoped to prod/shop sees only that namespace, and is refused elsewhere.
-    let scoped = api.token(Role::Viewer, vec![Scope::namespace("prod", "shop")]).await?;
-    let (status, page, _) = api.call(Method::GET, "/api/v1/findings", Some(&scoped), None).await?;
+    let scoped = api
+        .token(Role::Viewer, vec![Scope::namespace("prod", "shop")])
+        .await?;
+    let (status, page, _) = api
+        .call(Method::GET, "/api/v1/findings", Some(&scoped), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     let mut names: Vec<&str> = page["items"]
         .as_array()
@@ -292,15 +376,30 @@ async fn findings_page_filter_and_respect_scopes() -> TestResult {
     }
     // A finding outside the scope is indistinguishable from a missing one.
     let (_, page, _) = api
-        .call(Method::GET, "/api/v1/findings?cluster=staging", Some(&admin), None)
+        .call(
+            Method::GET,
+            "/api/v1/findings?cluster=staging",
+            Some(&admin),
+            None,
+        )
         .await?;
     let other = page["items"][0]["id"].as_i64().ok_or("id")?;
     let (status, _, _) = api
-        .call(Method::GET, &format!("/api/v1/findings/{other}"), Some(&scoped), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/findings/{other}"),
+            Some(&scoped),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, one, _) = api
-        .call(Method::GET, &format!("/api/v1/findings/{other}"), Some(&admin), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/findings/{other}"),
+            Some(&admin),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one["cluster"], "staging");
@@ -313,23 +412,45 @@ async fn every_state_changing_request_is_audited_and_the_chain_verifies() -> Tes
     let admin = api.token(Role::Admin, vec![]).await?;
     let viewer = api.token(Role::Viewer, vec![]).await?;
     let (status, _, _) = api
-        .call(Method::POST, "/api/v1/tokens", Some(&admin), Some(json!({"name": "bot", "role": "operator"})))
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&admin),
+            Some(json!({"name": "bot", "role": "operator"})),
+        )
         .await?;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _, _) = api
-        .call(Method::PUT, "/api/v1/settings/llm.api_key", Some(&viewer), Some(json!({"value": "sk-1"})))
+        .call(
+            Method::PUT,
+            "/api/v1/settings/llm.api_key",
+            Some(&viewer),
+            Some(json!({"value": "sk-1"})),
+        )
         .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = api
-        .call(Method::POST, "/api/v1/tokens", None, Some(json!({"name": "x", "role": "admin"})))
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            None,
+            Some(json!({"name": "x", "role": "admin"})),
+        )
         .await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _, _) = api
-        .call(Method::PUT, "/api/v1/settings/llm.api_key", Some(&admin), Some(json!({"value": "sk-secret-1"})))
+        .call(
+            Method::PUT,
+            "/api/v1/settings/llm.api_key",
+            Some(&admin),
+            Some(json!({"value": "sk-secret-1"})),
+        )
         .await?;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    let (status, page, _) = api.call(Method::GET, "/api/v1/audit", Some(&admin), None).await?;
+    let (status, page, _) = api
+        .call(Method::GET, "/api/v1/audit", Some(&admin), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     let records = page["items"].as_array().ok_or("items")?;
     let brief: Vec<(String, String, String)> = records
@@ -344,26 +465,41 @@ async fn every_state_changing_request_is_audited_and_the_chain_verifies() -> Tes
         .collect();
     let admin_actor = format!("token:{}", "admin-");
     assert!(
-        brief.iter().any(|(a, act, o)| a.starts_with(&admin_actor) && act == "POST /api/v1/tokens" && o == "ok"),
+        brief.iter().any(|(a, act, o)| a.starts_with(&admin_actor)
+            && act == "POST /api/v1/tokens"
+            && o == "ok"),
         "{brief:?}"
     );
     assert!(
-        brief.iter().any(|(a, act, o)| a.starts_with("token:viewer-") && act == "PUT /api/v1/settings/{name}" && o == "denied"),
+        brief
+            .iter()
+            .any(|(a, act, o)| a.starts_with("token:viewer-")
+                && act == "PUT /api/v1/settings/{name}"
+                && o == "denied"),
         "{brief:?}"
     );
     assert!(
-        brief.iter().any(|(a, _, o)| a == "unauthenticated" && o == "denied"),
+        brief
+            .iter()
+            .any(|(a, _, o)| a == "unauthenticated" && o == "denied"),
         "{brief:?}"
     );
     // Reads are not audited.
-    assert!(!brief.iter().any(|(_, act, _)| act.starts_with("GET")), "{brief:?}");
+    assert!(
+        !brief.iter().any(|(_, act, _)| act.starts_with("GET")),
+        "{brief:?}"
+    );
     // The secret value is in neither the audit log nor the settings listing.
     assert!(!page.to_string().contains("sk-secret-1"));
-    let (_, settings, _) = api.call(Method::GET, "/api/v1/settings", Some(&admin), None).await?;
+    let (_, settings, _) = api
+        .call(Method::GET, "/api/v1/settings", Some(&admin), None)
+        .await?;
     assert_eq!(settings[0]["name"], "llm.api_key");
     assert!(!settings.to_string().contains("sk-secret-1"));
 
-    let (status, v, _) = api.call(Method::GET, "/api/v1/audit/verify", Some(&admin), None).await?;
+    let (status, v, _) = api
+        .call(Method::GET, "/api/v1/audit/verify", Some(&admin), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["records"].as_u64(), Some(records.len() as u64));
@@ -375,8 +511,13 @@ async fn metrics_count_requests_by_route_template() -> TestResult {
     let api = Api::start().await?;
     let viewer = api.token(Role::Viewer, vec![]).await?;
     for id in [1, 2, 3] {
-        api.call(Method::GET, &format!("/api/v1/findings/{id}"), Some(&viewer), None)
-            .await?;
+        api.call(
+            Method::GET,
+            &format!("/api/v1/findings/{id}"),
+            Some(&viewer),
+            None,
+        )
+        .await?;
     }
     let (_, text, _) = api.call(Method::GET, "/metrics", None, None).await?;
     let text = text.as_str().ok_or("metrics text")?;
@@ -389,7 +530,10 @@ async fn metrics_count_requests_by_route_template() -> TestResult {
         })
         .ok_or_else(|| format!("no request counter for the route template in:\n{text}"))?;
     assert!(line.trim_end().ends_with(" 3"), "{line}");
-    assert!(!text.contains("/api/v1/findings/1\""), "concrete paths must not become labels");
+    assert!(
+        !text.contains("/api/v1/findings/1\""),
+        "concrete paths must not become labels"
+    );
     assert!(text.contains("kaptain_server_http_request_duration_seconds_bucket"));
     Ok(())
 }
@@ -398,10 +542,24 @@ async fn metrics_count_requests_by_route_template() -> TestResult {
 #[tokio::test]
 async fn openapi_document_is_served_and_committed() -> TestResult {
     let api = Api::start().await?;
-    let (status, served, _) = api.call(Method::GET, "/api/v1/openapi.json", None, None).await?;
+    let (status, served, _) = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
-    assert!(served["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", served["openapi"]);
-    for path in ["/findings", "/clusters/{cluster}/report", "/runs", "/audit", "/stream"] {
+    assert!(
+        served["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        served["openapi"]
+    );
+    for path in [
+        "/findings",
+        "/clusters/{cluster}/report",
+        "/runs",
+        "/audit",
+        "/stream",
+    ] {
         assert!(served["paths"].get(path).is_some(), "missing path {path}");
     }
     let generated = serde_json::to_string_pretty(&kaptain_server::api::openapi())? + "\n";
@@ -421,7 +579,10 @@ async fn no_auth_only_on_loopback() -> TestResult {
     let mut opts = options(dir.path());
     opts.no_auth = true;
     opts.listen = "0.0.0.0:7878".parse::<SocketAddr>()?;
-    let err = Server::build(&opts, HubConfig::default()).await.err().ok_or("must refuse")?;
+    let err = Server::build(&opts, HubConfig::default())
+        .await
+        .err()
+        .ok_or("must refuse")?;
     assert!(err.to_string().contains("loopback"), "{err}");
     let api = Api::with(|o| o.no_auth = true).await?;
     let (status, me, _) = api.call(Method::GET, "/api/v1/whoami", None, None).await?;
@@ -435,27 +596,44 @@ async fn unknown_cluster_routes_are_404_and_unreachable_clusters_are_listed() ->
     // A context that points at a closed port: the cluster is listed with its state.
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     std::fs::write(
         &kubeconfig,
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: gone\n  context:\n    cluster: c\n    user: u\ncurrent-context: gone\n"
         ),
     )?;
-    let api = Api::with(|o| o.clusters = vec![ClusterSource::context(Some(kubeconfig.clone()), "gone")]).await?;
+    let api =
+        Api::with(|o| o.clusters = vec![ClusterSource::context(Some(kubeconfig.clone()), "gone")])
+            .await?;
     let viewer = api.token(Role::Viewer, vec![]).await?;
-    let (status, clusters, _) = api.call(Method::GET, "/api/v1/clusters", Some(&viewer), None).await?;
+    let (status, clusters, _) = api
+        .call(Method::GET, "/api/v1/clusters", Some(&viewer), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(clusters[0]["name"], "gone", "{clusters}");
     let (status, body, _) = api
-        .call(Method::GET, "/api/v1/clusters/elsewhere/nodes", Some(&viewer), None)
+        .call(
+            Method::GET,
+            "/api/v1/clusters/elsewhere/nodes",
+            Some(&viewer),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "not_found");
-    let scoped = api.token(Role::Viewer, vec![Scope::cluster("other")]).await?;
-    let (_, clusters, _) = api.call(Method::GET, "/api/v1/clusters", Some(&scoped), None).await?;
+    let scoped = api
+        .token(Role::Viewer, vec![Scope::cluster("other")])
+        .await?;
+    let (_, clusters, _) = api
+        .call(Method::GET, "/api/v1/clusters", Some(&scoped), None)
+        .await?;
     assert_eq!(clusters, json!([]), "a scoped token sees only its clusters");
-    let (status, _, _) = api.call(Method::GET, "/api/v1/clusters/gone", Some(&scoped), None).await?;
+    let (status, _, _) = api
+        .call(Method::GET, "/api/v1/clusters/gone", Some(&scoped), None)
+        .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     Ok(())
 }
@@ -517,42 +695,73 @@ async fn oidc_tokens_are_checked_for_signature_issuer_audience_and_expiry() -> T
         "iss": "https://idp.example", "aud": "kaptain", "sub": "u1", "email": "alice@example.com",
         "exp": exp, "kaptain_role": "operator", "kaptain_scopes": ["prod/shop"],
     }))?;
-    let (status, me, _) = api.call(Method::GET, "/api/v1/whoami", Some(&good), None).await?;
+    let (status, me, _) = api
+        .call(Method::GET, "/api/v1/whoami", Some(&good), None)
+        .await?;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["actor"], "oidc:alice@example.com");
     assert_eq!(me["role"], "operator");
-    assert_eq!(me["scopes"], json!([{"cluster": "prod", "namespace": "shop"}]));
+    assert_eq!(
+        me["scopes"],
+        json!([{"cluster": "prod", "namespace": "shop"}])
+    );
     assert_eq!(me["method"], "oidc");
     // The scope applies: another cluster is refused.
     let (status, _, _) = api
-        .call(Method::GET, "/api/v1/findings?cluster=staging", Some(&good), None)
+        .call(
+            Method::GET,
+            "/api/v1/findings?cluster=staging",
+            Some(&good),
+            None,
+        )
         .await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let bad_claims = [
-        ("wrong audience", json!({"iss": "https://idp.example", "aud": "other", "sub": "u", "exp": exp, "kaptain_role": "admin"})),
-        ("wrong issuer", json!({"iss": "https://evil.example", "aud": "kaptain", "sub": "u", "exp": exp, "kaptain_role": "admin"})),
-        ("expired", json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": exp - 7200, "kaptain_role": "admin"})),
-        ("no role", json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": exp})),
-        ("unknown role", json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": exp, "kaptain_role": "root"})),
+        (
+            "wrong audience",
+            json!({"iss": "https://idp.example", "aud": "other", "sub": "u", "exp": exp, "kaptain_role": "admin"}),
+        ),
+        (
+            "wrong issuer",
+            json!({"iss": "https://evil.example", "aud": "kaptain", "sub": "u", "exp": exp, "kaptain_role": "admin"}),
+        ),
+        (
+            "expired",
+            json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": exp - 7200, "kaptain_role": "admin"}),
+        ),
+        (
+            "no role",
+            json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": exp}),
+        ),
+        (
+            "unknown role",
+            json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": exp, "kaptain_role": "root"}),
+        ),
     ];
     for (why, claims) in bad_claims {
         let t = iss.sign(claims)?;
-        let (status, body, _) = api.call(Method::GET, "/api/v1/whoami", Some(&t), None).await?;
+        let (status, body, _) = api
+            .call(Method::GET, "/api/v1/whoami", Some(&t), None)
+            .await?;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
         assert_error(&body, "unauthorized");
     }
     // Signed by someone else (same kid): refused.
     let other = issuer().await?;
     let forged = other.sign(json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": exp, "kaptain_role": "admin"}))?;
-    let (status, _, _) = api.call(Method::GET, "/api/v1/whoami", Some(&forged), None).await?;
+    let (status, _, _) = api
+        .call(Method::GET, "/api/v1/whoami", Some(&forged), None)
+        .await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Tampered payload: refused.
     let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
     parts[1] = URL_SAFE_NO_PAD.encode(
         json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u1", "exp": exp, "kaptain_role": "admin"}).to_string(),
     );
-    let (status, _, _) = api.call(Method::GET, "/api/v1/whoami", Some(&parts.join(".")), None).await?;
+    let (status, _, _) = api
+        .call(Method::GET, "/api/v1/whoami", Some(&parts.join(".")), None)
+        .await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     Ok(())
 }

@@ -123,7 +123,11 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .get::<Principal>()
         .map(|p| p.actor.clone())
         .unwrap_or_else(|| "unauthenticated".to_owned());
-    let note = response.extensions().get::<AuditNote>().cloned().unwrap_or_default();
+    let note = response
+        .extensions()
+        .get::<AuditNote>()
+        .cloned()
+        .unwrap_or_default();
     let outcome = match status.as_u16() {
         200..=399 => "ok",
         401 | 403 => "denied",
@@ -146,7 +150,8 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         Ok(_) => response,
         Err(e) => {
             use axum::response::IntoResponse;
-            ApiError::internal(format!("the audit record could not be written: {e}")).into_response()
+            ApiError::internal(format!("the audit record could not be written: {e}"))
+                .into_response()
         }
     }
 }

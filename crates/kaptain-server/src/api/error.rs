@@ -92,7 +92,9 @@ impl From<kaptain_store::Error> for ApiError {
         use kaptain_store::Error as E;
         match e {
             E::InvalidArgument(m) => ApiError::bad_request(m),
-            E::InvalidCursor => ApiError::bad_request("invalid cursor (use next_cursor of the previous page)"),
+            E::InvalidCursor => {
+                ApiError::bad_request("invalid cursor (use next_cursor of the previous page)")
+            }
             e @ E::NotFound { .. } => ApiError::not_found(e.to_string()),
             E::Conflict(m) => ApiError::conflict(m),
             e @ E::NoSecretKey { .. } => ApiError::conflict(e.to_string()),
@@ -109,7 +111,11 @@ impl From<QueryRejection> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        ApiError::new(r.status(), "bad_request", format!("request body: {}", r.body_text()))
+        ApiError::new(
+            r.status(),
+            "bad_request",
+            format!("request body: {}", r.body_text()),
+        )
     }
 }
 

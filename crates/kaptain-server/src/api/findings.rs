@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
 use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {

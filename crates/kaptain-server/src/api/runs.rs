@@ -60,9 +60,15 @@ pub async fn start_run(
     let Json(req) = body?;
     principal.ensure(&req.cluster, None)?;
     if state.hub.cluster(&req.cluster).is_none() {
-        return Err(ApiError::not_found(format!("cluster {} not found", req.cluster)));
+        return Err(ApiError::not_found(format!(
+            "cluster {} not found",
+            req.cluster
+        )));
     }
-    let run = state.store.create_run(&req.cluster, &principal.actor).await?;
+    let run = state
+        .store
+        .create_run(&req.cluster, &principal.actor)
+        .await?;
     let task = spawn_run(&state, &run, &principal.actor);
     let note = AuditNote {
         cluster: Some(run.cluster.clone()),
@@ -79,11 +85,20 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
     let (cluster, id) = (run.cluster.clone(), run.id);
     let work = async move {
         let store = &work_state.store;
-        progress(&work_state, id, 0.1, "analyzing the cluster's current state").await;
+        progress(
+            &work_state,
+            id,
+            0.1,
+            "analyzing the cluster's current state",
+        )
+        .await;
         let outcome = match fresh_report(&work_state, &cluster).await {
             Ok(report) => {
                 progress(&work_state, id, 0.7, "recording findings").await;
-                match store.record_scan(&cluster, &report.findings, jiff::Timestamp::now()).await {
+                match store
+                    .record_scan(&cluster, &report.findings, jiff::Timestamp::now())
+                    .await
+                {
                     Ok(diff) => Ok(serde_json::json!({
                         "summary": report.summary,
                         "appeared": diff.appeared.len(),
@@ -96,10 +111,16 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
             Err(e) => Err(e),
         };
         let result = match outcome {
-            Ok(summary) => store
-                .update_run(id, RunStatus::Succeeded, 1.0, Some("done"), Some(&summary))
-                .await,
-            Err(e) => store.update_run(id, RunStatus::Failed, 1.0, Some(&e), None).await,
+            Ok(summary) => {
+                store
+                    .update_run(id, RunStatus::Succeeded, 1.0, Some("done"), Some(&summary))
+                    .await
+            }
+            Err(e) => {
+                store
+                    .update_run(id, RunStatus::Failed, 1.0, Some(&e), None)
+                    .await
+            }
         };
         if let Err(e) = result {
             tracing::warn!(run = id, "recording the run's end: {e}");
@@ -199,7 +220,11 @@ pub async fn list_runs(
     let (cluster, _) = principal.narrow(p.cluster, None)?;
     let page = state
         .store
-        .runs(cluster.as_deref(), p.limit.unwrap_or(0), p.cursor.as_deref())
+        .runs(
+            cluster.as_deref(),
+            p.limit.unwrap_or(0),
+            p.cursor.as_deref(),
+        )
         .await?;
     Ok(Json(RunPage {
         items: page.items,
