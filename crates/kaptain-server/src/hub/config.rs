@@ -34,9 +34,15 @@ pub struct HubConfig {
     /// How often a ready cluster is probed (`GET /version`), and how often a missing
     /// HealingAction API is looked for again. Default 15 s.
     pub probe_interval: Duration,
-    /// How long a probe or one connection attempt (discovery and the first list of every
-    /// watch) may take. Default 10 s for a probe; connection attempts get 6× this.
+    /// How long a probe (`GET /version`) may take. Default 10 s.
     pub request_timeout: Duration,
+    /// How long one connection attempt may take: discovery and the first full list of every
+    /// watch. Default 120 s.
+    pub sync_timeout: Duration,
+    /// The [`super::ReportSink`] gets every new generation, and the unchanged report again
+    /// when this long has passed without one (so a history knows its open findings are
+    /// still there). Default 60 s.
+    pub sink_interval: Duration,
     /// First retry delay after a failure; doubles per failure up to `backoff_max`. Default 1 s.
     pub backoff_initial: Duration,
     /// Default 60 s.
@@ -60,6 +66,8 @@ impl Default for HubConfig {
             resync: Duration::from_secs(30),
             probe_interval: Duration::from_secs(15),
             request_timeout: Duration::from_secs(10),
+            sync_timeout: Duration::from_secs(120),
+            sink_interval: Duration::from_secs(60),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             event_capacity: 1024,
@@ -93,6 +101,8 @@ impl fmt::Debug for HubConfig {
             .field("resync", &self.resync)
             .field("probe_interval", &self.probe_interval)
             .field("request_timeout", &self.request_timeout)
+            .field("sync_timeout", &self.sync_timeout)
+            .field("sink_interval", &self.sink_interval)
             .field("backoff_initial", &self.backoff_initial)
             .field("backoff_max", &self.backoff_max)
             .finish_non_exhaustive()

@@ -41,6 +41,8 @@ pub(crate) struct Session {
     skipped: Vec<Skipped>,
     /// resourceVersion (or phase) of each HealingAction last seen, by `namespace/name`.
     seen_actions: HashMap<String, String>,
+    /// When the sink last took a report.
+    last_sink: Option<Instant>,
 }
 
 impl Session {
@@ -55,6 +57,7 @@ impl Session {
             server_version: c.server_version,
             skipped: c.skipped,
             seen_actions: HashMap::new(),
+            last_sink: None,
         }
     }
 
@@ -152,7 +155,8 @@ impl Session {
 
     /// Snapshot → checks → report and summaries; publishes what changed.
     async fn analyze(&mut self) {
-        let cfg = &self.shared.cfg;
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
         let began = Instant::now();
         let now = (cfg.now)();
         let stores = self.stores.clone();
@@ -207,33 +211,47 @@ impl Session {
         };
         self.record_watch_errors();
         for e in action_events {
-            self.shared.publish(e);
+            shared.publish(e);
         }
-        let Some(change) = change else {
-            return;
-        };
-        tracing::debug!(
-            cluster = %self.slot.name,
-            generation,
-            findings = report.findings.len(),
-            appeared = change.appeared.len(),
-            cleared = change.cleared.len(),
-            ms = took.as_millis() as u64,
-            "report updated"
-        );
-        self.shared.publish(HubEvent::ReportUpdated {
-            cluster: self.slot.name.clone(),
-            generation,
-            findings: report.findings.len(),
-            appeared: change.appeared.len(),
-            cleared: change.cleared.len(),
-        });
-        if let Some(sink) = &self.shared.sink
-            && let Err(e) = sink
+        if let Some(change) = &change {
+            tracing::debug!(
+                cluster = %self.slot.name,
+                generation,
+                findings = report.findings.len(),
+                appeared = change.appeared.len(),
+                cleared = change.cleared.len(),
+                ms = took.as_millis() as u64,
+                "report updated"
+            );
+            shared.publish(HubEvent::ReportUpdated {
+                cluster: self.slot.name.clone(),
+                generation,
+                findings: report.findings.len(),
+                appeared: change.appeared.len(),
+                cleared: change.cleared.len(),
+            });
+        }
+        // The sink gets every new generation, and the unchanged one now and then; after a
+        // failure, the next analysis tries again (the report holds every finding, so a
+        // history catches up).
+        let due = change.is_some()
+            || self
+                .last_sink
+                .is_none_or(|t| t.elapsed() >= cfg.sink_interval);
+        if let Some(sink) = &shared.sink
+            && due
+        {
+            let change = change.unwrap_or_default();
+            match sink
                 .report(&self.slot.name, generation, &report, &change)
                 .await
-        {
-            tracing::warn!(cluster = %self.slot.name, error = %e, "report sink failed");
+            {
+                Ok(()) => self.last_sink = Some(Instant::now()),
+                Err(e) => {
+                    self.last_sink = None;
+                    tracing::warn!(cluster = %self.slot.name, error = %e, "report sink failed");
+                }
+            }
         }
     }
 

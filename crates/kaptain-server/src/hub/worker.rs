@@ -52,7 +52,7 @@ pub(crate) async fn run(slot: Arc<Slot>, shared: Arc<Shared>) {
 async fn connect_and_sync(slot: &Arc<Slot>, shared: &Arc<Shared>) -> Result<Session, String> {
     let cfg = &shared.cfg;
     let signals = Arc::new(Signals::default());
-    let limit = cfg.request_timeout.saturating_mul(6);
+    let limit = cfg.sync_timeout;
     let attempt = async {
         let cluster = connect::client(&slot.name, &slot.source)
             .await
