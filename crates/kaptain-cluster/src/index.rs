@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use k8s_openapi::Metadata;
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -35,88 +36,169 @@ impl ObjKey {
     }
 }
 
-/// Objects of one kind, addressable by namespace and name.
+/// Objects of one kind, addressable by namespace and name. A store owns its objects (a
+/// LIST's vector is taken as it is) or shares them with a long-lived owner — the reflectors
+/// of [`crate::watch`] — so that an index of a watched cluster copies no object.
 #[derive(Debug, Clone)]
 pub struct Store<K> {
-    items: Vec<K>,
+    items: Items<K>,
     by_name: HashMap<(String, String), usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Items<K> {
+    Owned(Vec<K>),
+    Shared(Vec<Arc<K>>),
 }
 
 impl<K> Default for Store<K> {
     fn default() -> Self {
         Store {
-            items: Vec::new(),
+            items: Items::Owned(Vec::new()),
             by_name: HashMap::new(),
         }
     }
 }
 
+/// The objects of a [`Store`], in insertion order.
+#[derive(Debug, Clone)]
+pub enum Iter<'a, K> {
+    Owned(std::slice::Iter<'a, K>),
+    Shared(std::slice::Iter<'a, Arc<K>>),
+}
+
+impl<'a, K> Iterator for Iter<'a, K> {
+    type Item = &'a K;
+
+    fn next(&mut self) -> Option<&'a K> {
+        match self {
+            Iter::Owned(i) => i.next(),
+            Iter::Shared(i) => i.next().map(|o| &**o),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Iter::Owned(i) => i.size_hint(),
+            Iter::Shared(i) => i.size_hint(),
+        }
+    }
+}
+
+impl<K> DoubleEndedIterator for Iter<'_, K> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Owned(i) => i.next_back(),
+            Iter::Shared(i) => i.next_back().map(|o| &**o),
+        }
+    }
+}
+
+impl<K> ExactSizeIterator for Iter<'_, K> {}
+
+fn key_of<K: Metadata<Ty = ObjectMeta>>(obj: &K) -> (String, String) {
+    let m = obj.metadata();
+    (
+        m.namespace.clone().unwrap_or_default(),
+        m.name.clone().unwrap_or_default(),
+    )
+}
+
 impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
     /// Inserts or replaces (same namespace and name) an object.
     pub fn insert(&mut self, obj: K) {
-        let m = obj.metadata();
-        let key = (
-            m.namespace.clone().unwrap_or_default(),
-            m.name.clone().unwrap_or_default(),
-        );
-        match self.by_name.get(&key) {
-            Some(&i) => self.items[i] = obj,
-            None => {
-                self.by_name.insert(key, self.items.len());
-                self.items.push(obj);
+        let key = key_of(&obj);
+        let slot = self.by_name.get(&key).copied();
+        match &mut self.items {
+            Items::Owned(v) => match slot {
+                Some(i) => v[i] = obj,
+                None => {
+                    self.by_name.insert(key, v.len());
+                    v.push(obj);
+                }
+            },
+            Items::Shared(v) => match slot {
+                Some(i) => v[i] = Arc::new(obj),
+                None => {
+                    self.by_name.insert(key, v.len());
+                    v.push(Arc::new(obj));
+                }
+            },
+        }
+    }
+
+    /// Inserts or replaces an object without copying it: the store shares it with its owner.
+    /// (A store that owned objects so far moves them behind `Arc`s first.)
+    pub fn insert_shared(&mut self, obj: Arc<K>) {
+        if let Items::Owned(v) = &mut self.items {
+            self.items = Items::Shared(std::mem::take(v).into_iter().map(Arc::new).collect());
+        }
+        let key = key_of(obj.as_ref());
+        let slot = self.by_name.get(&key).copied();
+        if let Items::Shared(v) = &mut self.items {
+            match slot {
+                Some(i) => v[i] = obj,
+                None => {
+                    self.by_name.insert(key, v.len());
+                    v.push(obj);
+                }
             }
         }
     }
 
     /// Inserts many objects; into an empty store the vector is taken as it is.
     pub fn extend(&mut self, objs: Vec<K>) {
-        if !self.items.is_empty() {
+        if !self.is_empty() || matches!(self.items, Items::Shared(_)) {
             objs.into_iter().for_each(|o| self.insert(o));
             return;
         }
         self.by_name.reserve(objs.len());
         for (i, o) in objs.iter().enumerate() {
-            let m = o.metadata();
-            let key = (
-                m.namespace.clone().unwrap_or_default(),
-                m.name.clone().unwrap_or_default(),
-            );
-            if self.by_name.insert(key, i).is_some() {
+            if self.by_name.insert(key_of(o), i).is_some() {
                 // The same name twice: let insert() keep the later one.
                 self.by_name.clear();
                 objs.into_iter().for_each(|o| self.insert(o));
                 return;
             }
         }
-        self.items = objs;
+        self.items = Items::Owned(objs);
     }
 
     /// Looks an object up; `namespace` is `""` for cluster-scoped kinds.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&K> {
         self.by_name
             .get(&(namespace.to_string(), name.to_string()))
-            .map(|&i| &self.items[i])
+            .and_then(|&i| self.nth(i))
     }
 
-    pub fn as_slice(&self) -> &[K] {
-        &self.items
+    /// The `i`-th object inserted (replacements keep their place).
+    pub fn nth(&self, i: usize) -> Option<&K> {
+        match &self.items {
+            Items::Owned(v) => v.get(i),
+            Items::Shared(v) => v.get(i).map(|o| &**o),
+        }
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, K> {
-        self.items.iter()
+    pub fn iter(&self) -> Iter<'_, K> {
+        match &self.items {
+            Items::Owned(v) => Iter::Owned(v.iter()),
+            Items::Shared(v) => Iter::Shared(v.iter()),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        match &self.items {
+            Items::Owned(v) => v.len(),
+            Items::Shared(v) => v.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     pub fn in_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a K> + 'a {
-        self.items
-            .iter()
+        self.iter()
             .filter(move |o| o.metadata().namespace.as_deref() == Some(ns))
     }
 }
@@ -192,7 +274,7 @@ impl ClusterIndex {
         }
         // Keep each object's events in time order (oldest first).
         for v in self.events_by_object.values_mut() {
-            v.sort_by_key(|&i| event_time(&s.events.as_slice()[i]));
+            v.sort_by_key(|&i| s.events.nth(i).and_then(event_time));
         }
 
         macro_rules! owned {
@@ -248,10 +330,10 @@ impl ClusterIndex {
 
     /// Events about an object, oldest first.
     pub fn events_for(&self, kind: Kind, namespace: &str, name: &str) -> Vec<&Event> {
-        let all = self.objects.events.as_slice();
+        let all = &self.objects.events;
         self.events_by_object
             .get(&ObjKey::new(kind, namespace, name))
-            .map(|v| v.iter().map(|&i| &all[i]).collect())
+            .map(|v| v.iter().filter_map(|&i| all.nth(i)).collect())
             .unwrap_or_default()
     }
 
@@ -336,10 +418,10 @@ impl ClusterIndex {
     }
 
     pub fn pods_on_node(&self, node: &str) -> Vec<&Pod> {
-        let all = self.objects.pods.as_slice();
+        let all = &self.objects.pods;
         self.pods_by_node
             .get(node)
-            .map(|v| v.iter().map(|&i| &all[i]).collect())
+            .map(|v| v.iter().filter_map(|&i| all.nth(i)).collect())
             .unwrap_or_default()
     }
 
@@ -350,7 +432,7 @@ impl ClusterIndex {
         namespace: &str,
         selector: &BTreeMap<String, String>,
     ) -> Vec<&Pod> {
-        let all = self.objects.pods.as_slice();
+        let all = &self.objects.pods;
         if selector.is_empty() {
             return Vec::new();
         }
@@ -371,7 +453,7 @@ impl ClusterIndex {
         }
         best.map(|list| {
             list.iter()
-                .map(|&i| &all[i])
+                .filter_map(|&i| all.nth(i))
                 .filter(|p| labels_match(p.metadata.labels.as_ref(), selector))
                 .collect()
         })
@@ -381,12 +463,12 @@ impl ClusterIndex {
     /// Pods in `namespace` matched by a full LabelSelector (matchLabels and matchExpressions).
     /// An empty selector (`{}`) matches every pod of the namespace.
     pub fn pods_matching_selector(&self, namespace: &str, sel: &LabelSelector) -> Vec<&Pod> {
-        let all = self.objects.pods.as_slice();
+        let all = &self.objects.pods;
         let ml = sel.match_labels.clone().unwrap_or_default();
         let candidates: Vec<&Pod> = if ml.is_empty() {
             self.pods_by_namespace
                 .get(namespace)
-                .map(|v| v.iter().map(|&i| &all[i]).collect())
+                .map(|v| v.iter().filter_map(|&i| all.nth(i)).collect())
                 .unwrap_or_default()
         } else {
             self.pods_matching_labels(namespace, &ml)
@@ -499,4 +581,94 @@ pub fn event_time(e: &Event) -> Option<jiff::Timestamp> {
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
         .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn cm(ns: &str, name: &str, v: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            data: Some([("v".to_string(), v.to_string())].into()),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn values(s: &Store<ConfigMap>) -> Vec<String> {
+        s.iter()
+            .map(|c| {
+                c.data
+                    .as_ref()
+                    .and_then(|d| d.get("v"))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn owned_and_shared_stores_answer_alike() {
+        let mut owned = Store::default();
+        owned.extend(vec![cm("a", "x", "1"), cm("a", "y", "2")]);
+        owned.insert(cm("a", "x", "3"));
+        owned.insert(cm("b", "x", "4"));
+        let mut shared = Store::default();
+        for c in [cm("a", "x", "1"), cm("a", "y", "2")] {
+            shared.insert_shared(Arc::new(c));
+        }
+        shared.insert_shared(Arc::new(cm("a", "x", "3")));
+        shared.insert(cm("b", "x", "4"));
+        for s in [&owned, &shared] {
+            assert_eq!(
+                values(s),
+                vec!["3", "2", "4"],
+                "replacements keep their place"
+            );
+            assert_eq!(s.len(), 3);
+            assert_eq!(s.iter().len(), 3);
+            assert_eq!(
+                s.iter()
+                    .rev()
+                    .filter_map(|c| c.metadata.name.clone())
+                    .collect::<Vec<_>>(),
+                vec!["x", "y", "x"]
+            );
+            assert_eq!(s.get("a", "y").map(values_of), Some("2".into()));
+            assert!(s.get("b", "y").is_none());
+            assert_eq!(s.nth(2).map(values_of), Some("4".into()));
+            assert!(s.nth(3).is_none());
+            assert_eq!(s.in_namespace("a").count(), 2);
+        }
+    }
+
+    fn values_of(c: &ConfigMap) -> String {
+        c.data
+            .as_ref()
+            .and_then(|d| d.get("v"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_shared_store_copies_nothing_and_an_owned_one_turns_shared() {
+        let one = Arc::new(cm("a", "x", "1"));
+        let mut s = Store::default();
+        s.insert_shared(one.clone());
+        assert!(std::ptr::eq(s.get("a", "x").expect("x"), one.as_ref()));
+        assert_eq!(Arc::strong_count(&one), 2);
+        let mut owned = Store::default();
+        owned.extend(vec![cm("a", "y", "2")]);
+        owned.insert_shared(one.clone());
+        assert_eq!(values(&owned), vec!["2", "1"]);
+        assert!(std::ptr::eq(owned.get("a", "x").expect("x"), one.as_ref()));
+        // extend() on a shared store inserts one by one.
+        owned.extend(vec![cm("a", "y", "5"), cm("a", "z", "6")]);
+        assert_eq!(values(&owned), vec!["5", "1", "6"]);
+    }
 }

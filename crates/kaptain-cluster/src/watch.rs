@@ -334,12 +334,31 @@ macro_rules! analyzed_kinds {
                 s
             }
 
-            /// Every object held for which `keep` is true, as owned [`AnyObject`]s.
-            fn objects(&self, keep: &dyn Fn(&AnyObject) -> bool, out: &mut Vec<AnyObject>) {
+            /// Every object held for which `keep` is true, shared with the reflectors' stores
+            /// (not copied). `keep` sees each object as an [`AnyObject`]: a copy made for the
+            /// question and dropped at once.
+            fn share(&self, keep: &dyn Fn(&AnyObject) -> bool, out: &mut crate::kinds::Stores) {
                 $( if let Some(s) = &self.$field {
-                    out.extend(s.items().into_iter()
-                        .map(|o| AnyObject::$variant(Box::new((*o).clone())))
-                        .filter(|o| keep(o)));
+                    for o in s.items() {
+                        if keep(&AnyObject::$variant(Box::new((*o).clone()))) {
+                            out.$field.insert_shared(o);
+                        }
+                    }
+                } )*
+            }
+
+            /// Every object held, shared with the reflectors' stores, but the Events for
+            /// which `drop_event` is true.
+            fn share_but_events(&self, drop_event: &dyn Fn(&core::Event) -> bool,
+                                out: &mut crate::kinds::Stores) {
+                $( if let Some(s) = &self.$field {
+                    for o in s.items() {
+                        let any: &dyn std::any::Any = o.as_ref();
+                        if any.downcast_ref::<core::Event>().is_some_and(|e| drop_event(e)) {
+                            continue;
+                        }
+                        out.$field.insert_shared(o);
+                    }
                 } )*
             }
         }
@@ -387,16 +406,27 @@ impl KindStores {
         &self.watched
     }
 
-    /// An index of everything held now.
+    /// An index of everything held now. It shares the objects with the reflectors (no
+    /// copy): a snapshot that later changes do not touch.
     pub fn index(&self) -> ClusterIndex {
-        self.index_filtered(&|_| true)
+        self.index_without_events(&|_| false)
     }
 
-    /// An index of the objects held now for which `keep` is true.
+    /// An index of the objects held now for which `keep` is true (shared, as [`Self::index`];
+    /// `keep` is asked about a copy of each object — [`Self::index_without_events`] is
+    /// cheaper when only Events are filtered).
     pub fn index_filtered(&self, keep: &dyn Fn(&AnyObject) -> bool) -> ClusterIndex {
-        let mut objects = Vec::new();
-        self.objects(keep, &mut objects);
-        ClusterIndex::build(objects, &self.watched)
+        let mut stores = crate::kinds::Stores::default();
+        self.share(keep, &mut stores);
+        ClusterIndex::from_stores(stores, &self.watched)
+    }
+
+    /// An index of everything held now but the Events for which `drop_event` is true
+    /// (shared, as [`Self::index`]).
+    pub fn index_without_events(&self, drop_event: &dyn Fn(&core::Event) -> bool) -> ClusterIndex {
+        let mut stores = crate::kinds::Stores::default();
+        self.share_but_events(drop_event, &mut stores);
+        ClusterIndex::from_stores(stores, &self.watched)
     }
 }
 

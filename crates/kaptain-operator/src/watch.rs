@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
 use kaptain_cluster::watch::{KindStores, Signals, Stores, Tasks};
-use kaptain_cluster::{AnyObject, ClusterIndex, Kind};
+use kaptain_cluster::{ClusterIndex, Kind};
 use kaptain_heal::crd::{
     ClusterHealingPolicy, HealingAction, HealingPolicy, HealingPolicyStatus, Policy, PolicyRef,
 };
@@ -18,14 +18,9 @@ use crate::config::{CONFIG_CONFIGMAP, MANAGER, OperatorConfig};
 
 /// Kaptain's own Events are not evidence about the cluster (and must not feed back into
 /// analysis as unexplained warnings).
-fn keep(o: &AnyObject) -> bool {
-    match o {
-        AnyObject::Event(e) => {
-            e.reporting_component.as_deref() != Some(MANAGER)
-                && e.source.as_ref().and_then(|s| s.component.as_deref()) != Some(MANAGER)
-        }
-        _ => true,
-    }
+fn by_kaptain(e: &Event) -> bool {
+    e.reporting_component.as_deref() == Some(MANAGER)
+        || e.source.as_ref().and_then(|s| s.component.as_deref()) == Some(MANAGER)
 }
 
 /// Everything the operator watches.
@@ -78,9 +73,9 @@ impl Reflectors {
         self.tasks.is_ready()
     }
 
-    /// An index of everything watched now.
+    /// An index of everything watched now (sharing the objects with the reflectors).
     pub fn index(&self) -> ClusterIndex {
-        self.kinds.index_filtered(&keep)
+        self.kinds.index_without_events(&by_kaptain)
     }
 
     /// Every HealingPolicy and ClusterHealingPolicy.
