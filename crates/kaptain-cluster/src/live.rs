@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
+use http_body_util::BodyExt;
 use kaptain_model::Skipped;
 use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::Status;
 use kube::{Client, Config};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
@@ -18,6 +20,7 @@ use crate::error::Error;
 use crate::kinds::{Kind, Listed, Stores, list_kind};
 use crate::page::{self, Values};
 use crate::snapshot::KEEP_SECRET_KEYS;
+use crate::watch::UNREAD_EVENT_REASONS;
 use crate::{ClusterIndex, SourceInfo};
 
 /// Where and what to scan.
@@ -32,9 +35,10 @@ pub struct LiveOptions {
     pub label_selector: Option<String>,
     /// Objects per LIST page; 0 reads each kind in one LIST from the watch cache.
     pub page_size: u32,
-    /// Keep ConfigMap values (a snapshot writes them). A scan keeps only their keys, which
-    /// is all checks read. Secret values are never kept, except public certificates.
-    pub config_values: bool,
+    /// Read everything a snapshot writes: every Event and ConfigMap values. A scan leaves out
+    /// what no check reads: Events of [`UNREAD_EVENT_REASONS`] and ConfigMap values (keys
+    /// stay). Secret values are never kept, except public certificates.
+    pub complete: bool,
 }
 
 /// A connected cluster.
@@ -269,6 +273,11 @@ impl Cluster {
                     {
                         lp = lp.labels(sel);
                     }
+                    if k == Kind::Event && !opts.complete {
+                        // Four Normal events per pod start that no check reads: the server
+                        // leaves them out (most of the Events of a big, healthy cluster).
+                        lp = lp.fields(&unread_events_excluded());
+                    }
                     let ns = if k.namespaced() {
                         opts.namespace.as_deref()
                     } else {
@@ -276,7 +285,7 @@ impl Cluster {
                     };
                     let values = match k {
                         Kind::Secret => Values::Only(KEEP_SECRET_KEYS),
-                        Kind::ConfigMap if !opts.config_values => Values::Only(&[]),
+                        Kind::ConfigMap if !opts.complete => Values::Only(&[]),
                         _ => Values::All,
                     };
                     let r = list_kind(&self.client, k, ns, &lp, values).await;
@@ -367,6 +376,15 @@ impl Cluster {
     }
 }
 
+/// The field selector that leaves out Events of [`UNREAD_EVENT_REASONS`].
+fn unread_events_excluded() -> String {
+    UNREAD_EVENT_REASONS
+        .iter()
+        .map(|r| format!("reason!={r}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Kinds a label selector filters. Objects referenced by name are always listed whole.
 pub fn selector_applies(k: Kind) -> bool {
     matches!(
@@ -407,12 +425,12 @@ where
     let mut parsing: Option<(JoinHandle<ParsedPage<K>>, Option<String>)> = None;
     loop {
         let req = request.list(&lp).map_err(kube::Error::BuildRequest)?;
-        let body = client.request_text(req).await?;
+        let body = fetch(client, req).await?;
         if let Some((prev, token)) = parsing.take() {
             take_page(prev, token.as_deref(), &mut out).await?;
         }
-        let early = page::continue_token(body.as_bytes());
-        let parse = tokio::task::spawn_blocking(move || page::parse::<K>(body.as_bytes(), values));
+        let early = page::continue_token(&body);
+        let parse = tokio::task::spawn_blocking(move || page::parse::<K>(&body, values));
         match early {
             Some(Some(token)) => {
                 lp.continue_token = Some(token.clone());
@@ -433,6 +451,34 @@ where
             }
         }
     }
+}
+
+/// Sends a GET and reads the body into one buffer (`Client::request_text` holds a page up to
+/// three times while copying it into a `String`). 4xx/5xx answers become `Error::Api`, as
+/// kube makes them.
+async fn fetch(client: &Client, req: http::Request<Vec<u8>>) -> Result<Vec<u8>, kube::Error> {
+    let res = client.send(req.map(kube::client::Body::from)).await?;
+    let status = res.status();
+    let size = res
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = res.into_body();
+    let mut buf = Vec::with_capacity(size.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if status.is_client_error() || status.is_server_error() {
+        let st = serde_json::from_slice::<Status>(&buf).unwrap_or_else(|_| {
+            let text = String::from_utf8_lossy(&buf);
+            Status::failure(text.trim(), "Failed to parse error data").with_code(status.as_u16())
+        });
+        return Err(kube::Error::Api(st.boxed()));
+    }
+    Ok(buf)
 }
 
 type ParsedPage<K> = Result<page::Page<K>, serde_json::Error>;

@@ -208,13 +208,15 @@ enum Level {
     Data(&'static [&'static str]),
 }
 
-/// What the value under `key` goes through at `level`: `None` skips the entry, `Some(None)`
-/// passes the value on untouched, `Some(Some(l))` goes on through the proxy at `l`, and
-/// `Empty` replaces the value by an empty string.
+/// What happens to the entry under a key.
 enum Entry {
+    /// Left out: its value is skipped unparsed.
     Skip,
+    /// Parsed by the type as it is.
     Plain,
+    /// Parsed through the proxy at a deeper level.
     Nested(Level),
+    /// Kept with an empty value (the real one skipped unparsed).
     Empty,
 }
 

@@ -132,7 +132,7 @@ async fn scan_live(
         namespace: None,
         label_selector: c.selector.clone(),
         page_size: c.page_size,
-        config_values: false,
+        complete: false,
     };
     let cluster = live::connect(&opts).await.map_err(|e| e.to_string())?;
     if !c.all_namespaces {

@@ -29,7 +29,7 @@ fn run_inner(a: &SnapshotArgs) -> Result<(), String> {
             namespace: None,
             label_selector: c.selector.clone(),
             page_size: c.page_size,
-            config_values: true,
+            complete: true,
         };
         let cluster = live::connect(&opts).await.map_err(|e| e.to_string())?;
         if !c.all_namespaces {
