@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Event;
 use kaptain_analyze::Check;
-use kaptain_cluster::{AnyObject, ClusterIndex, Kind};
+use kaptain_cluster::{ClusterIndex, Kind};
 use kaptain_model::{Finding, Report, ReportSource, Skipped, SourceKind};
 
 use super::status::ReportChange;
@@ -19,16 +20,11 @@ use super::summary::{
 /// this is `kaptain_operator::MANAGER`).
 const KAPTAIN_COMPONENTS: &[&str] = &["kaptain-operator"];
 
-/// Whether an object is evidence for the analysis (everything but Kaptain's own Events).
-pub(crate) fn is_evidence(o: &AnyObject) -> bool {
-    match o {
-        AnyObject::Event(e) => {
-            let by_kaptain = |c: Option<&str>| c.is_some_and(|c| KAPTAIN_COMPONENTS.contains(&c));
-            !by_kaptain(e.reporting_component.as_deref())
-                && !by_kaptain(e.source.as_ref().and_then(|s| s.component.as_deref()))
-        }
-        _ => true,
-    }
+/// Whether an Event is Kaptain's own (left out of the analysis).
+pub(crate) fn is_kaptain_event(e: &Event) -> bool {
+    let by_kaptain = |c: Option<&str>| c.is_some_and(|c| KAPTAIN_COMPONENTS.contains(&c));
+    by_kaptain(e.reporting_component.as_deref())
+        || by_kaptain(e.source.as_ref().and_then(|s| s.component.as_deref()))
 }
 
 /// Everything one analysis produces.
@@ -172,9 +168,8 @@ involvedObject: {kind: Pod, namespace: shop, name: a}
             .objects
             .events
             .iter()
-            .map(|e| AnyObject::Event(Box::new(e.clone())))
-            .filter(is_evidence)
-            .map(|o| o.metadata().name.clone().unwrap_or_default())
+            .filter(|e| !is_kaptain_event(e))
+            .map(|e| e.metadata.name.clone().unwrap_or_default())
             .collect();
         assert_eq!(kept, vec!["theirs"]);
     }

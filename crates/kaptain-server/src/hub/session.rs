@@ -14,7 +14,7 @@ use kaptain_model::Skipped;
 use kube::runtime::watcher;
 use tokio::time::sleep_until;
 
-use super::analysis::{self, Analysis, diff, is_evidence, live_source};
+use super::analysis::{self, Analysis, diff, is_kaptain_event, live_source};
 use super::connect;
 use super::state::{Shared, Slot};
 use super::status::{ClusterStatus, HubEvent, WatchError};
@@ -166,7 +166,8 @@ impl Session {
         let kept = cfg.warning_events_kept;
         let data_as_of = Timestamp::now();
         let done = tokio::task::spawn_blocking(move || {
-            let idx = stores.index_filtered(&is_evidence);
+            // Shares the objects with the reflectors' stores: no copy.
+            let idx = stores.index_without_events(&is_kaptain_event);
             let a = analysis::analyze(&idx, &checks, now, source, skipped, kept);
             (Arc::new(idx), a)
         })
