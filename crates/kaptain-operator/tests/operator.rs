@@ -233,6 +233,16 @@ data:
             .encode()
             .contains("kaptain_heal_rejections_total{rule=\"circuit-open\"}")
     );
+    // The policy says so: Active=False, reason CircuitOpen.
+    let hp: Api<kaptain_heal::crd::HealingPolicy> = Api::namespaced(client.clone(), ns);
+    eventually("the policy's Active condition", TIMEOUT, || async {
+        Ok(hp.get("oom").await?.status.and_then(|s| {
+            s.conditions
+                .into_iter()
+                .find(|c| c.type_ == "Active" && c.status == "False" && c.reason == "CircuitOpen")
+        }))
+    })
+    .await?;
     op.stop().await?;
     Ok(())
 }
