@@ -9,20 +9,16 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use kaptain_analyze::{Check, analyze};
 use kaptain_cluster::ClusterIndex;
-use kaptain_heal::crd::{
-    HealingAction, HealingActionSpec, HealingActionStatus, Phase, PhaseEvent, Policy,
-};
-use kaptain_heal::guard::{
-    ActionRecord, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate,
-};
-use kaptain_heal::planner::{PlanInput, object_name, observe, plan};
+use kaptain_heal::crd::{HealingAction, HealingActionSpec, Phase, Policy};
+use kaptain_heal::guard::{ActionRecord, Decision, GuardContext, SafetyConfig, evaluate};
+use kaptain_heal::planner::{PlanInput, observe, plan};
 use kaptain_model::Finding;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, PostParams};
 
-use crate::config::{INSTANCE_ANNOTATION, KEY_LABEL, OperatorConfig, safety_from_configmap};
+use crate::config::{OperatorConfig, safety_from_configmap};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::recorder::{Level, Recorder};
+use crate::recorder::Recorder;
 use crate::state::{self, PersistedState};
 use crate::watch::Reflectors;
 
@@ -77,7 +73,7 @@ pub(crate) struct Controller {
     /// When each Verifying action's finding was first seen cleared (settle clock).
     pub clear_since: HashMap<String, Timestamp>,
     /// When each Proposed action's finding was first seen gone.
-    missing_since: HashMap<String, Instant>,
+    pub missing_since: HashMap<String, Instant>,
     recent_starts: Vec<(ActionRecord, Instant)>,
     last_safety: SafetyConfig,
 }
@@ -331,7 +327,7 @@ impl Controller {
                 matches!(
                     phase(a),
                     Phase::Approved | Phase::Executing | Phase::Verifying
-                )
+                ) || crate::rollback::pending(a)
             })
             .map(|a| a.spec.change.target.clone())
             .collect();
@@ -390,218 +386,6 @@ impl Controller {
             state::save(&self.client, &self.cfg.namespace, &self.state).await?;
             self.state_dirty = false;
         }
-        Ok(waiting)
-    }
-
-    /// The namespace a proposal's HealingAction lives in: its target's (or finding's), unless
-    /// that is protected by the configuration or not watched, or the target is cluster-scoped.
-    fn action_namespace(&self, r: &Round, spec: &HealingActionSpec) -> String {
-        spec.change
-            .target
-            .namespace
-            .as_deref()
-            .or(spec.finding.object.namespace.as_deref())
-            .filter(|ns| !r.safety.namespace_protected(Some(ns)) && self.cfg.watches(ns))
-            .unwrap_or(&self.cfg.namespace)
-            .to_string()
-    }
-
-    /// Creates the HealingAction of a new proposal, with the guard's verdict. Returns it
-    /// (`None` if another instance created it first).
-    async fn propose(
-        &mut self,
-        r: &mut Round<'_>,
-        spec: HealingActionSpec,
-    ) -> Result<Option<HealingAction>> {
-        let decision = self.decide(r, &spec, None);
-        let ns = self.action_namespace(r, &spec);
-        let name = object_name(&spec);
-        let mut labels = std::collections::BTreeMap::new();
-        labels.insert(KEY_LABEL.to_string(), spec.idempotency_key.clone());
-        labels.insert(
-            "kaptain.dev/action".to_string(),
-            spec.action.as_str().to_string(),
-        );
-        let ha = HealingAction {
-            metadata: ObjectMeta {
-                name: Some(name),
-                namespace: Some(ns.clone()),
-                labels: Some(labels),
-                annotations: Some(std::collections::BTreeMap::from([(
-                    INSTANCE_ANNOTATION.to_string(),
-                    self.cfg.identity.clone(),
-                )])),
-                ..ObjectMeta::default()
-            },
-            spec,
-            status: None,
-        };
-        let api: Api<HealingAction> = Api::namespaced(self.client.clone(), &ns);
-        let mut a = match api.create(&PostParams::default(), &ha).await {
-            Ok(a) => a,
-            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let action = a.spec.action.as_str();
-        self.metrics.proposed(action, decision.as_str());
-        if let Some(seen) = self.state.first_seen.get(&a.spec.finding.fingerprint) {
-            let secs = (r.now.as_millisecond() - seen.as_millisecond()) as f64 / 1000.0;
-            self.metrics.finding_to_action.observe(secs.max(0.0));
-        }
-        let mut st = HealingActionStatus {
-            decision: Some(decision.verdict(r.now)),
-            ..HealingActionStatus::default()
-        };
-        st.times.proposed = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(r.now));
-        let mode = r.mode(&a.spec);
-        let (level, reason) = match &decision {
-            Decision::Allow { dry_run: false } => {
-                st.apply(PhaseEvent::Approve, r.now, None).ok();
-                st.message = Some(format!(
-                    "approved automatically by {} (mode {mode})",
-                    a.spec.policy.display()
-                ));
-                (Level::Normal, "HealingApproved")
-            }
-            Decision::Allow { dry_run: true } => {
-                let dr = self.dry_run(&a.spec).await;
-                st.message = Some(format!(
-                    "dry-run only: {}",
-                    dr.message.clone().unwrap_or_default()
-                ));
-                st.dry_run_result = Some(dr);
-                (Level::Normal, "HealingDryRun")
-            }
-            Decision::NeedsApproval { rule, reason } => {
-                self.metrics.rejected(rule.as_str());
-                st.message = Some(format!("waiting for approval: {reason}"));
-                (Level::Normal, "HealingNeedsApproval")
-            }
-            Decision::Deny { rule, reason } if rule.is_transient() => {
-                self.metrics.rejected(rule.as_str());
-                st.message = Some(format!("deferred ({rule}): {reason}"));
-                (Level::Normal, "HealingDeferred")
-            }
-            Decision::Deny { rule, reason } => {
-                self.metrics.rejected(rule.as_str());
-                st.apply(PhaseEvent::Reject, r.now, Some(GUARD_ACTOR)).ok();
-                st.message = Some(format!("rejected by the safety guard ({rule}): {reason}"));
-                self.metrics.finished(action, "rejected", mode);
-                (Level::Warning, "HealingRejected")
-            }
-        };
-        a.status = Some(st);
-        let a = self.write_status(&a).await?;
-        let msg = format!(
-            "{} {}: {}",
-            a.spec.action,
-            a.spec.target,
-            a.status
-                .as_ref()
-                .and_then(|s| s.message.clone())
-                .unwrap_or_default()
-        );
-        self.recorder.action(&a, level, reason, &msg).await;
-        Ok(Some(a))
-    }
-
-    /// A Proposed action: reject it if its finding is gone for good, approve it if the guard
-    /// now allows it (a deferral lifted), or record a changed verdict.
-    async fn reevaluate(
-        &mut self,
-        r: &mut Round<'_>,
-        a: &HealingAction,
-        busy: &[kaptain_model::ObjectRef],
-    ) -> Result<bool> {
-        let id = uid(a);
-        let st = a.status.clone().unwrap_or_default();
-        if !r.finding_present(&a.spec) {
-            let since = *self
-                .missing_since
-                .entry(id.clone())
-                .or_insert_with(Instant::now);
-            if since.elapsed() < self.cfg.stale_after {
-                return Ok(true);
-            }
-            self.missing_since.remove(&id);
-            let mut a = a.clone();
-            let mut st = st;
-            st.apply(PhaseEvent::Reject, r.now, Some(KAPTAIN_ACTOR))
-                .ok();
-            st.message = Some(format!(
-                "the finding {} no longer holds; nothing to do",
-                a.spec.finding.id
-            ));
-            a.status = Some(st);
-            let a = self.write_status(&a).await?;
-            self.metrics
-                .finished(a.spec.action.as_str(), "rejected", r.mode(&a.spec));
-            self.recorder
-                .action(
-                    &a,
-                    Level::Normal,
-                    "HealingObsolete",
-                    "the finding cleared before the action ran",
-                )
-                .await;
-            return Ok(false);
-        }
-        self.missing_since.remove(&id);
-        let dry = st
-            .decision
-            .as_ref()
-            .is_some_and(|d| d.decision == "allow-dry-run");
-        if dry || busy.iter().any(|t| t.same_object(&a.spec.change.target)) {
-            return Ok(false);
-        }
-        let d = self.decide(r, &a.spec, None);
-        let old = st.decision.as_ref();
-        let changed = old.is_none_or(|o| {
-            o.decision != d.as_str() || o.rule.as_deref() != d.rule().map(SafetyRule::as_str)
-        });
-        let mut a = a.clone();
-        let mut st = st;
-        st.decision = Some(d.verdict(r.now));
-        let waiting = matches!(&d, Decision::Deny { rule, .. } if rule.is_transient());
-        match &d {
-            Decision::Allow { dry_run: false } => {
-                st.apply(PhaseEvent::Approve, r.now, None).ok();
-                st.message = Some(format!(
-                    "approved automatically by {} once the guard allowed it",
-                    a.spec.policy.display()
-                ));
-                a.status = Some(st);
-                let a = self.write_status(&a).await?;
-                self.recorder
-                    .action(
-                        &a,
-                        Level::Normal,
-                        "HealingApproved",
-                        "the guard now allows it",
-                    )
-                    .await;
-                self.execute(r, a).await?;
-                return Ok(true);
-            }
-            _ if !changed => return Ok(waiting),
-            Decision::Deny { rule, reason } | Decision::NeedsApproval { rule, reason } => {
-                self.metrics.rejected(rule.as_str());
-                st.message = Some(format!("{} ({rule}): {reason}", d.as_str()));
-            }
-            Decision::Allow { dry_run: true } => {
-                st.message = Some("the policy is now in dry-run mode".to_string());
-            }
-        }
-        a.status = Some(st);
-        let a = self.write_status(&a).await?;
-        let msg = a
-            .status
-            .as_ref()
-            .and_then(|s| s.message.clone())
-            .unwrap_or_default();
-        self.recorder
-            .action(&a, Level::Normal, "HealingReevaluated", &msg)
-            .await;
         Ok(waiting)
     }
 }

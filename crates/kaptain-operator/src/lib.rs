@@ -22,6 +22,7 @@ mod metrics;
 mod operator;
 pub mod ops;
 mod policy_status;
+mod proposals;
 mod recorder;
 mod rollback;
 mod state;
