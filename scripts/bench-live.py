@@ -20,7 +20,7 @@ To iterate on one populated cluster (creating 10,000 pods takes minutes):
 
 --keep tears the cluster down on Ctrl-C or SIGTERM. The API server expires Events after an hour
 (its default --event-ttl), so a kept cluster loses its ~40k kubelet Events after that: measure
-within the hour. --save-findings FILE writes the findings (check id, object, severity, title),
+within the hour. --save-findings FILE writes the findings (check id, fingerprint, object, severity),
 sorted, to compare a change's output with the output before it; --exe measures a given binary
 (e.g. a copy of the one before a change) without building.
 """
@@ -106,8 +106,9 @@ def measure(a, exe, kubeconfig):
         for f in report:
             by_id[f["id"]] = by_id.get(f["id"], 0) + 1
     if a.save_findings:
-        rows = sorted({(f["id"], f["object"].get("kind", ""), f["object"].get("namespace") or "",
-                        f["object"].get("name", ""), f["severity"], f["title"]) for f in report})
+        # No titles: they hold relative times ("5m ago") that change from run to run.
+        rows = sorted({(f["id"], f["fingerprint"], f["object"].get("kind", ""), f["object"].get("namespace") or "",
+                        f["object"].get("name", ""), f["severity"]) for f in report})
         with open(a.save_findings, "w") as out:
             for row in rows:
                 out.write("\t".join(row) + "\n")

@@ -15,7 +15,8 @@ use crate::cli::Format;
 /// only one context answered, so scripts see one shape.
 pub fn print_reports(reports: &[Report], format: Format, many: bool) -> std::io::Result<()> {
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Stdout is line-buffered: pretty JSON of a big report would be one write per line.
+    let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Json => {
             if let ([one], false) = (reports, many) {
