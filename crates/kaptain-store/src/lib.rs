@@ -71,7 +71,7 @@ pub use findings::{FindingQuery, FindingState, ScanDiff, StoredFinding};
 pub use runs::{Run, RunStatus};
 pub use settings::{KEY_ENV, SecretKey, SettingInfo, load_or_create_key};
 pub use stats::{CheckMttr, ClusterScan, MAX_BUCKETS, MttrStats, SeverityBucket, SeverityCounts};
-pub use tokens::{Role, Scope, TOKEN_PREFIX, TokenInfo};
+pub use tokens::{Role, Scope, TOKEN_PREFIX, TokenInfo, scopes_cover, scopes_touch};
 
 use db::Db;
 

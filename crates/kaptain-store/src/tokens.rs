@@ -153,22 +153,33 @@ impl TokenInfo {
     /// namespace (a cluster-wide resource or listing) only a whole-cluster scope covers it.
     /// A token with no scopes covers everything.
     pub fn covers(&self, cluster: &str, namespace: Option<&str>) -> bool {
-        self.scopes.is_empty()
-            || self.scopes.iter().any(|s| {
-                s.cluster == cluster
-                    && match (&s.namespace, namespace) {
-                        (None, _) => true,
-                        (Some(scoped), Some(ns)) => scoped == ns,
-                        (Some(_), None) => false,
-                    }
-            })
+        scopes_cover(&self.scopes, cluster, namespace)
     }
 
     /// Whether any scope names `cluster` (possibly only some of its namespaces): the token
     /// may see that the cluster exists.
     pub fn touches_cluster(&self, cluster: &str) -> bool {
-        self.scopes.is_empty() || self.scopes.iter().any(|s| s.cluster == cluster)
+        scopes_touch(&self.scopes, cluster)
     }
+}
+
+/// Whether `scopes` allow `namespace` of `cluster` (`None`: the whole cluster). No scopes
+/// means everywhere. The one rule for tokens and for OIDC principals alike.
+pub fn scopes_cover(scopes: &[Scope], cluster: &str, namespace: Option<&str>) -> bool {
+    scopes.is_empty()
+        || scopes.iter().any(|s| {
+            s.cluster == cluster
+                && match (&s.namespace, namespace) {
+                    (None, _) => true,
+                    (Some(scoped), Some(ns)) => scoped == ns,
+                    (Some(_), None) => false,
+                }
+        })
+}
+
+/// Whether any of `scopes` names `cluster` (or there are none).
+pub fn scopes_touch(scopes: &[Scope], cluster: &str) -> bool {
+    scopes.is_empty() || scopes.iter().any(|s| s.cluster == cluster)
 }
 
 const COLUMNS: &str = "id, name, role, scopes, hint, created_by, created_at, expires_at, \

@@ -92,17 +92,7 @@ pub async fn approve_action(
     principal: Principal,
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Response> {
-    let Path((cluster, namespace, name)) = path?;
-    let (row, note) = decide(
-        &state,
-        &principal,
-        &cluster,
-        &namespace,
-        &name,
-        Decision::Approve,
-    )
-    .await?;
-    Ok(with_note(Json(row).into_response(), note))
+    respond(&state, &principal, path, Decision::Approve).await
 }
 
 /// Rejects a Proposed or Approved action: it will not run.
@@ -118,17 +108,19 @@ pub async fn reject_action(
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
     body: Option<Json<Rejection>>,
 ) -> ApiResult<Response> {
-    let Path((cluster, namespace, name)) = path?;
     let reason = body.and_then(|Json(r)| r.reason);
-    let (row, note) = decide(
-        &state,
-        &principal,
-        &cluster,
-        &namespace,
-        &name,
-        Decision::Reject(reason),
-    )
-    .await?;
+    respond(&state, &principal, path, Decision::Reject(reason)).await
+}
+
+/// The response of an approve/reject request: the action as it is now, with its audit note.
+async fn respond(
+    state: &AppState,
+    principal: &Principal,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+    decision: Decision,
+) -> ApiResult<Response> {
+    let Path((cluster, namespace, name)) = path?;
+    let (row, note) = decide(state, principal, &cluster, &namespace, &name, decision).await?;
     Ok(with_note(Json(row).into_response(), note))
 }
 

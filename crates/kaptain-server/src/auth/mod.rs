@@ -137,21 +137,13 @@ impl Principal {
     /// Whether the scopes cover `cluster` and, when given, `namespace` (with no namespace,
     /// only a whole-cluster scope does).
     pub fn covers(&self, cluster: &str, namespace: Option<&str>) -> bool {
-        self.scopes.is_empty()
-            || self.scopes.iter().any(|s| {
-                s.cluster == cluster
-                    && match (&s.namespace, namespace) {
-                        (None, _) => true,
-                        (Some(scoped), Some(ns)) => scoped == ns,
-                        (Some(_), None) => false,
-                    }
-            })
+        kaptain_store::scopes_cover(&self.scopes, cluster, namespace)
     }
 
     /// Whether any scope names `cluster` (the principal may know it exists and see the
     /// namespaces it is scoped to).
     pub fn touches(&self, cluster: &str) -> bool {
-        self.scopes.is_empty() || self.scopes.iter().any(|s| s.cluster == cluster)
+        kaptain_store::scopes_touch(&self.scopes, cluster)
     }
 
     /// The namespaces of `cluster` the principal is limited to: `None` for all of them.

@@ -16,9 +16,8 @@ use super::summary::{
 };
 
 /// Components whose Events are Kaptain's own: they are not evidence about the cluster and
-/// must not come back as unexplained warnings (the operator leaves them out the same way;
-/// this is `kaptain_operator::MANAGER`).
-const KAPTAIN_COMPONENTS: &[&str] = &["kaptain-operator"];
+/// must not come back as unexplained warnings (the operator leaves them out the same way).
+const KAPTAIN_COMPONENTS: &[&str] = &[kaptain_operator::MANAGER];
 
 /// Whether an Event is Kaptain's own (left out of the analysis).
 pub(crate) fn is_kaptain_event(e: &Event) -> bool {
