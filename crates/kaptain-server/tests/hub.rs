@@ -702,6 +702,24 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
 "#,
     )
     .await?;
+    // Kaptain's CRDs installed: `view` does not cover HealingActions. A watch the identity
+    // may not make would never sync (this kept the cluster from ever being ready).
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in kaptain_heal::crd::crds() {
+        match crds.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    eventually("HealingActions served", || async {
+        client
+            .list_api_group_resources("kaptain.dev/v1alpha1")
+            .await
+            .ok()
+            .filter(|l| l.resources.iter().any(|r| r.name == "healingactions"))
+    })
+    .await?;
     let path = cp.kubeconfig_for(kaptain_testenv::VIEWER_TOKEN)?;
     let hub = Hub::new(config());
     let name = hub.add_cluster(ClusterSource::context(Some(path), "kaptain-test-viewer"))?;
@@ -717,7 +735,12 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
             .find(|s| s.api == api)
             .map(|s| s.reason.clone())
     };
-    for api in ["v1 Secret", "v1 Node", "v1 PersistentVolume"] {
+    for api in [
+        "v1 Secret",
+        "v1 Node",
+        "v1 PersistentVolume",
+        "kaptain.dev/v1alpha1 HealingAction",
+    ] {
         let r = reason(api).ok_or_else(|| format!("{api} not skipped: {:?}", view.skipped))?;
         assert!(r.starts_with("forbidden"), "{api}: {r}");
         assert!(!view.watched.iter().any(|w| w == api), "{api} watched");
@@ -730,6 +753,10 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
     );
     assert!(view.watch_errors.is_empty(), "{:?}", view.watch_errors);
     assert_eq!(view.nodes, 0);
+    assert!(
+        !view.healing_served,
+        "HealingActions watched without permission"
+    );
     // What it may read, it reads.
     apply_yaml(
         &client,

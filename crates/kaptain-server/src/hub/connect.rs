@@ -7,10 +7,11 @@ use std::time::Duration;
 use kaptain_cluster::live::Cluster;
 use kaptain_cluster::watch::{one_line, readable};
 use kaptain_cluster::{Error, Kind};
-use kaptain_heal::crd::{GROUP, VERSION};
+use kaptain_heal::crd::{GROUP, HealingAction, VERSION};
 use kaptain_model::Skipped;
+use kube::api::ListParams;
 use kube::config::KubeConfigOptions;
-use kube::{Client, Config};
+use kube::{Api, Client, Config};
 
 use super::config::{ClusterSource, read_kubeconfig};
 
@@ -52,7 +53,7 @@ pub(crate) struct Discovery {
     pub kinds: Vec<Kind>,
     /// Needed kinds not watched, and why.
     pub skipped: Vec<Skipped>,
-    pub healing_served: bool,
+    pub healing: HealingApi,
 }
 
 /// The server's version, which of `needed` it serves and lets us list (in `namespaces`),
@@ -67,21 +68,55 @@ pub(crate) async fn discover(
     let (kinds, forbidden) = readable(&cluster.client, &served, namespaces).await;
     skipped.extend(forbidden);
     skipped.sort_by(|a, b| a.api.cmp(&b.api));
-    let healing_served = healing_served(&cluster.client).await;
+    let healing = healing_api(&cluster.client, namespaces).await;
     Ok(Discovery {
         server_version,
         kinds,
         skipped,
-        healing_served,
+        healing,
     })
 }
 
-/// Whether `kaptain.dev/v1alpha1` serves `healingactions`.
-pub(crate) async fn healing_served(client: &Client) -> bool {
-    client
+/// Whether Kaptain's HealingAction API can be watched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HealingApi {
+    /// `kaptain.dev/v1alpha1` does not serve `healingactions` (the CRDs are not installed).
+    NotServed,
+    /// Served, but this identity may not list them: the reason, one line.
+    Forbidden(String),
+    Readable,
+}
+
+/// The API label of HealingActions in skipped lists.
+pub(crate) const HEALING_API: &str = "kaptain.dev/v1alpha1 HealingAction";
+
+/// Whether `kaptain.dev/v1alpha1` serves `healingactions` and this identity may list them
+/// (in `namespaces`, or cluster-wide): a watch it may not make would never sync and would
+/// keep the cluster from being ready.
+pub(crate) async fn healing_api(client: &Client, namespaces: &[String]) -> HealingApi {
+    let served = client
         .list_api_group_resources(&format!("{GROUP}/{VERSION}"))
         .await
-        .is_ok_and(|l| l.resources.iter().any(|r| r.name == "healingactions"))
+        .is_ok_and(|l| l.resources.iter().any(|r| r.name == "healingactions"));
+    if !served {
+        return HealingApi::NotServed;
+    }
+    let apis: Vec<Api<HealingAction>> = if namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    for api in apis {
+        if let Err(kube::Error::Api(s)) = api.list_metadata(&ListParams::default().limit(1)).await
+            && (s.code == 403 || s.code == 401)
+        {
+            return HealingApi::Forbidden(format!("forbidden: {}", s.message));
+        }
+    }
+    HealingApi::Readable
 }
 
 /// `GET /version` within `timeout`: is the cluster there?

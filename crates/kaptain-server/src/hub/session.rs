@@ -140,7 +140,10 @@ impl Session {
 
     /// Starts watching HealingActions once Kaptain's CRDs are installed.
     async fn watch_actions_if_served(&mut self) {
-        if self.actions.is_some() || !connect::healing_served(&self.cluster.client).await {
+        if self.actions.is_some()
+            || connect::healing_api(&self.cluster.client, &self.shared.cfg.namespaces).await
+                != connect::HealingApi::Readable
+        {
             return;
         }
         tracing::info!(cluster = %self.slot.name, "HealingAction API served; watching it");

@@ -10,7 +10,7 @@ use kaptain_cluster::watch::{KindStores, Signals, Tasks};
 use kube::runtime::watcher;
 
 use super::backoff::Backoff;
-use super::connect::{self, Discovery};
+use super::connect::{self, Discovery, HealingApi};
 use super::session::{Connected, Session};
 use super::state::{Shared, Slot};
 use super::status::{ClusterStatus, SkippedApi};
@@ -62,12 +62,13 @@ async fn connect_and_sync(slot: &Arc<Slot>, shared: &Arc<Shared>) -> Result<Sess
             server_version,
             kinds,
             skipped,
-            healing_served,
+            healing,
         } = connect::discover(&cluster, &needed, &cfg.namespaces)
             .await
             .map_err(|e| e.to_string())?;
         let mut tasks = Tasks::new(signals.clone(), Some(slot.name.clone()));
         let stores = KindStores::start(&mut tasks, &cluster.client, &kinds, &cfg.namespaces);
+        let healing_served = healing == HealingApi::Readable;
         let actions = healing_served
             .then(|| tasks.start(&cluster.client, &cfg.namespaces, watcher::Config::default()));
         // Wait for the first list of every watch; a failing watch makes us ask whether the
@@ -94,6 +95,12 @@ async fn connect_and_sync(slot: &Arc<Slot>, shared: &Arc<Shared>) -> Result<Sess
                     reason: s.reason.clone(),
                 })
                 .collect();
+            if let HealingApi::Forbidden(reason) = healing {
+                s.skipped.push(SkippedApi {
+                    api: connect::HEALING_API.to_string(),
+                    reason,
+                });
+            }
             s.healing_served = healing_served;
         }
         Ok(Session::new(
