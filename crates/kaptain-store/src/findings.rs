@@ -49,6 +49,10 @@ pub struct ScanDiff {
     pub changed: u64,
     /// Findings open in the cluster after this scan.
     pub open: u64,
+    /// The scan was older than the cluster's latest recorded scan (another server replica
+    /// recorded a later one first): it was left out and changed nothing.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// Which occurrences a query returns.
@@ -188,10 +192,13 @@ impl Store {
     ///   scan, not rewritten per row), and gets the finding's latest content when it changed;
     /// - an open occurrence not reported any more gets `cleared_at = at`.
     ///
-    /// Findings repeating a fingerprint within `findings` count once (the first). Scans of
-    /// one cluster are expected in time order. Everything happens in one transaction with
-    /// multi-row statements; concurrent scans of the same cluster are serialized (also
-    /// across server replicas on PostgreSQL).
+    /// Findings repeating a fingerprint within `findings` count once (the first). A scan
+    /// older than the cluster's latest recorded scan is stale — several server replicas
+    /// record the same cluster, and their scans may reach the store out of order — and is
+    /// left out ([`ScanDiff::stale`]): recording it would reopen what a later scan cleared
+    /// and move the cluster's "last seen" back. Recording the same scan again changes
+    /// nothing. Everything happens in one transaction with multi-row statements; concurrent
+    /// scans of the same cluster are serialized (also across server replicas on PostgreSQL).
     pub async fn record_scan(
         &self,
         cluster: &str,
@@ -222,13 +229,25 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let previous_scan: Option<i64> =
-                sqlx::query("SELECT last_scan_at FROM cluster_scans WHERE cluster = $1")
-                    .bind(cluster)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|row| row.i64("last_scan_at"))
-                    .transpose()?;
+            let latest = sqlx::query(
+                "SELECT last_scan_at, open_count FROM cluster_scans WHERE cluster = $1",
+            )
+            .bind(cluster)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| Ok::<_, Error>((row.i64("last_scan_at")?, row.i64("open_count")?)))
+            .transpose()?;
+            if let Some((last, open)) = latest
+                && last > at_us
+            {
+                tx.rollback().await?;
+                return Ok(ScanDiff {
+                    open: u64::try_from(open).unwrap_or(0),
+                    stale: true,
+                    ..ScanDiff::default()
+                });
+            }
+            let previous_scan = latest.map(|(last, _)| last);
             let rows = sqlx::query(
                 "SELECT id, fingerprint, content_hash FROM findings \
                  WHERE cluster = $1 AND cleared_at IS NULL",
@@ -367,6 +386,7 @@ impl Store {
                 cleared,
                 changed: to_update.len() as u64,
                 open,
+                stale: false,
             })
         })
     }

@@ -8,6 +8,7 @@ mod audit;
 mod common;
 mod findings;
 mod misc;
+mod replicas;
 
 pub use common::{Backend, TestResult};
 
@@ -42,6 +43,8 @@ both!(
     findings::filters_select_the_right_rows,
     findings::concurrent_scans_of_one_cluster_stay_consistent,
     findings::mttr_and_severity_chart,
+    replicas::stale_scans_change_nothing,
+    replicas::replicas_recording_out_of_order_keep_a_consistent_history,
     audit::chain_links_and_queries,
     audit::concurrent_appends_keep_one_linear_chain,
     audit::triggers_reject_update_and_delete,
