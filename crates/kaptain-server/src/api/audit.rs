@@ -115,7 +115,12 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| request.uri().path().to_owned());
-    let path = request.uri().path().to_owned();
+    // The path as requested: inside the nested `/api/v1` router the URI has lost its prefix.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| request.uri().path(), |u| u.0.path())
+        .to_owned();
     let response = next.run(request).await;
     let status = response.status();
     let actor = response

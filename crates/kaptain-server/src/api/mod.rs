@@ -7,6 +7,7 @@ pub mod clusters;
 pub mod error;
 pub mod findings;
 pub mod healing;
+pub mod run_result;
 pub mod runs;
 pub mod settings;
 pub mod stream;

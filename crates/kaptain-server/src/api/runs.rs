@@ -99,12 +99,7 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
                     .record_scan(&cluster, &report.findings, jiff::Timestamp::now())
                     .await
                 {
-                    Ok(diff) => Ok(serde_json::json!({
-                        "summary": report.summary,
-                        "appeared": diff.appeared.len(),
-                        "cleared": diff.cleared.len(),
-                        "findings": report.findings.len(),
-                    })),
+                    Ok(diff) => Ok(super::run_result::summary(&report, &diff)),
                     Err(e) => Err(format!("recording findings: {e}")),
                 }
             }

@@ -1,0 +1,419 @@
+//! Healing actions through the API on the real cluster: approve and reject Proposed
+//! HealingActions (the object in the API server changes), with 403 for a viewer and for
+//! tokens scoped elsewhere, 409 for a decision on a decided action, 404 for a missing one —
+//! and every attempt in the audit log with its actor and outcome.
+
+use axum::http::{Method, StatusCode};
+use k8s_openapi::api::core::v1::Pod;
+use kaptain_heal::crd::{
+    ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, Operation, Phase, PolicyKind,
+    PolicyRef,
+};
+use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
+use kaptain_server::serve::Server;
+use kaptain_store::{Role, Scope};
+use kaptain_testenv::apply_yaml;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use serde_json::json;
+
+use super::{
+    CLUSTER, Error, TestResult, audit_records, call, cluster, eventually, expect, hub_config,
+    options, token,
+};
+
+const NS: &str = "live-heal";
+
+const APP: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: live-heal}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: live-heal-other}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: live-heal}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: live/web:1.0, envFrom: [{configMapRef: {name: web-config}}]}
+"#;
+
+const POLICY: &str = r#"
+apiVersion: kaptain.dev/v1alpha1
+kind: HealingPolicy
+metadata: {name: restarts, namespace: live-heal}
+spec:
+  mode: approval
+  minConfidence: 0.5
+  match: {checks: [pod.create-container-config-error]}
+  actions: [{restartPod: {}}]
+  verification: {window: 30s}
+"#;
+
+/// A Proposed RestartPod of `pod` named `name` (as the operator would propose it).
+fn action(name: &str, pod: &Pod) -> HealingAction {
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let object = ObjectRef::new("v1", "Pod", Some(NS), &pod_name);
+    let finding = Finding {
+        id: "pod.create-container-config-error".into(),
+        fingerprint: kaptain_model::fingerprint("pod.create-container-config-error", &object, ""),
+        severity: Severity::High,
+        category: Category::Config,
+        object: object.clone(),
+        title: format!("Pod {pod_name} cannot start its containers"),
+        message: String::new(),
+        evidence: Vec::new(),
+        root_cause: false,
+        caused_by: Vec::new(),
+        remediation: Remediation::default(),
+        confidence: 0.9,
+        cause_hints: Vec::new(),
+    };
+    let mut change = Change::new(object, Operation::Delete);
+    change.precondition_uid = pod.metadata.uid.clone();
+    let mut a = HealingAction::new(
+        name,
+        HealingActionSpec {
+            finding: FindingRef::from(&finding),
+            policy: PolicyRef {
+                kind: PolicyKind::HealingPolicy,
+                namespace: Some(NS.into()),
+                name: "restarts".into(),
+                generation: 1,
+            },
+            action: ActionKind::RestartPod,
+            target: format!("Pod/{NS}/{pod_name}"),
+            change,
+            reasoning: "a restart re-reads the configuration".into(),
+            confidence: 0.8,
+            priority: 0,
+            idempotency_key: format!("api-live-{name}"),
+            requires_approval: Some("policy mode is approval".into()),
+            verify_within: "5m".parse().expect("duration"),
+        },
+    );
+    a.metadata.namespace = Some(NS.into());
+    a
+}
+
+/// Creates `action` afresh (deleting one left over from an earlier run of the test binary
+/// against a kept cluster).
+async fn create(api: &Api<HealingAction>, a: &HealingAction) -> Result<(), Error> {
+    let name = a.metadata.name.clone().unwrap_or_default();
+    if api.get_opt(&name).await?.is_some() {
+        api.delete(&name, &Default::default()).await?;
+        eventually("the old action to go", || async {
+            api.get_opt(&name).await.ok().filter(Option::is_none)
+        })
+        .await?;
+    }
+    api.create(&PostParams::default(), a).await?;
+    Ok(())
+}
+
+fn uri(name: &str, verb: &str) -> String {
+    format!("/api/v1/clusters/{CLUSTER}/healing-actions/{NS}/{name}/{verb}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_and_reject_through_the_api_with_roles_scopes_and_audit() -> TestResult {
+    let (cp, client) = cluster().await?;
+    apply_yaml(
+        &client,
+        include_str!("../../../../deploy/crds/kaptain.dev_crds.yaml"),
+    )
+    .await?;
+    // Every kind of the group is served (until then, a request for one of them may answer
+    // "404 page not found").
+    eventually("the kaptain.dev API to be served", || async {
+        client
+            .list_api_group_resources("kaptain.dev/v1alpha1")
+            .await
+            .ok()
+            .filter(|r| r.resources.len() >= 3)
+    })
+    .await?;
+    apply_yaml(&client, APP).await?;
+    eventually("the HealingPolicy CRD to be served", || async {
+        apply_yaml(&client, POLICY).await.ok()
+    })
+    .await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let pod = eventually("a web pod", || async {
+        pods.list(&ListParams::default().labels("app=web"))
+            .await
+            .ok()
+            .and_then(|l| l.items.into_iter().find(|p| p.metadata.uid.is_some()))
+    })
+    .await?;
+    let actions: Api<HealingAction> = Api::namespaced(client.clone(), NS);
+    for name in ["approve-me", "reject-me", "decide-me"] {
+        eventually("the HealingAction CRD to be served", || async {
+            create(&actions, &action(name, &pod)).await.ok()
+        })
+        .await?;
+    }
+
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("kaptain.db").display());
+    let server = Server::build(&options(cp, dir.path(), url), hub_config()).await?;
+    let operator = token(&server, "heal-operator", Role::Operator, vec![]).await?;
+    let ns_operator = token(
+        &server,
+        "heal-ns-operator",
+        Role::Operator,
+        vec![Scope::namespace(CLUSTER, NS)],
+    )
+    .await?;
+    let viewer = token(&server, "heal-viewer", Role::Viewer, vec![]).await?;
+    let other_ns = token(
+        &server,
+        "heal-other-ns",
+        Role::Operator,
+        vec![Scope::namespace(CLUSTER, "live-heal-other")],
+    )
+    .await?;
+    let other_cluster = token(
+        &server,
+        "heal-other-cluster",
+        Role::Admin,
+        vec![Scope::cluster("another-cluster")],
+    )
+    .await?;
+
+    // The hub lists the three Proposed actions.
+    eventually("the Proposed actions in the API", || async {
+        let r = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/healing-actions?namespace={NS}&phase=Proposed"),
+            Some(&viewer),
+            None,
+        )
+        .await
+        .ok()?;
+        (r.body.as_array().map_or(0, Vec::len) == 3).then_some(())
+    })
+    .await?;
+
+    // Not allowed: a viewer, an operator of another namespace, an admin of another cluster.
+    for (who, tok) in [
+        ("a viewer", &viewer),
+        ("an operator of another namespace", &other_ns),
+        ("an admin of another cluster", &other_cluster),
+    ] {
+        for verb in ["approve", "reject"] {
+            let r = call(
+                &server,
+                Method::POST,
+                &uri("approve-me", verb),
+                Some(tok),
+                None,
+            )
+            .await?;
+            expect(&r, StatusCode::FORBIDDEN, &format!("{who}: {verb}"));
+        }
+    }
+    let phase = |a: &HealingAction| a.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    assert_eq!(phase(&actions.get("approve-me").await?), Phase::Proposed);
+
+    // Approve as an operator scoped to the namespace.
+    let r = call(
+        &server,
+        Method::POST,
+        &uri("approve-me", "approve"),
+        Some(&ns_operator),
+        None,
+    )
+    .await?;
+    expect(&r, StatusCode::OK, "approve");
+    assert_eq!(r.body["phase"], "Approved", "{:?}", r.body);
+    assert_eq!(r.body["approved_by"], "token:heal-ns-operator");
+    let a = actions.get("approve-me").await?;
+    assert_eq!(phase(&a), Phase::Approved);
+    assert_eq!(
+        a.status.as_ref().and_then(|s| s.approved_by.as_deref()),
+        Some("token:heal-ns-operator")
+    );
+
+    // Reject another, with a reason.
+    let r = call(
+        &server,
+        Method::POST,
+        &uri("reject-me", "reject"),
+        Some(&operator),
+        Some(json!({"reason": "not during the sale"})),
+    )
+    .await?;
+    expect(&r, StatusCode::OK, "reject");
+    assert_eq!(r.body["phase"], "Rejected", "{:?}", r.body);
+    let a = actions.get("reject-me").await?;
+    assert_eq!(phase(&a), Phase::Rejected);
+    let status = a.status.ok_or("no status")?;
+    assert_eq!(status.rejected_by.as_deref(), Some("token:heal-operator"));
+    assert!(
+        status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("not during the sale")),
+        "{status:?}"
+    );
+
+    // Decisions on decided actions: a clear 409, and the objects stay as they are.
+    for (name, verb) in [
+        ("approve-me", "approve"),
+        ("reject-me", "approve"),
+        ("reject-me", "reject"),
+    ] {
+        let r = call(
+            &server,
+            Method::POST,
+            &uri(name, verb),
+            Some(&operator),
+            None,
+        )
+        .await?;
+        expect(&r, StatusCode::CONFLICT, &format!("{verb} {name} again"));
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(name), "{message}");
+    }
+    assert_eq!(phase(&actions.get("approve-me").await?), Phase::Approved);
+    assert_eq!(phase(&actions.get("reject-me").await?), Phase::Rejected);
+
+    // An approved action may still be rejected (it has not run: no operator here).
+    let r = call(
+        &server,
+        Method::POST,
+        &uri("approve-me", "reject"),
+        Some(&operator),
+        None,
+    )
+    .await?;
+    expect(&r, StatusCode::OK, "reject an approved action");
+    assert_eq!(phase(&actions.get("approve-me").await?), Phase::Rejected);
+
+    // A missing action, and a missing cluster: 404.
+    let r = call(
+        &server,
+        Method::POST,
+        &uri("no-such-action", "approve"),
+        Some(&operator),
+        None,
+    )
+    .await?;
+    expect(&r, StatusCode::NOT_FOUND, "a missing action");
+    let r = call(
+        &server,
+        Method::POST,
+        &format!("/api/v1/clusters/no-such-cluster/healing-actions/{NS}/decide-me/approve"),
+        Some(&operator),
+        None,
+    )
+    .await?;
+    expect(&r, StatusCode::NOT_FOUND, "a missing cluster");
+    assert_eq!(phase(&actions.get("decide-me").await?), Phase::Proposed);
+
+    // The hub sees the new phases.
+    eventually("the decided phases in the listing", || async {
+        let r = call(
+            &server,
+            Method::GET,
+            &format!("/api/v1/healing-actions?namespace={NS}"),
+            Some(&viewer),
+            None,
+        )
+        .await
+        .ok()?;
+        let rows = r.body.as_array()?.clone();
+        let phase_of = |n: &str| {
+            rows.iter()
+                .find(|r| r["name"] == n)
+                .and_then(|r| r["phase"].as_str().map(str::to_owned))
+        };
+        (phase_of("approve-me").as_deref() == Some("Rejected")
+            && phase_of("reject-me").as_deref() == Some("Rejected")
+            && phase_of("decide-me").as_deref() == Some("Proposed"))
+        .then_some(())
+    })
+    .await?;
+
+    // Every attempt is in the audit log with its actor and outcome.
+    let approve = audit_records(
+        &server,
+        "POST /api/v1/clusters/{cluster}/healing-actions/{namespace}/{name}/approve",
+    )
+    .await?;
+    let reject = audit_records(
+        &server,
+        "POST /api/v1/clusters/{cluster}/healing-actions/{namespace}/{name}/reject",
+    )
+    .await?;
+    let count = |records: &[kaptain_store::AuditRecord], actor: &str, outcome: &str| {
+        records
+            .iter()
+            .filter(|r| r.actor == actor && r.outcome == outcome)
+            .count()
+    };
+    for records in [&approve, &reject] {
+        assert_eq!(
+            count(records, "token:heal-viewer", "denied"),
+            1,
+            "{records:#?}"
+        );
+        assert_eq!(
+            count(records, "token:heal-other-ns", "denied"),
+            1,
+            "{records:#?}"
+        );
+        assert_eq!(
+            count(records, "token:heal-other-cluster", "denied"),
+            1,
+            "{records:#?}"
+        );
+    }
+    assert_eq!(
+        count(&approve, "token:heal-ns-operator", "ok"),
+        1,
+        "{approve:#?}"
+    );
+    // Approve approve-me again, approve reject-me, the missing action and cluster.
+    assert_eq!(
+        count(&approve, "token:heal-operator", "rejected"),
+        4,
+        "{approve:#?}"
+    );
+    assert_eq!(
+        count(&reject, "token:heal-operator", "ok"),
+        2,
+        "{reject:#?}"
+    );
+    assert_eq!(
+        count(&reject, "token:heal-operator", "rejected"),
+        1,
+        "{reject:#?}"
+    );
+    let ok = approve
+        .iter()
+        .find(|r| r.outcome == "ok")
+        .ok_or("no successful approval")?;
+    assert_eq!(ok.target, format!("HealingAction {NS}/approve-me"));
+    assert_eq!(ok.cluster.as_deref(), Some(CLUSTER));
+    assert_eq!(ok.details["details"]["decision"], "approve");
+    assert_eq!(ok.details["status"], 200);
+    let conflict = approve
+        .iter()
+        .find(|r| r.outcome == "rejected" && r.target == uri("approve-me", "approve"))
+        .ok_or("no record of the second approval")?;
+    assert_eq!(conflict.details["status"], 409);
+    let verified = server.state.store.verify_audit().await?;
+    assert!(verified.ok, "{verified:?}");
+    Ok(())
+}
