@@ -7,6 +7,10 @@ pub enum Error {
     Kubeconfig(String),
     #[error("context {0:?} not found in kubeconfig")]
     UnknownContext(String),
+    /// The in-cluster service account cannot be used (not running in a pod, or its token or
+    /// CA is missing).
+    #[error("no in-cluster configuration: {0}")]
+    InCluster(String),
     #[error("cannot reach the cluster{context}: {message}", context = ctx_suffix(.context))]
     Unreachable {
         context: Option<String>,

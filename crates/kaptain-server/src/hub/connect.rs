@@ -29,9 +29,7 @@ pub(crate) async fn client(name: &str, source: &ClusterSource) -> Result<Cluster
                 .await
                 .map_err(|e| Error::Kubeconfig(one_line(&e)))?
         }
-        ClusterSource::InCluster => {
-            Config::incluster().map_err(|e| Error::Kubeconfig(one_line(&e)))?
-        }
+        ClusterSource::InCluster => in_cluster_config()?,
     };
     config.connect_timeout = Some(Duration::from_secs(5));
     // No read timeout: watches are guarded by the watcher's idle timeout, one-off requests by
@@ -44,6 +42,20 @@ pub(crate) async fn client(name: &str, source: &ClusterSource) -> Result<Cluster
         context: Some(name.to_string()),
         default_namespace,
     })
+}
+
+/// The pod's service account, as kube reads it (the API server from
+/// `KUBERNETES_SERVICE_HOST`/`_PORT`, the token and CA from
+/// /var/run/secrets/kubernetes.io/serviceaccount), with an error that names what is missing.
+fn in_cluster_config() -> Result<Config, Error> {
+    for var in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] {
+        if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
+            return Err(Error::InCluster(format!(
+                "{var} is not set (is the server running in a pod?)"
+            )));
+        }
+    }
+    Config::incluster().map_err(|e| Error::InCluster(one_line(&e)))
 }
 
 /// What discovery found.
