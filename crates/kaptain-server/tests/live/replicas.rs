@@ -288,8 +288,9 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
     let (a, b) = (Arc::new(a), Arc::new(b));
     let mut scans = Scans { seen: Vec::new() };
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
-    let mut breaks = 1; // The scenario starts broken.
-    for round in 0..3 {
+    for round in 0..3usize {
+        // The scenario starts broken; each round ends by breaking it again.
+        let breaks = round + 1;
         // Broken: both replicas report the missing ConfigMap; the store has one open
         // occurrence of each of the namespace's findings, the ones the replicas report.
         let steady = eventually(&format!("round {round}: both replicas agree"), || async {
@@ -376,7 +377,6 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
         configmaps
             .delete("api-config", &DeleteParams::default())
             .await?;
-        breaks += 1;
     }
     Ok(())
 }
