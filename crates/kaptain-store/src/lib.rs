@@ -152,7 +152,7 @@ impl Store {
     pub async fn open_with(options: StoreOptions) -> Result<Store> {
         let db = db::connect(&options).await?;
         match &db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Sqlite(pool) => migrate_sqlite(pool).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(Store {
@@ -181,6 +181,28 @@ impl Store {
         match &self.db {
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Attempts at migrating a SQLite database that others are migrating at the same time.
+const SQLITE_MIGRATION_ATTEMPTS: usize = 10;
+
+/// Runs the SQLite migrations. sqlx takes no lock for them on SQLite, so openers of a new
+/// file racing each other (two stores in one process, or `kaptain serve` and
+/// `kaptain token create` starting together) apply the same migration and the loser fails
+/// with "table ... already exists". Openers in this process take turns; one that loses to
+/// another process runs the migrator again, which skips what the winner applied (each
+/// migration and its record commit together).
+async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = TURN.lock().await;
+    let mut attempt = 1;
+    loop {
+        match SQLITE_MIGRATIONS.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(_) if attempt < SQLITE_MIGRATION_ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `kaptain audit verify` on a real SQLite store: intact, tampered, missing, bad URL, and the
-//! default location.
+//! default location; several processes opening (and migrating) a new store at once.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -153,4 +153,40 @@ fn errors_are_one_line_with_exit_code_2() {
     let out = kaptain(&["audit", "verify"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("kaptain.db"));
+}
+
+#[tokio::test]
+async fn several_processes_open_a_new_store_at_once() -> TestResult {
+    // `kaptain token create` run by several processes at the same moment on a database file
+    // that does not exist yet: each migrates it or finds it migrated; none fails.
+    const PROCESSES: usize = 6;
+    for round in 0..5 {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let children = (0..PROCESSES)
+            .map(|i| {
+                Command::new(env!("CARGO_BIN_EXE_kaptain"))
+                    .args(["token", "create", "--name", &format!("t{i}")])
+                    .args(["--database-url", &url])
+                    .env("NO_COLOR", "1")
+                    .env("XDG_DATA_HOME", dir.path())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for child in children {
+            let out = child.wait_with_output()?;
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: {}",
+                text(&out.stderr)
+            );
+        }
+        let store = Store::open(&url).await?;
+        assert_eq!(store.tokens().await?.len(), PROCESSES, "round {round}");
+        store.close().await;
+    }
+    Ok(())
 }

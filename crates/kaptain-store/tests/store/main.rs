@@ -45,6 +45,7 @@ both!(
     findings::mttr_and_severity_chart,
     replicas::stale_scans_change_nothing,
     replicas::replicas_recording_out_of_order_keep_a_consistent_history,
+    replicas::fresh_database_opened_by_several_at_once,
     audit::chain_links_and_queries,
     audit::concurrent_appends_keep_one_linear_chain,
     audit::triggers_reject_update_and_delete,

@@ -163,3 +163,23 @@ pub async fn replicas_recording_out_of_order_keep_a_consistent_history(b: &Backe
     assert_eq!(open, latest);
     Ok(())
 }
+
+pub async fn fresh_database_opened_by_several_at_once(b: &Backend) -> TestResult {
+    // Replicas (or `kaptain serve` and `kaptain token create`) starting together on a new
+    // database: every one migrates or waits for the other, none fails.
+    let opened = futures::future::join_all((0..4).map(|_| b.open_with(None, 2))).await;
+    let mut stores = Vec::new();
+    for (i, s) in opened.into_iter().enumerate() {
+        stores.push(s.map_err(|e| format!("store {i} did not open: {e}"))?);
+    }
+    let a = finding("pod.crash-loop", Some("shop"), "a", Severity::High);
+    let d = stores[0]
+        .record_scan("prod", std::slice::from_ref(&a), at(0))
+        .await?;
+    assert_eq!(d.appeared.len(), 1);
+    for s in &stores {
+        let page = s.findings(&history("prod")).await?;
+        assert_eq!(page.items.len(), 1);
+    }
+    Ok(())
+}
