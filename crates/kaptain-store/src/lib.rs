@@ -34,7 +34,7 @@
 //!
 //! | table | one row per | notes |
 //! |---|---|---|
-//! | `findings` | occurrence of a finding in a cluster | `cluster`, `fingerprint`, `check_id`, `severity` + `severity_rank` (info 0 .. critical 4), `namespace`, `kind`, `name`, `is_root`, `first_seen`, `last_seen`, `cleared_at` (NULL while open), `content_hash`, `finding` (kaptain-model JSON); unique open `(cluster, fingerprint)`; listing index `(severity_rank, first_seen, id)` descending |
+//! | `findings` | occurrence of a finding in a cluster | `cluster`, `fingerprint`, `check_id`, `severity` + `severity_rank` (info 0 .. critical 4), `namespace`, `kind`, `name`, `is_root`, `first_seen`, `last_seen`, `cleared_at` (NULL while open), `content_hash`, `finding` (kaptain-model JSON); unique open `(cluster, fingerprint)`; listing indexes `(severity_rank, first_seen, id)` descending, with and without `cluster`, over all rows and over open rows only |
 //! | `cluster_scans` | cluster | `last_scan_at` (the `last_seen` of its open findings), `open_count` |
 //! | `runs` | diagnose run | status, progress, message, summary JSON, timestamps |
 //! | `api_tokens` | API token | role, scopes JSON, SHA-256 of the secret (unique), hint, expiry, last use, revocation |

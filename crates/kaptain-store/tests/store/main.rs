@@ -8,6 +8,7 @@ mod audit;
 mod common;
 mod findings;
 mod misc;
+mod plans;
 mod replicas;
 
 pub use common::{Backend, TestResult};
@@ -43,6 +44,7 @@ both!(
     findings::filters_select_the_right_rows,
     findings::concurrent_scans_of_one_cluster_stay_consistent,
     findings::mttr_and_severity_chart,
+    plans::open_findings_are_listed_from_an_index_in_order,
     replicas::stale_scans_change_nothing,
     replicas::replicas_recording_out_of_order_keep_a_consistent_history,
     replicas::fresh_database_opened_by_several_at_once,
