@@ -17,6 +17,8 @@ pub enum ServerEvent {
         /// The run's id.
         #[serde(rename = "run")]
         id: i64,
+        /// The cluster it diagnoses (only principals scoped to it hear of the run).
+        cluster: String,
     },
 }
 
@@ -25,7 +27,7 @@ impl ServerEvent {
     pub fn cluster(&self) -> Option<&str> {
         match self {
             ServerEvent::Hub(e) => Some(e.cluster()),
-            ServerEvent::Run { .. } => None,
+            ServerEvent::Run { cluster, .. } => Some(cluster),
         }
     }
 

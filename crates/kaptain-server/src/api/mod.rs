@@ -45,9 +45,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Tells SSE clients that run `id` changed.
-    pub fn notify_run(&self, id: i64) {
-        let _ = self.events.send(ServerEvent::Run { id });
+    /// Tells SSE clients in scope of `cluster` that run `id` changed.
+    pub fn notify_run(&self, id: i64, cluster: &str) {
+        let _ = self.events.send(ServerEvent::Run {
+            id,
+            cluster: cluster.to_owned(),
+        });
     }
 
     /// A Kubernetes client for `cluster`, or 404/503.

@@ -83,18 +83,20 @@ pub async fn start_run(
 fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
     let (work_state, finish_state) = (state.clone(), state.clone());
     let (cluster, id) = (run.cluster.clone(), run.id);
+    let finish_cluster = cluster.clone();
     let work = async move {
         let store = &work_state.store;
         progress(
             &work_state,
             id,
+            &cluster,
             0.1,
             "analyzing the cluster's current state",
         )
         .await;
         let outcome = match fresh_report(&work_state, &cluster).await {
             Ok(report) => {
-                progress(&work_state, id, 0.7, "recording findings").await;
+                progress(&work_state, id, &cluster, 0.7, "recording findings").await;
                 match store
                     .record_scan(&cluster, &report.findings, jiff::Timestamp::now())
                     .await
@@ -120,7 +122,7 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
         if let Err(e) = result {
             tracing::warn!(run = id, "recording the run's end: {e}");
         }
-        work_state.notify_run(id);
+        work_state.notify_run(id, &cluster);
     };
     let finish = move |outcome: Outcome| async move {
         if let Outcome::TimedOut(after) = outcome {
@@ -132,7 +134,7 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
             {
                 tracing::warn!(run = id, "recording the timeout: {e}");
             }
-            finish_state.notify_run(id);
+            finish_state.notify_run(id, &finish_cluster);
         }
     };
     state.tasks.spawn(
@@ -143,7 +145,7 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
     )
 }
 
-async fn progress(state: &AppState, id: i64, p: f32, message: &str) {
+async fn progress(state: &AppState, id: i64, cluster: &str, p: f32, message: &str) {
     if let Err(e) = state
         .store
         .update_run(id, RunStatus::Running, p, Some(message), None)
@@ -151,7 +153,7 @@ async fn progress(state: &AppState, id: i64, p: f32, message: &str) {
     {
         tracing::warn!(run = id, "recording progress: {e}");
     }
-    state.notify_run(id);
+    state.notify_run(id, cluster);
 }
 
 /// Analyzes the cluster's live index afresh, as of now, with every check the hub runs.
@@ -289,7 +291,7 @@ pub async fn cancel_task(
             .store
             .update_run(run, RunStatus::Failed, 1.0, Some(&msg), None)
             .await?;
-        state.notify_run(run);
+        state.notify_run(run, &task.cluster);
     }
     Ok(Json(task))
 }

@@ -3,6 +3,7 @@
 //! symptoms in the result; a viewer may not start one; a queued run can be cancelled.
 
 use axum::http::{Method, StatusCode};
+use futures::FutureExt as _;
 use http_body_util::BodyExt;
 use kaptain_server::serve::Server;
 use kaptain_server::tasks::TaskInfo;
@@ -131,6 +132,20 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
         .await?;
     assert_eq!(stream.status(), StatusCode::OK);
     let mut events = stream.into_body();
+    // A principal scoped to another cluster follows the stream too: it must not hear of
+    // this cluster's run.
+    let other = server
+        .router
+        .clone()
+        .oneshot(request(
+            Method::GET,
+            "/api/v1/stream",
+            Some(&elsewhere),
+            None,
+        )?)
+        .await?;
+    assert_eq!(other.status(), StatusCode::OK);
+    let mut other = other.into_body();
 
     let r = call(
         &server,
@@ -166,6 +181,19 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
         "no run event for run {id} on the stream: {text}"
     );
     drop(events);
+    // The run's events are in the channel now: whatever the other stream has ready, without
+    // waiting, is all it got (keep-alive comments at most).
+    let mut heard = String::new();
+    while let Some(Some(frame)) = other.frame().now_or_never() {
+        if let Ok(data) = frame?.into_data() {
+            heard.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(
+        !heard.contains("event: run"),
+        "a principal of another cluster heard of the run: {heard}"
+    );
+    drop(other);
 
     let run = finished(&server, id, &viewer).await?;
     assert_eq!(run["status"], "succeeded", "{run}");
