@@ -150,7 +150,7 @@ fn aad(name: &str) -> Vec<u8> {
 
 /// Reads the key in `path`, or creates the file with a new random key (64 hex digits and a
 /// newline), readable and writable by its owner only (0600), creating its directory (0700)
-/// when missing. Two processes racing to create it end up with the same key.
+/// when missing. Processes racing to create it end up with the same key.
 pub fn load_or_create_key(path: &Path) -> Result<SecretKey> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
@@ -174,19 +174,36 @@ pub fn load_or_create_key(path: &Path) -> Result<SecretKey> {
                 source,
             })?;
     }
+    // Written whole under a name of its own, then linked into place: a link does not replace
+    // an existing file, so a racing creator either wins or reads the winner's complete key
+    // (never a file created but not yet written).
     let key = SecretKey::generate()?;
-    let created = OpenOptions::new()
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let suffix: u64 = {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).map_err(|e| Error::Random(e.to_string()))?;
+        u64::from_le_bytes(b)
+    };
+    let tmp = path.with_file_name(format!(
+        ".{file_name}.{}.{suffix:016x}.tmp",
+        std::process::id()
+    ));
+    let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path);
-    match created {
-        Ok(mut file) => {
-            file.write_all(format!("{}\n", key.to_hex()).as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(io)?;
-            Ok(key)
-        }
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(format!("{}\n", key.to_hex()).as_bytes())?;
+            file.sync_all()
+        });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(path).map_err(io)?;
             SecretKey::parse(&text, &name)
@@ -343,5 +360,37 @@ mod tests {
         std::fs::write(&path, "garbage").expect("write");
         let err = load_or_create_key(&path).expect_err("garbage");
         assert!(err.to_string().contains("secret.key"), "{err}");
+    }
+
+    #[test]
+    fn racing_creators_get_the_same_key() {
+        // Replicas (or `kaptain serve` and another command) starting together with a key
+        // file that does not exist yet: none may read it half-written.
+        for round in 0..50 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("secret.key");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let threads: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        load_or_create_key(&path)
+                    })
+                })
+                .collect();
+            let keys: Vec<SecretKey> = threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .expect("thread")
+                        .unwrap_or_else(|e| panic!("round {round}: {e}"))
+                })
+                .collect();
+            assert!(keys.windows(2).all(|w| w[0] == w[1]), "round {round}");
+            assert_eq!(load_or_create_key(&path).expect("load"), keys[0]);
+            let files = std::fs::read_dir(dir.path()).expect("dir").count();
+            assert_eq!(files, 1, "round {round}: temporary files left behind");
+        }
     }
 }
