@@ -163,9 +163,9 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
     let (cp, client) = cluster().await?;
     apply_yaml(&client, &missing_configmap(NS)).await?;
     let url = tokio::task::spawn_blocking(|| Postgres::shared().fresh_database()).await??;
-    // Replicas share the key of secret settings (a mounted Secret in a real deployment).
+    // Replicas share the key of secret settings (a mounted Secret in a real deployment);
+    // here one key file that does not exist yet: both start at once, one creates it.
     let dir = tempfile::tempdir()?;
-    kaptain_store::load_or_create_key(&dir.path().join("secret.key"))?;
 
     // Both start at once on the fresh database: both migrate, neither fails.
     let (opts_a, opts_b) = (
