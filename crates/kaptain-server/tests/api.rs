@@ -638,6 +638,196 @@ async fn unknown_cluster_routes_are_404_and_unreachable_clusters_are_listed() ->
     Ok(())
 }
 
+// ---- What the fuzzer found (scripts/fuzz-api.sh, schemathesis against docs/openapi.json) ----
+
+/// A kubeconfig whose only context, `gone`, points at a closed port.
+fn unreachable_kubeconfig(dir: &std::path::Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let kubeconfig = dir.join("kubeconfig");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: gone\n  context:\n    cluster: c\n    user: u\ncurrent-context: gone\n"
+        ),
+    )?;
+    Ok(kubeconfig)
+}
+
+/// Approving or rejecting a healing action whose namespace or name cannot be a Kubernetes
+/// name was a 503 (the Kubernetes client could not even build the request): it is the
+/// client's mistake, a 400 naming the bad part. A malformed reject body was a plain-text 422.
+#[tokio::test]
+async fn healing_decisions_on_impossible_names_are_400() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = unreachable_kubeconfig(dir.path())?;
+    let api =
+        Api::with(|o| o.clusters = vec![ClusterSource::context(Some(kubeconfig), "gone")]).await?;
+    let operator = api.token(Role::Operator, vec![]).await?;
+    for (path, bad) in [
+        ("%16_/restart-web/approve", "namespace"),
+        ("%C3%8Dq%C3%A4/restart-web/reject", "namespace"),
+        ("Default/restart-web/approve", "namespace"),
+        ("default/%F1%B2%AC%AD/approve", "object name"),
+        ("default/a%20b/reject", "object name"),
+        ("default/restart..web/approve", "object name"),
+    ] {
+        let uri = format!("/api/v1/clusters/gone/healing-actions/{path}");
+        let (status, body, _) = api.call(Method::POST, &uri, Some(&operator), None).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_error(&body, "bad_request");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(bad)),
+            "{uri}: {body}"
+        );
+    }
+    let (status, body, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/clusters/gone/healing-actions/default/x/reject",
+            Some(&operator),
+            Some(json!({"reason": {}})),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "bad_request");
+    Ok(())
+}
+
+/// Malformed input is a 400 with the error shape wherever it is: a body that is missing,
+/// not JSON or of the wrong shape (was 415/422), a page size above the documented maximum
+/// (was silently clamped), an id that is not a number; and the audit check names its parts.
+#[tokio::test]
+async fn malformed_requests_are_400_with_the_error_shape() -> TestResult {
+    let api = Api::start().await?;
+    let admin = api.token(Role::Admin, vec![]).await?;
+    let raw = |method: Method, uri: &str, content_type: Option<&str>, body: &str| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"));
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        req.body(Body::from(body.to_owned()))
+    };
+    let json = Some("application/json");
+    for (method, uri, ct, body) in [
+        (Method::POST, "/api/v1/runs", None, ""),
+        (Method::POST, "/api/v1/runs", Some("text/plain"), "{}"),
+        (Method::POST, "/api/v1/runs", json, "{}"),
+        (Method::POST, "/api/v1/runs", json, "{\"cluster\": 1}"),
+        (Method::POST, "/api/v1/tokens", None, ""),
+        (
+            Method::POST,
+            "/api/v1/tokens",
+            json,
+            "{\"name\": \"x\", \"role\": \"admin\", \"expires_at\": \"\"}",
+        ),
+        (Method::PUT, "/api/v1/settings/x", json, "[]"),
+        (Method::PUT, "/api/v1/settings/x", json, "{\"value\": "),
+        (Method::GET, "/api/v1/findings?limit=1001", None, ""),
+        (Method::GET, "/api/v1/findings?limit=2147483648", None, ""),
+        (Method::GET, "/api/v1/findings?limit=-1", None, ""),
+        (Method::GET, "/api/v1/audit?limit=4294967295", None, ""),
+        (Method::GET, "/api/v1/runs?limit=1001", None, ""),
+        (
+            Method::GET,
+            "/api/v1/findings/9223372036854775808",
+            None,
+            "",
+        ),
+        (Method::GET, "/api/v1/runs/x", None, ""),
+        (Method::POST, "/api/v1/tasks/-1/cancel", None, ""),
+        (Method::DELETE, "/api/v1/tokens/1.5", None, ""),
+        (Method::GET, "/api/v1/clusters/%FF", None, ""),
+        (Method::DELETE, "/api/v1/settings/%FF%FE", None, ""),
+    ] {
+        let resp = api
+            .server
+            .router
+            .clone()
+            .oneshot(raw(method.clone(), uri, ct, body)?)
+            .await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{method} {uri}: not JSON ({e}): {bytes:?}"))?;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{method} {uri} {body}: {value}"
+        );
+        assert_error(&value, "bad_request");
+    }
+    // The largest documented page size is accepted.
+    let (status, _, _) = api
+        .call(
+            Method::GET,
+            "/api/v1/findings?limit=1000",
+            Some(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+
+    // `first_bad` and `head` are objects (they were [seq, text] tuples, which the document
+    // could only describe with prefixItems).
+    let (status, v, _) = api
+        .call(Method::GET, "/api/v1/audit/verify", Some(&admin), None)
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["first_bad"], Value::Null, "{v}");
+    assert!(v["head"]["seq"].as_u64().is_some_and(|s| s > 0), "{v}");
+    assert_eq!(v["head"]["hash"].as_str().map(str::len), Some(64), "{v}");
+    Ok(())
+}
+
+/// Every `$ref` of the OpenAPI document resolves (a query enum once pointed at a schema that
+/// was not in it), and every operation that takes parameters or a body documents the 400 it
+/// answers to malformed ones.
+#[test]
+fn openapi_document_is_self_consistent() -> TestResult {
+    let doc = serde_json::to_value(kaptain_server::api::openapi())?;
+    let mut refs = Vec::new();
+    fn collect(v: &Value, refs: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    refs.push(r.clone());
+                }
+                m.values().for_each(|v| collect(v, refs));
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect(v, refs)),
+            _ => {}
+        }
+    }
+    collect(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in &refs {
+        let pointer = r.strip_prefix('#').ok_or(format!("external $ref {r}"))?;
+        assert!(doc.pointer(pointer).is_some(), "unresolvable $ref {r}");
+    }
+    let paths = doc["paths"].as_object().ok_or("paths")?;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().ok_or("operations")? {
+            let takes_input = op["parameters"].as_array().is_some_and(|p| !p.is_empty())
+                || op.get("requestBody").is_some();
+            if takes_input {
+                assert!(
+                    op["responses"].get("400").is_some(),
+                    "{method} {path} takes input but documents no 400"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 // ---- OIDC ----
 
 struct Issuer {

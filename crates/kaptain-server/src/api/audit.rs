@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -47,6 +47,7 @@ pub struct AuditParams {
     /// Records before this time (RFC 3339).
     pub until: Option<Timestamp>,
     /// Page size (default 100, at most 1000).
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -79,7 +80,7 @@ pub async fn list_audit(
             cluster: p.cluster,
             since: p.since,
             until: p.until,
-            limit: p.limit.unwrap_or(0),
+            limit: page_size(p.limit, 0, kaptain_store::MAX_LIMIT)?,
             cursor: p.cursor,
         })
         .await?;
@@ -89,17 +90,57 @@ pub async fn list_audit(
     }))
 }
 
+/// The result of re-checking the audit chain (the shape of `kaptain audit verify --format
+/// json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainCheck {
+    /// Records in the log.
+    pub records: u64,
+    /// Whether the whole chain is intact.
+    pub ok: bool,
+    /// The first record that fails, and why.
+    pub first_bad: Option<BadRecord>,
+    /// The last record: keep its hash elsewhere; a later check that ends before it shows
+    /// records removed from the end.
+    pub head: Option<ChainHead>,
+}
+
+/// A record that fails the check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BadRecord {
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// The last record of the chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl From<AuditVerification> for ChainCheck {
+    fn from(v: AuditVerification) -> Self {
+        ChainCheck {
+            records: v.records,
+            ok: v.ok,
+            first_bad: v.first_bad.map(|(seq, reason)| BadRecord { seq, reason }),
+            head: v.head.map(|(seq, hash)| ChainHead { seq, hash }),
+        }
+    }
+}
+
 /// Re-computes the hash chain of the whole audit log.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit",
-    responses((status = 200, body = AuditVerification),
+    responses((status = 200, body = ChainCheck),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn verify_audit(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<AuditVerification>> {
+) -> ApiResult<Json<ChainCheck>> {
     principal.require(Role::Admin)?;
-    Ok(Json(state.store.verify_audit().await?))
+    Ok(Json(state.store.verify_audit().await?.into()))
 }
 
 /// Middleware: after every POST/PUT/PATCH/DELETE, appends an audit record with the actor

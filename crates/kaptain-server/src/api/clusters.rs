@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
 use crate::hub::{ClusterInfo, ClusterView, NamespaceRow, NodeRow, WarningEvent};
 
@@ -58,7 +58,7 @@ fn known(state: &AppState, principal: &Principal, cluster: &str) -> ApiResult<()
 /// One cluster: status, server version, counts.
 #[utoipa::path(get, path = "/clusters/{cluster}", tag = "clusters",
     params(("cluster" = String, Path)),
-    responses((status = 200, body = ClusterView), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_cluster(
@@ -78,7 +78,7 @@ pub async fn get_cluster(
 /// The cluster's nodes (needs a whole-cluster scope).
 #[utoipa::path(get, path = "/clusters/{cluster}/nodes", tag = "clusters",
     params(("cluster" = String, Path)),
-    responses((status = 200, body = Vec<NodeRow>), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Vec<NodeRow>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_nodes(
@@ -95,7 +95,7 @@ pub async fn list_nodes(
 /// Per namespace: pods by phase, workloads, findings by severity.
 #[utoipa::path(get, path = "/clusters/{cluster}/namespaces", tag = "clusters",
     params(("cluster" = String, Path)),
-    responses((status = 200, body = Vec<NamespaceRow>), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Vec<NamespaceRow>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_namespaces(
@@ -120,8 +120,9 @@ pub async fn list_namespaces(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
-    /// At most this many (default 50, at most 500).
-    pub limit: Option<usize>,
+    /// At most this many (default and 0: 50; at most 500).
+    #[param(minimum = 0, maximum = 500)]
+    pub limit: Option<u32>,
     /// Only this namespace.
     pub namespace: Option<String>,
 }
@@ -141,7 +142,10 @@ pub async fn list_events(
     let Path(cluster) = cluster?;
     let Query(p) = params?;
     known(&state, &principal, &cluster)?;
-    let limit = p.limit.unwrap_or(50).clamp(1, 500);
+    let limit = match page_size(p.limit, 50, 500)? {
+        0 => 50,
+        n => n as usize,
+    };
     Ok(Json(
         state
             .hub
@@ -169,7 +173,7 @@ pub struct ReportParams {
 /// their `caused_by` links, so the root-cause tree can be drawn.
 #[utoipa::path(get, path = "/clusters/{cluster}/report", tag = "clusters",
     params(("cluster" = String, Path), ReportParams),
-    responses((status = 200, body = Report), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Report), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_report(

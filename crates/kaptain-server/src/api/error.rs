@@ -110,12 +110,22 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl From<JsonRejection> for ApiError {
+    /// Always 400, like a bad query string or path: a missing `Content-Type`, malformed JSON
+    /// and a body of the wrong shape are all the client's mistake, reported the same way.
     fn from(r: JsonRejection) -> Self {
-        ApiError::new(
-            r.status(),
-            "bad_request",
-            format!("request body: {}", r.body_text()),
-        )
+        ApiError::bad_request(format!("request body: {}", r.body_text()))
+    }
+}
+
+/// The page size of a listing: `limit` when it is at most `max` (absent means `default`),
+/// else 400.
+pub fn page_size(limit: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
+    match limit {
+        None => Ok(default),
+        Some(n) if n <= max => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit {n} is too large (at most {max})"
+        ))),
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -36,8 +36,10 @@ pub struct FindingParams {
     #[serde(default)]
     pub root_only: bool,
     /// `open` (default), `cleared` or `all`.
+    #[param(inline)]
     pub state: Option<FindingState>,
     /// Page size (default 100, at most 1000).
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -66,6 +68,7 @@ pub async fn list_findings(
 ) -> ApiResult<Json<FindingPage>> {
     principal.require(Role::Viewer)?;
     let Query(p) = params?;
+    let limit = page_size(p.limit, 0, kaptain_store::MAX_LIMIT)?;
     let (cluster, namespace) = principal.narrow(p.cluster, p.namespace)?;
     let page = state
         .store
@@ -76,7 +79,7 @@ pub async fn list_findings(
             check: p.check,
             root_only: p.root_only,
             state: p.state.unwrap_or(FindingState::Open),
-            limit: p.limit.unwrap_or(0),
+            limit,
             cursor: p.cursor,
         })
         .await?;
@@ -90,7 +93,7 @@ pub async fn list_findings(
 #[utoipa::path(get, path = "/findings/{id}", tag = "findings",
     params(("id" = i64, Path, description = "The occurrence's id")),
     responses(
-        (status = 200, body = StoredFinding),
+        (status = 200, body = StoredFinding), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
     security(("bearer" = [])))]

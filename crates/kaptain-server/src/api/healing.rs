@@ -84,7 +84,7 @@ pub struct Rejection {
 /// rate limits, blast radius, circuit breaker); the operator then executes it.
 #[utoipa::path(post, path = "/clusters/{cluster}/healing-actions/{namespace}/{name}/approve", tag = "healing",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = HealingActionRow), (status = 401, body = ErrorBody),
+    responses((status = 200, body = HealingActionRow), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn approve_action(
@@ -99,16 +99,16 @@ pub async fn approve_action(
 #[utoipa::path(post, path = "/clusters/{cluster}/healing-actions/{namespace}/{name}/reject", tag = "healing",
     params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)),
     request_body(content = Rejection, description = "Optional reason", content_type = "application/json"),
-    responses((status = 200, body = HealingActionRow), (status = 401, body = ErrorBody),
+    responses((status = 200, body = HealingActionRow), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reject_action(
     State(state): State<AppState>,
     principal: Principal,
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
-    body: Option<Json<Rejection>>,
+    body: Result<Option<Json<Rejection>>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let reason = body.and_then(|Json(r)| r.reason);
+    let reason = body?.and_then(|Json(r)| r.reason);
     respond(&state, &principal, path, Decision::Reject(reason)).await
 }
 
@@ -144,6 +144,16 @@ pub async fn decide(
     decision: Decision,
 ) -> ApiResult<(HealingActionRow, AuditNote)> {
     principal.require(Role::Operator)?;
+    if !is_dns_label(namespace) {
+        return Err(ApiError::bad_request(format!(
+            "namespace {namespace:?} is not a Kubernetes namespace name"
+        )));
+    }
+    if !is_dns_subdomain(name) {
+        return Err(ApiError::bad_request(format!(
+            "{name:?} is not a Kubernetes object name"
+        )));
+    }
     principal.ensure(cluster, Some(namespace))?;
     let client = state.client(cluster)?;
     let (done, verb) = match decision {
@@ -185,6 +195,22 @@ pub async fn decide(
     Ok((row, note))
 }
 
+/// A DNS-1123 label (a namespace's name): at most 63 lowercase letters, digits and `-`,
+/// starting and ending with a letter or digit.
+fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// A DNS-1123 subdomain (most objects' names): at most 253 characters, labels joined by `.`.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
 /// `response` with `note` for the audit middleware.
 pub fn with_note(mut response: Response, note: AuditNote) -> Response {
     response.extensions_mut().insert(note);
@@ -202,5 +228,37 @@ fn op_error(name: &str, e: kaptain_operator::Error) -> ApiError {
         E::Kube(kube::Error::Api(s)) if s.code == 409 => ApiError::conflict(message),
         E::CrdsMissing(_) => ApiError::not_found(message),
         _ => ApiError::unavailable(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_names() {
+        for ok in ["default", "kube-system", "a", "x1", &"a".repeat(63)] {
+            assert!(is_dns_label(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "\u{16}_",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+        for ok in ["restart-web-7f9c", "a.b.c", "x"] {
+            assert!(is_dns_subdomain(ok), "{ok}");
+        }
+        let long = format!("{}ab", "a.".repeat(126));
+        for bad in ["", "a..b", ".a", "a.", "A", "a b", "a/b", &long] {
+            assert!(!is_dns_subdomain(bad), "{bad}");
+        }
     }
 }

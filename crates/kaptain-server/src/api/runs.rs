@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::audit::AuditNote;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
 use crate::tasks::{Outcome, TaskInfo};
 
@@ -190,6 +190,7 @@ pub struct RunParams {
     /// Only this cluster.
     pub cluster: Option<String>,
     /// Page size (default 100, at most 1000).
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -214,14 +215,11 @@ pub async fn list_runs(
 ) -> ApiResult<Json<RunPage>> {
     principal.require(Role::Viewer)?;
     let Query(p) = params?;
+    let limit = page_size(p.limit, 0, kaptain_store::MAX_LIMIT)?;
     let (cluster, _) = principal.narrow(p.cluster, None)?;
     let page = state
         .store
-        .runs(
-            cluster.as_deref(),
-            p.limit.unwrap_or(0),
-            p.cursor.as_deref(),
-        )
+        .runs(cluster.as_deref(), limit, p.cursor.as_deref())
         .await?;
     Ok(Json(RunPage {
         items: page.items,
@@ -232,7 +230,7 @@ pub async fn list_runs(
 /// One run.
 #[utoipa::path(get, path = "/runs/{id}", tag = "runs",
     params(("id" = i64, Path, description = "The run's id")),
-    responses((status = 200, body = Run), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Run), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_run(
@@ -271,7 +269,7 @@ pub async fn list_tasks(
 /// Cancels a queued or running task (its run ends as failed).
 #[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "runs",
     params(("id" = u64, Path, description = "The task's id")),
-    responses((status = 200, body = TaskInfo), (status = 401, body = ErrorBody),
+    responses((status = 200, body = TaskInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn cancel_task(

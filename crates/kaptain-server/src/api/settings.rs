@@ -67,8 +67,8 @@ pub async fn put_setting(
 /// Deletes a setting.
 #[utoipa::path(delete, path = "/settings/{name}", tag = "settings",
     params(("name" = String, Path, description = "The setting's name")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_setting(
     State(state): State<AppState>,

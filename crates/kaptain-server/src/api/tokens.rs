@@ -84,7 +84,7 @@ pub async fn create_token(
 /// Revokes a token (it stops working at once).
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
     params(("id" = i64, Path, description = "The token's id")),
-    responses((status = 200, body = TokenInfo), (status = 401, body = ErrorBody),
+    responses((status = 200, body = TokenInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn revoke_token(
