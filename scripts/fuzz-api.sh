@@ -9,6 +9,7 @@
 #   scripts/fuzz-api.sh                      # what CI runs (a few minutes)
 #   FUZZ_EXAMPLES=200 scripts/fuzz-api.sh    # more test cases per operation
 #   FUZZ_SEED=123 scripts/fuzz-api.sh        # replay a run (the seed is printed)
+#   FUZZ_DATABASE_URL=postgres://... scripts/fuzz-api.sh   # an (empty) PostgreSQL store instead
 #
 # schemathesis 4 is installed into /tmp/kaptain-fuzz-venv when missing. Every process started
 # here is stopped on exit.
@@ -74,7 +75,7 @@ for s in missing-configmap oom-crash-loop service-selector-typo; do
   kubectl apply -f "tests/scenarios/$s/manifests.yaml" >/dev/null
 done
 
-db="sqlite://$work/kaptain.db"
+db="${FUZZ_DATABASE_URL:-sqlite://$work/kaptain.db}"
 token="$("$kaptain" token create --name fuzz --role admin --database-url "$db" | tail -n 1)"
 case "$token" in kpt_*) ;; *) log "kaptain token create printed no token"; exit 1 ;; esac
 

@@ -498,8 +498,13 @@ async fn run(cfg: &Config) -> Result<(), BoxError> {
             outcomes.push(bench(&label, url, cfg).await?);
         }
     }
+    // What else ran on the machine matters as much as the figures: say so.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
     println!(
-        "\nGET {ROUTE}, {OPEN} open findings, {} CPUs shared by wrk and the server:",
+        "\nGET {ROUTE}, {OPEN} open findings, {} CPUs shared by wrk, the server and the \
+         database (load average after the runs: {load}):",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(

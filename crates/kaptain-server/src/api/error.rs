@@ -98,6 +98,18 @@ impl From<kaptain_store::Error> for ApiError {
             e @ E::NotFound { .. } => ApiError::not_found(e.to_string()),
             E::Conflict(m) => ApiError::conflict(m),
             e @ E::NoSecretKey { .. } => ApiError::conflict(e.to_string()),
+            // PostgreSQL refuses text with a NUL character (SQLSTATE 22021, "invalid byte
+            // sequence for encoding UTF8: 0x00") wherever the client put one: a filter, a
+            // name, a value. The request is at fault, not the server.
+            E::Database(e)
+                if e.as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "22021") =>
+            {
+                ApiError::bad_request(
+                    "text with a NUL character (\\u0000) cannot be stored or searched for",
+                )
+            }
             other => ApiError::internal(format!("store: {other}")),
         }
     }

@@ -83,7 +83,10 @@ pub struct Rejection {
 /// Approves a Proposed action: the safety rules are checked again now (protected objects,
 /// rate limits, blast radius, circuit breaker); the operator then executes it.
 #[utoipa::path(post, path = "/clusters/{cluster}/healing-actions/{namespace}/{name}/approve", tag = "healing",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)),
+    params(("cluster" = String, Path),
+        ("namespace" = String, Path, max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        ("name" = String, Path, max_length = 253,
+            pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")),
     responses((status = 200, body = HealingActionRow), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -97,7 +100,10 @@ pub async fn approve_action(
 
 /// Rejects a Proposed or Approved action: it will not run.
 #[utoipa::path(post, path = "/clusters/{cluster}/healing-actions/{namespace}/{name}/reject", tag = "healing",
-    params(("cluster" = String, Path), ("namespace" = String, Path), ("name" = String, Path)),
+    params(("cluster" = String, Path),
+        ("namespace" = String, Path, max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        ("name" = String, Path, max_length = 253,
+            pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")),
     request_body(content = Rejection, description = "Optional reason", content_type = "application/json"),
     responses((status = 200, body = HealingActionRow), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
