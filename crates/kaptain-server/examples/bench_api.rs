@@ -215,12 +215,68 @@ struct Run {
     p99_us: u64,
     max_us: u64,
     errors: Vec<(String, u64)>,
+    /// CPU seconds spent during the run by this process (the server), by wrk, and by the
+    /// database's server processes when known.
+    cpu_server: f64,
+    cpu_wrk: f64,
+    cpu_db: Option<f64>,
 }
 
 impl Run {
     fn rps(&self) -> f64 {
         self.requests as f64 / (self.duration_us.max(1) as f64 / 1e6)
     }
+}
+
+/// USER_HZ: the unit of the CPU times in /proc (100 on every Linux ABI).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// `(own, waited-for children)` CPU seconds of process `pid` (`self` for this one), from
+/// /proc/PID/stat: utime + stime, cutime + cstime.
+fn cpu_seconds(pid: &str) -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (0.0, 0.0);
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0.0);
+    (
+        (at(11) + at(12)) / TICKS_PER_SECOND,
+        (at(13) + at(14)) / TICKS_PER_SECOND,
+    )
+}
+
+/// CPU seconds of process `pid` and its live children (PostgreSQL's postmaster and its
+/// backends).
+fn tree_cpu_seconds(pid: u32) -> f64 {
+    let mut total = cpu_seconds(&pid.to_string()).0;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return total;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(child) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            total += cpu_seconds(child).0;
+        }
+    }
+    total
 }
 
 fn ms(us: u64) -> String {
@@ -235,8 +291,11 @@ fn wrk(
     connections: u32,
     duration: u32,
     rate: u32,
+    db_pid: Option<u32>,
 ) -> Result<Run, BoxError> {
     let threads = 1;
+    let (server0, wrk0) = cpu_seconds("self");
+    let db0 = db_pid.map(tree_cpu_seconds);
     let out = Command::new("wrk")
         .env("BENCH_API_RATE", rate.to_string())
         .env("BENCH_API_THREADS", threads.to_string())
@@ -251,6 +310,8 @@ fn wrk(
         .arg(url)
         .output()
         .map_err(|e| format!("running wrk (apt-get install wrk): {e}"))?;
+    let (server1, wrk1) = cpu_seconds("self");
+    let db1 = db_pid.map(tree_cpu_seconds);
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
@@ -264,7 +325,12 @@ fn wrk(
         .lines()
         .find_map(|l| l.strip_prefix("BENCH "))
         .ok_or_else(|| format!("wrk printed no BENCH line:\n{stdout}"))?;
-    let mut run = Run::default();
+    let mut run = Run {
+        cpu_server: server1 - server0,
+        cpu_wrk: wrk1 - wrk0,
+        cpu_db: db0.zip(db1).map(|(a, b)| b - a),
+        ..Run::default()
+    };
     for kv in line.split_whitespace() {
         let (k, v) = kv
             .split_once('=')
@@ -343,7 +409,13 @@ struct Outcome {
     paced: Run,
 }
 
-async fn bench(label: &str, url: &str, cfg: &Config) -> Result<Outcome, BoxError> {
+/// Benchmarks the database at `url`; `db_pid`: its server's process, to count its CPU.
+async fn bench(
+    label: &str,
+    url: &str,
+    db_pid: Option<u32>,
+    cfg: &Config,
+) -> Result<Outcome, BoxError> {
     let dir = tempfile::tempdir()?;
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse()?,
@@ -404,7 +476,9 @@ async fn bench(label: &str, url: &str, cfg: &Config) -> Result<Outcome, BoxError
     // wrk blocks: run it off the runtime that serves.
     let run = |target: &str, conns: u32, duration: u32, rate: u32| {
         let (target, token, script) = (target.to_owned(), token.clone(), script.clone());
-        tokio::task::spawn_blocking(move || wrk(&target, &token, &script, conns, duration, rate))
+        tokio::task::spawn_blocking(move || {
+            wrk(&target, &token, &script, conns, duration, rate, db_pid)
+        })
     };
     run(&target, conns, 2, 0).await??; // warm-up: connections, caches
     let max = run(&target, conns, duration, 0).await??;
@@ -452,13 +526,21 @@ fn print_run(label: &str, what: &str, r: &Run) {
                 .join(", ")
         )
     };
+    let per_request = |cpu: f64| cpu * 1000.0 / r.requests.max(1) as f64;
+    let db = r
+        .cpu_db
+        .map(|c| format!(" + database {:.2}", per_request(c)))
+        .unwrap_or_default();
     println!(
-        "{label}: {what}, {:.1} s: {:.0} req/s, p50 {}, p99 {}, max {}{errors}",
+        "{label}: {what}, {:.1} s: {:.0} req/s, p50 {}, p99 {}, max {}{errors}; \
+         CPU per request: server {:.2} ms{db} + wrk {:.2} ms",
         r.duration_us as f64 / 1e6,
         r.rps(),
         ms(r.p50_us),
         ms(r.p99_us),
-        ms(r.max_us)
+        ms(r.max_us),
+        per_request(r.cpu_server),
+        per_request(r.cpu_wrk),
     );
 }
 
@@ -489,13 +571,13 @@ async fn run(cfg: &Config) -> Result<(), BoxError> {
     if cfg.urls.is_empty() {
         let dir = tempfile::tempdir()?;
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        outcomes.push(bench("sqlite", &sqlite, cfg).await?);
+        outcomes.push(bench("sqlite", &sqlite, None, cfg).await?);
         let pg = tokio::task::spawn_blocking(kaptain_testenv::Postgres::start).await??;
-        outcomes.push(bench("postgres", &pg.url(), cfg).await?);
+        outcomes.push(bench("postgres", &pg.url(), Some(pg.pid()), cfg).await?);
     } else {
         for url in &cfg.urls {
             let label = url.split(':').next().unwrap_or("db").to_owned();
-            outcomes.push(bench(&label, url, cfg).await?);
+            outcomes.push(bench(&label, url, None, cfg).await?);
         }
     }
     // What else ran on the machine matters as much as the figures: say so.

@@ -231,9 +231,13 @@ pub(crate) async fn connect(store: &crate::StoreOptions) -> Result<Db> {
         return Err(Error::NoDatabase { path: file });
     }
     create_parent(&file)?;
+    // Reads through a shared memory map instead of a read() and a copy into each
+    // connection's page cache per page: `GET /api/v1/findings?limit=100` costs ~15% less
+    // server CPU (kaptain-server's bench_api example).
     let options = options
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal);
+        .synchronous(SqliteSynchronous::Normal)
+        .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string());
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
         .acquire_timeout(acquire_timeout)
@@ -241,6 +245,9 @@ pub(crate) async fn connect(store: &crate::StoreOptions) -> Result<Db> {
         .await?;
     Ok(Db::Sqlite(pool))
 }
+
+/// Bytes of a SQLite database file mapped into memory (address space, not resident memory).
+const SQLITE_MMAP_SIZE: u64 = 256 << 20;
 
 fn connect_error(url: &str, message: String) -> Error {
     Error::Connect {
