@@ -164,6 +164,25 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
         self.items = Items::Owned(objs);
     }
 
+    /// Inserts many shared objects; into an empty store the vector is taken as it is (a
+    /// live LIST parses each object into its own `Arc`).
+    pub fn extend_shared(&mut self, objs: Vec<Arc<K>>) {
+        if self.is_empty() {
+            self.by_name.reserve(objs.len());
+            let unique = objs
+                .iter()
+                .enumerate()
+                .all(|(i, o)| self.by_name.insert(key_of(&**o), i).is_none());
+            if unique {
+                self.items = Items::Shared(objs);
+                return;
+            }
+            // The same name twice: let insert_shared() keep the later one.
+            self.by_name.clear();
+        }
+        objs.into_iter().for_each(|o| self.insert_shared(o));
+    }
+
     /// Looks an object up; `namespace` is `""` for cluster-scoped kinds.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&K> {
         self.by_name
@@ -670,5 +689,32 @@ mod tests {
         // extend() on a shared store inserts one by one.
         owned.extend(vec![cm("a", "y", "5"), cm("a", "z", "6")]);
         assert_eq!(values(&owned), vec!["5", "1", "6"]);
+    }
+
+    #[test]
+    fn extend_shared_takes_the_vector_and_keeps_the_later_of_a_name_given_twice() {
+        let listed = vec![Arc::new(cm("a", "x", "1")), Arc::new(cm("a", "y", "2"))];
+        let first = listed[0].clone();
+        let mut s = Store::default();
+        s.extend_shared(listed);
+        assert_eq!(values(&s), vec!["1", "2"]);
+        assert!(std::ptr::eq(s.get("a", "x").expect("x"), first.as_ref()));
+        // Into a store that has objects: inserted one by one, replacing by name.
+        s.extend_shared(vec![
+            Arc::new(cm("a", "y", "3")),
+            Arc::new(cm("b", "y", "4")),
+        ]);
+        assert_eq!(values(&s), vec!["1", "3", "4"]);
+        assert_eq!(s.get("b", "y").map(values_of), Some("4".into()));
+        // The same name twice in one listing: the later one wins, every name findable.
+        let mut dup = Store::default();
+        dup.extend_shared(vec![
+            Arc::new(cm("a", "x", "1")),
+            Arc::new(cm("a", "z", "2")),
+            Arc::new(cm("a", "x", "3")),
+        ]);
+        assert_eq!(values(&dup), vec!["3", "2"]);
+        assert_eq!(dup.get("a", "z").map(values_of), Some("2".into()));
+        assert_eq!(dup.len(), 2);
     }
 }

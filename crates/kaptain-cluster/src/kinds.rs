@@ -86,7 +86,7 @@ macro_rules! kinds {
         }
 
         /// Every object of one kind, as a LIST returned them (not boxed one by one).
-        pub(crate) enum Listed { $($variant(Vec<$ty>),)* }
+        pub(crate) enum Listed { $($variant(Vec<std::sync::Arc<$ty>>),)* }
 
         impl Listed {
             pub(crate) fn len(&self) -> usize {
@@ -97,7 +97,7 @@ macro_rules! kinds {
         impl Stores {
             /// Adds a listed kind: its vector becomes the store when the store is empty.
             pub(crate) fn put(&mut self, listed: Listed) {
-                match listed { $(Listed::$variant(v) => self.$field.extend(v),)* }
+                match listed { $(Listed::$variant(v) => self.$field.extend_shared(v),)* }
             }
         }
 

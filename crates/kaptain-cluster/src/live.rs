@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use http_body_util::BodyExt;
@@ -415,13 +416,13 @@ pub(crate) async fn list_all<K>(
     namespace: Option<&str>,
     lp: &ListParams,
     values: Values,
-) -> Result<Vec<K>, kube::Error>
+) -> Result<Vec<Arc<K>>, kube::Error>
 where
-    K: kube::Resource<DynamicType = ()> + DeserializeOwned + Send + 'static,
+    K: kube::Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
 {
     let request = kube::core::Request::new(K::url_path(&(), namespace));
     let mut lp = lp.clone();
-    let mut out: Vec<K> = Vec::new();
+    let mut out: Vec<Arc<K>> = Vec::new();
     let mut parsing: Option<(JoinHandle<ParsedPage<K>>, Option<String>)> = None;
     loop {
         let req = request.list(&lp).map_err(kube::Error::BuildRequest)?;
@@ -494,7 +495,7 @@ async fn joined<K>(h: JoinHandle<ParsedPage<K>>) -> Result<page::Page<K>, kube::
 async fn take_page<K>(
     h: JoinHandle<ParsedPage<K>>,
     early: Option<&str>,
-    out: &mut Vec<K>,
+    out: &mut Vec<Arc<K>>,
 ) -> Result<(), kube::Error> {
     let page = joined(h).await?;
     if page.continue_.as_deref() != early {
@@ -508,9 +509,8 @@ async fn take_page<K>(
     Ok(())
 }
 
-/// Sizes the result once, from the first page's count of what follows (objects are large:
-/// growing by doubling would copy them and leave up to half the vector unused).
-fn reserve<K>(out: &mut Vec<K>, page: &page::Page<K>) {
+/// Sizes the result once, from the first page's count of what follows.
+fn reserve<K>(out: &mut Vec<Arc<K>>, page: &page::Page<K>) {
     if out.is_empty() {
         out.reserve_exact(page.items.len() + page.remaining);
     }
