@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use http_body_util::BodyExt;
