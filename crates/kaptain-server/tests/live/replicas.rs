@@ -293,14 +293,17 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
         let breaks = round + 1;
         // Broken: both replicas report the missing ConfigMap; the store has one open
         // occurrence of each of the namespace's findings, the ones the replicas report.
-        let steady = eventually(&format!("round {round}: both replicas agree"), || async {
-            let (ra, rb) = (reported(&a), reported(&b));
-            (reports_root(&a)? && reports_root(&b)? && ra == rb).then_some(ra)
-        })
+        // (What the replicas report may still change while the pods settle — a first view of
+        // agreement can be a passing one — so the store is compared with both replicas' latest
+        // reports at the same moment.)
+        eventually(
+            &format!("round {round}: both replicas report the root"),
+            || async { (reports_root(&a)? && reports_root(&b)?).then_some(()) },
+        )
         .await?;
         scans.wait_for(&a, 4).await?;
         let h = eventually(
-            &format!("round {round}: the store has them open"),
+            &format!("round {round}: the store has open what both replicas report"),
             || async {
                 let h = history(&a).await.ok()?;
                 let mut open: Vec<String> = h
@@ -309,7 +312,8 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
                     .map(|(fp, _)| fp.clone())
                     .collect();
                 open.sort();
-                (open == steady && reported(&a) == steady && reported(&b) == steady).then_some(h)
+                let steady = reported(&a);
+                (reports_root(&a)? && open == steady && reported(&b) == steady).then_some(h)
             },
         )
         .await?;
