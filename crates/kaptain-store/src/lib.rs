@@ -150,7 +150,7 @@ impl Store {
 
     /// Opens the store as `options` say.
     pub async fn open_with(options: StoreOptions) -> Result<Store> {
-        let db = db::connect(&options).await?;
+        let db = connect_sqlite_patiently(&options).await?;
         match &db {
             Db::Sqlite(pool) => migrate_sqlite(pool).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
@@ -185,8 +185,37 @@ impl Store {
     }
 }
 
-/// Attempts at migrating a SQLite database that others are migrating at the same time.
-const SQLITE_MIGRATION_ATTEMPTS: usize = 10;
+/// Attempts at opening or migrating a SQLite database that others are opening or migrating
+/// at the same time; the n-th retry waits n × [`SQLITE_RETRY_STEP`] first (~2 s in all).
+const SQLITE_MIGRATION_ATTEMPTS: u32 = 12;
+const SQLITE_RETRY_STEP: std::time::Duration = std::time::Duration::from_millis(30);
+
+/// [`db::connect`], retried while SQLite answers "database is locked" at once: switching a
+/// new file to WAL, or a racing opener's migration, can refuse without waiting for the busy
+/// timeout (seen with six `kaptain token create` on one new file under load).
+async fn connect_sqlite_patiently(options: &StoreOptions) -> Result<Db> {
+    if !options.url.starts_with("sqlite:") {
+        return db::connect(options).await;
+    }
+    let mut attempt = 1;
+    loop {
+        match db::connect(options).await {
+            Err(Error::Database(e)) if is_locked(&e) && attempt < SQLITE_MIGRATION_ATTEMPTS => {
+                tokio::time::sleep(SQLITE_RETRY_STEP * attempt).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
+fn is_locked(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<u32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
 
 /// Runs the SQLite migrations. sqlx takes no lock for them on SQLite, so openers of a new
 /// file racing each other (two stores in one process, or `kaptain serve` and
@@ -201,7 +230,10 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<()> {
     loop {
         match SQLITE_MIGRATIONS.run(pool).await {
             Ok(()) => return Ok(()),
-            Err(_) if attempt < SQLITE_MIGRATION_ATTEMPTS => attempt += 1,
+            Err(_) if attempt < SQLITE_MIGRATION_ATTEMPTS => {
+                tokio::time::sleep(SQLITE_RETRY_STEP * attempt).await;
+                attempt += 1;
+            }
             Err(e) => return Err(e.into()),
         }
     }
