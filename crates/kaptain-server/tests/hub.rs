@@ -592,14 +592,7 @@ async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult
     wait_state(&hub, &name, "ready").await?;
 
     // Installed after the hub started (or already there from another test binary run).
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in kaptain_heal::crd::crds() {
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    install_crds(&client).await?;
     eventually("the hub to watch HealingActions", || async {
         hub.cluster(&name).filter(|v| v.healing_served)
     })
@@ -704,14 +697,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
     .await?;
     // Kaptain's CRDs installed: `view` does not cover HealingActions. A watch the identity
     // may not make would never sync (this kept the cluster from ever being ready).
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in kaptain_heal::crd::crds() {
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    install_crds(&client).await?;
     eventually("HealingActions served", || async {
         client
             .list_api_group_resources("kaptain.dev/v1alpha1")
@@ -768,5 +754,18 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
             .filter(|i| i.objects.services.get("hub-e", "seen").is_some())
     })
     .await?;
+    Ok(())
+}
+
+/// Creates Kaptain's CRDs (already there from another test is fine).
+async fn install_crds(client: &kube::Client) -> TestResult {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in kaptain_heal::crd::crds() {
+        match crds.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
