@@ -7,6 +7,7 @@
 mod audit;
 mod common;
 mod findings;
+mod leases;
 mod misc;
 mod plans;
 mod replicas;
@@ -54,6 +55,8 @@ both!(
     audit::modified_record_is_detected,
     audit::deleted_record_is_detected,
     audit::reordered_records_are_detected,
+    leases::lease_acquire_renew_expire_takeover,
+    leases::lease_racing_replicas_get_it_once,
     misc::runs_lifecycle,
     misc::token_lifecycle,
     misc::settings_secret_and_plain,
