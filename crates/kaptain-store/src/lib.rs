@@ -69,7 +69,7 @@ use std::sync::Arc;
 pub use audit::{AuditQuery, AuditRecord, AuditVerification, GENESIS_HASH, NewAudit};
 pub use cursor::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 pub use error::{Error, Result};
-pub use findings::{FindingQuery, FindingState, ScanDiff, StoredFinding};
+pub use findings::{FindingQuery, FindingState, ScanDiff, StoredFinding, StoredFindingJson};
 pub use lease::{Lease, new_holder_id};
 pub use runs::{Run, RunStatus};
 pub use settings::{KEY_ENV, SecretKey, SettingInfo, load_or_create_key};

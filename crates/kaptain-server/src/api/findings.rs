@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use kaptain_model::Severity;
-use kaptain_store::{FindingQuery, FindingState, Role, StoredFinding};
+use kaptain_store::{FindingQuery, FindingState, Role, StoredFinding, StoredFindingJson};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -48,7 +48,9 @@ pub struct FindingParams {
 /// One page of findings.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FindingPage {
-    pub items: Vec<StoredFinding>,
+    // Served as stored: the same shape as `StoredFinding`, without parsing it first.
+    #[schema(value_type = Vec<StoredFinding>)]
+    pub items: Vec<StoredFindingJson>,
     /// Pass back as `cursor` for the next page; absent after the last one.
     pub next_cursor: Option<String>,
 }
@@ -72,7 +74,7 @@ pub async fn list_findings(
     let (cluster, namespace) = principal.narrow(p.cluster, p.namespace)?;
     let page = state
         .store
-        .findings(&FindingQuery {
+        .findings_json(&FindingQuery {
             cluster,
             namespace,
             min_severity: p.severity,

@@ -223,6 +223,14 @@ async fn collect_pages(
     let mut pages = 0;
     loop {
         let page = store.findings(&q).await?;
+        // The API's listing passes the stored JSON through: the same page, byte for byte
+        // once parsed, with the same cursor.
+        let raw = store.findings_json(&q).await?;
+        assert_eq!(
+            serde_json::to_value(&raw)?,
+            serde_json::to_value(&page)?,
+            "findings_json differs from findings for {q:?}"
+        );
         pages += 1;
         assert!(page.items.len() <= q.limit as usize);
         items.extend(page.items);
