@@ -7,7 +7,8 @@
 //!   API tokens, OIDC JWTs, roles and scopes; every state-changing request is recorded in the
 //!   store's hash-chained audit log.
 //! - [`console`]: the web console (server-rendered, htmx, assets embedded by [`assets`]).
-//! - [`serve`]: wires store, hub and HTTP together; [`tasks`]: the queue of diagnose runs.
+//! - [`serve`]: wires store, hub and HTTP together; [`recorder`]: records the findings
+//!   history, one replica per cluster; [`tasks`]: the queue of diagnose runs.
 
 pub mod api;
 pub mod app;
@@ -17,5 +18,6 @@ pub mod console;
 pub mod events;
 pub mod hub;
 pub mod metrics;
+pub mod recorder;
 pub mod serve;
 pub mod tasks;

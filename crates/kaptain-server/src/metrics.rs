@@ -1,5 +1,6 @@
 //! The server's own Prometheus metrics (OpenMetrics text on `/metrics`): requests by route,
-//! method and status, latency histograms by route, and per-cluster gauges.
+//! method and status, latency histograms by route, and per-cluster gauges (whether this
+//! replica records the cluster's findings history).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -29,6 +31,11 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLabels {
+    cluster: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~8 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
@@ -39,6 +46,7 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    findings_recorder: Family<ClusterLabels, Gauge>,
     registry: Arc<Registry>,
 }
 
@@ -65,11 +73,27 @@ impl Metrics {
             "Time to answer an HTTP request (until the response head), by method and route template",
             latency.clone(),
         );
+        let findings_recorder = Family::<ClusterLabels, Gauge>::default();
+        r.register(
+            "findings_recorder",
+            "1 while this replica records the cluster's findings history (it holds the cluster's lease in the store), 0 while another replica does",
+            findings_recorder.clone(),
+        );
         Metrics {
             requests,
             latency,
+            findings_recorder,
             registry: Arc::new(r),
         }
+    }
+
+    /// Sets whether this replica records `cluster`'s findings history.
+    pub fn set_findings_recorder(&self, cluster: &str, recording: bool) {
+        self.findings_recorder
+            .get_or_create(&ClusterLabels {
+                cluster: cluster.to_owned(),
+            })
+            .set(i64::from(recording));
     }
 
     /// The OpenMetrics text of every metric.

@@ -9,8 +9,9 @@ use kaptain_store::{Store, StoreOptions};
 
 use crate::api::AppState;
 use crate::auth::{Auth, Oidc, OidcConfig};
-use crate::hub::{ClusterSource, Hub, HubConfig, sink_fn};
+use crate::hub::{ClusterSource, Hub, HubConfig};
 use crate::metrics::Metrics;
+use crate::recorder::Recorder;
 use crate::tasks::Tasks;
 
 /// Everything `kaptain serve` is told.
@@ -53,11 +54,14 @@ pub enum ServeError {
 pub struct Server {
     pub state: AppState,
     pub router: axum::Router,
+    /// Records the findings history of the clusters whose lease this replica holds.
+    pub recorder: Arc<Recorder>,
 }
 
 impl Server {
     /// Opens the store, starts the hub on `opts.clusters` (recording every analysis in the
-    /// findings history) and builds the application.
+    /// findings history while this replica holds the cluster's lease, see
+    /// [`crate::recorder`]) and builds the application.
     pub async fn build(opts: &ServeOptions, hub_config: HubConfig) -> Result<Server, ServeError> {
         if opts.no_auth && !opts.listen.ip().is_loopback() {
             return Err(ServeError::NoAuthNotLoopback(opts.listen));
@@ -71,19 +75,9 @@ impl Server {
             ..StoreOptions::new(opts.database_url.clone())
         })
         .await?;
-        let recorder = store.clone();
-        let sink = sink_fn(
-            move |cluster: String, _generation, report: Arc<kaptain_model::Report>, _change| {
-                let store = recorder.clone();
-                async move {
-                    store
-                        .record_scan(&cluster, &report.findings, jiff::Timestamp::now())
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string().into())
-                }
-            },
-        );
+        let metrics = Metrics::new();
+        let recorder = Arc::new(Recorder::new(store.clone(), &hub_config, metrics.clone())?);
+        let sink: Arc<dyn crate::hub::ReportSink> = recorder.clone();
         let hub = Arc::new(Hub::with_sink(hub_config, Some(sink)));
         for c in &opts.clusters {
             hub.add_cluster(c.clone())?;
@@ -102,13 +96,17 @@ impl Server {
             hub,
             store,
             auth,
-            metrics: Metrics::new(),
+            metrics,
             tasks: Tasks::new(opts.workers),
             events,
             operator_namespace: opts.operator_namespace.clone(),
         };
         let router = crate::app::router(state.clone());
-        Ok(Server { state, router })
+        Ok(Server {
+            state,
+            router,
+            recorder,
+        })
     }
 }
 
@@ -131,10 +129,13 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         clusters = opts.clusters.len(),
         "serving: console http://{addr}/console, API http://{addr}/api/v1 (docs /api/v1/docs)"
     );
-    axum::serve(listener, server.router)
+    let served = axum::serve(listener, server.router)
         .with_graceful_shutdown(shutdown())
         .await
-        .map_err(ServeError::Serve)
+        .map_err(ServeError::Serve);
+    // Another replica takes over recording at once instead of after the lease expires.
+    server.recorder.release().await;
+    served
 }
 
 async fn shutdown() {

@@ -43,6 +43,13 @@ pub struct HubConfig {
     /// when this long has passed without one (so a history knows its open findings are
     /// still there). Default 60 s.
     pub sink_interval: Duration,
+    /// How long the sink's claim on a cluster lasts without renewal: the server's findings
+    /// recorder holds a lease per cluster in its store for this long, renewed at every sink
+    /// call, so that of several replicas sharing one database one records a cluster (another
+    /// takes over once the holder has stopped renewing for this long). Default `None`:
+    /// 2 × (`sink_interval` + `resync`), the longest a ready cluster goes between sink calls
+    /// twice over; see [`HubConfig::sink_lease_ttl`].
+    pub sink_lease: Option<Duration>,
     /// First retry delay after a failure; doubles per failure up to `backoff_max`. Default 1 s.
     pub backoff_initial: Duration,
     /// Default 60 s.
@@ -68,6 +75,7 @@ impl Default for HubConfig {
             request_timeout: Duration::from_secs(10),
             sync_timeout: Duration::from_secs(120),
             sink_interval: Duration::from_secs(60),
+            sink_lease: None,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             event_capacity: 1024,
@@ -78,6 +86,13 @@ impl Default for HubConfig {
 }
 
 impl HubConfig {
+    /// The sink's lease time to live: `sink_lease` when set, else
+    /// 2 × (`sink_interval` + `resync`) (default 180 s).
+    pub fn sink_lease_ttl(&self) -> Duration {
+        self.sink_lease
+            .unwrap_or_else(|| (self.sink_interval + self.resync) * 2)
+    }
+
     /// Analyses run as of the system time plus `offset` (tests use a later time so that
     /// grace periods have passed).
     pub fn with_clock_offset(mut self, offset: SignedDuration) -> Self {
@@ -103,6 +118,7 @@ impl fmt::Debug for HubConfig {
             .field("request_timeout", &self.request_timeout)
             .field("sync_timeout", &self.sync_timeout)
             .field("sink_interval", &self.sink_interval)
+            .field("sink_lease", &self.sink_lease_ttl())
             .field("backoff_initial", &self.backoff_initial)
             .field("backoff_max", &self.backoff_max)
             .finish_non_exhaustive()

@@ -1,7 +1,8 @@
 //! Two server replicas on one PostgreSQL database, watching the same cluster: they start
 //! (and migrate) at the same time, share tokens, secret settings and one audit chain, and
 //! record the cluster's findings history once — one open occurrence per finding, one
-//! occurrence per time a finding appeared, each closed once.
+//! occurrence per time a finding appeared, each closed once. Only the replica holding the
+//! cluster's lease records; when it stops, the other takes over.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::http::{Method, StatusCode};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kaptain_server::hub::HubConfig;
+use kaptain_server::recorder::lease_name;
 use kaptain_server::serve::Server;
 use kaptain_store::{FindingQuery, FindingState, Role, StoredFinding};
 use kaptain_testenv::{Postgres, apply_yaml};
@@ -382,5 +384,131 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
             .delete("api-config", &DeleteParams::default())
             .await?;
     }
+    Ok(())
+}
+
+/// Busy hubs whose recorder lease outlives several missed renewals (a loaded machine does not
+/// hand the lease over by itself), yet expires soon after its holder stops.
+fn leased_hub() -> HubConfig {
+    HubConfig {
+        sink_lease: Some(Duration::from_secs(10)),
+        ..busy_hub()
+    }
+}
+
+/// `kaptain_server_findings_recorder{cluster=...}` on the server's `/metrics`.
+async fn recorder_gauge(server: &Server) -> Option<i64> {
+    let reply = call(server, Method::GET, "/metrics", None, None)
+        .await
+        .ok()?;
+    let prefix = format!("kaptain_server_findings_recorder{{cluster=\"{CLUSTER}\"}} ");
+    reply
+        .body
+        .as_str()?
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether the store has the missing ConfigMap of namespace `ns` open.
+async fn root_open(server: &Server, ns: &str) -> Option<bool> {
+    let page = server
+        .state
+        .store
+        .findings(&FindingQuery {
+            cluster: Some(CLUSTER.into()),
+            namespace: Some(ns.into()),
+            check: Some(ROOT.into()),
+            state: FindingState::All,
+            limit: 1000,
+            ..FindingQuery::default()
+        })
+        .await
+        .ok()?;
+    Some(page.items.iter().any(StoredFinding::is_open))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestResult {
+    const FIRST: &str = "live-recorder";
+    const LATER: &str = "live-recorder-later";
+    let (cp, client) = cluster().await?;
+    apply_yaml(&client, &missing_configmap(FIRST)).await?;
+    let url = tokio::task::spawn_blocking(|| Postgres::shared().fresh_database()).await??;
+    let dir = tempfile::tempdir()?;
+    let (opts_a, opts_b) = (
+        options(cp, dir.path(), url.clone()),
+        options(cp, dir.path(), url.clone()),
+    );
+    let (a, b) = tokio::join!(
+        Server::build(&opts_a, leased_hub()),
+        Server::build(&opts_b, leased_hub()),
+    );
+    let (a, b) = (a?, b?);
+    assert_ne!(a.recorder.holder(), b.recorder.holder());
+    let lease = lease_name(CLUSTER);
+
+    // Both report the cluster, one records it: the store's lease names it, it says (and
+    // exports) that it records, and the other, having tried, says it does not.
+    let a_holds = eventually(
+        "one replica records, the other knows it does not",
+        || async {
+            let holder = a.state.store.lease(&lease).await.ok()??.holder;
+            let a_holds = holder == a.recorder.holder();
+            if !a_holds && holder != b.recorder.holder() {
+                return None;
+            }
+            let (h, o) = if a_holds { (&a, &b) } else { (&b, &a) };
+            let settled = h.recorder.records(CLUSTER) == Some(true)
+                && o.recorder.records(CLUSTER) == Some(false)
+                && recorder_gauge(h).await == Some(1)
+                && recorder_gauge(o).await == Some(0);
+            settled.then_some(a_holds)
+        },
+    )
+    .await?;
+    let (holder, other) = if a_holds { (a, b) } else { (b, a) };
+    eventually("the holder recorded the missing ConfigMap", || async {
+        root_open(&holder, FIRST).await?.then_some(())
+    })
+    .await?;
+
+    // The holder stops watching (as if it crashed: it keeps its lease until it expires).
+    assert!(holder.state.hub.remove_cluster(CLUSTER));
+    eventually("the other replica takes the lease over", || async {
+        let lease = other.state.store.lease(&lease).await.ok()??;
+        (lease.holder == other.recorder.holder() && other.recorder.records(CLUSTER) == Some(true))
+            .then_some(())
+    })
+    .await?;
+
+    // What happens after the takeover is recorded by the one replica still watching: a
+    // finding appears, another clears.
+    apply_yaml(&client, &missing_configmap(LATER)).await?;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), FIRST);
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("api-config".into());
+    cm.data = Some([("MODE".to_owned(), "live".to_owned())].into());
+    configmaps.create(&PostParams::default(), &cm).await?;
+    eventually(
+        "the new holder recorded the new finding and the cleared one",
+        || async {
+            (root_open(&other, LATER).await? && !root_open(&other, FIRST).await?).then_some(())
+        },
+    )
+    .await?;
+    assert_eq!(
+        other.state.store.lease(&lease).await?.map(|l| l.holder),
+        Some(other.recorder.holder().to_owned()),
+        "the replica that stopped took the lease back"
+    );
+
+    // A clean shutdown gives the lease up at once.
+    other.recorder.release().await;
+    assert_eq!(other.state.store.lease(&lease).await?, None);
+    assert_eq!(other.recorder.records(CLUSTER), Some(false));
+    assert_eq!(recorder_gauge(&other).await, Some(0));
     Ok(())
 }
