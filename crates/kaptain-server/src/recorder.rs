@@ -188,3 +188,108 @@ impl ReportSink for Recorder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kaptain_model::{Category, ObjectRef, Remediation, Severity};
+
+    use super::*;
+
+    fn finding(name: &str) -> Finding {
+        Finding {
+            id: "pod.crash-loop".into(),
+            fingerprint: format!("fp-{name}"),
+            severity: Severity::High,
+            category: Category::Reliability,
+            object: ObjectRef::new("v1", "Pod", Some("shop"), name),
+            title: String::new(),
+            message: String::new(),
+            evidence: vec![],
+            root_cause: true,
+            caused_by: vec![],
+            remediation: Remediation::default(),
+            confidence: 1.0,
+            cause_hints: vec![],
+        }
+    }
+
+    fn hub(lease: Duration) -> HubConfig {
+        HubConfig {
+            sink_lease: Some(lease),
+            ..HubConfig::default()
+        }
+    }
+
+    /// Two replicas on one SQLite file: the first to record a cluster keeps recording it, the
+    /// other skips it (and records clusters nobody holds), until the first releases.
+    #[tokio::test]
+    async fn one_replica_records_a_cluster_until_it_releases() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let (sa, sb) = (
+            Store::open(&url).await.expect("store"),
+            Store::open(&url).await.expect("store"),
+        );
+        let ttl = Duration::from_secs(3600);
+        let (ma, mb) = (Metrics::new(), Metrics::new());
+        let a = Recorder::new(sa.clone(), &hub(ttl), ma.clone()).expect("recorder");
+        let b = Recorder::new(sb, &hub(ttl), mb.clone()).expect("recorder");
+        assert_eq!(a.ttl(), ttl);
+        assert_eq!(a.records("prod"), None);
+
+        let first = a.record("prod", &[finding("x")]).await.expect("record");
+        assert_eq!(first.map(|d| d.appeared.len()), Some(1));
+        // B's view differs (x cleared, y new): it is not recorded.
+        assert_eq!(
+            b.record("prod", &[finding("y")]).await.expect("record"),
+            None
+        );
+        // A renews and records again; B records a cluster nobody holds.
+        let again = a.record("prod", &[finding("x")]).await.expect("record");
+        assert_eq!(again.map(|d| (d.appeared.len(), d.open)), Some((0, 1)));
+        assert!(b.record("dev", &[]).await.expect("record").is_some());
+        assert_eq!(
+            (a.records("prod"), b.records("prod")),
+            (Some(true), Some(false))
+        );
+        assert!(
+            ma.encode()
+                .contains("kaptain_server_findings_recorder{cluster=\"prod\"} 1")
+        );
+        assert!(
+            mb.encode()
+                .contains("kaptain_server_findings_recorder{cluster=\"prod\"} 0")
+        );
+        let lease = sa.lease(&lease_name("prod")).await.expect("lease");
+        assert_eq!(lease.map(|l| l.holder), Some(a.holder().to_owned()));
+
+        // A releases (clean shutdown): it records nothing more, B takes over at once.
+        a.release().await;
+        assert_eq!(a.records("prod"), Some(false));
+        assert!(
+            ma.encode()
+                .contains("kaptain_server_findings_recorder{cluster=\"prod\"} 0")
+        );
+        assert_eq!(a.record("prod", &[]).await.expect("record"), None);
+        let taken = b.record("prod", &[finding("y")]).await.expect("record");
+        let diff = taken.expect("B records after the release");
+        assert_eq!((diff.appeared.len(), diff.cleared.len()), (1, 1));
+        assert_eq!(b.records("prod"), Some(true));
+    }
+
+    #[test]
+    fn the_default_lease_outlives_a_missed_renewal() {
+        let cfg = HubConfig::default();
+        // A ready cluster goes at most sink_interval + resync between sink calls.
+        assert!(cfg.sink_lease_ttl() > cfg.sink_interval + cfg.resync);
+        let slow = HubConfig {
+            sink_interval: Duration::from_secs(600),
+            ..HubConfig::default()
+        };
+        assert!(slow.sink_lease_ttl() > slow.sink_interval + slow.resync);
+        assert_eq!(
+            hub(Duration::from_secs(7)).sink_lease_ttl(),
+            Duration::from_secs(7)
+        );
+    }
+}
