@@ -8,7 +8,8 @@
 //!
 //! Prints, per backend: the first scan (10,000 inserts), an unchanged rescan, a rescan with
 //! 10% changed content, 5% cleared and 5% new, a page of 100 findings (p50/p99 over 500), a
-//! token authentication and an audit append. A measurement, not a test: no thresholds.
+//! token authentication, an audit append and a lease renewal (what the server adds to each
+//! recording of a cluster). A measurement, not a test: no thresholds.
 
 use std::time::{Duration, Instant};
 
@@ -137,11 +138,20 @@ async fn bench(label: &str, url: &str) -> Result<(), Box<dyn std::error::Error>>
     }
     let append = start.elapsed() / 200;
     let start = Instant::now();
+    for i in 0..200 {
+        let now = t0 + SignedDuration::from_secs(i);
+        store
+            .hold_lease("findings/bench", "bench", now, Duration::from_secs(180))
+            .await?;
+    }
+    let lease = start.elapsed() / 200;
+    let start = Instant::now();
     let v = store.verify_audit().await?;
     println!(
-        "{label}: authenticate_token {}, append_audit {}, verify_audit of {} records {}",
+        "{label}: authenticate_token {}, append_audit {}, hold_lease (a renewal) {}, verify_audit of {} records {}",
         ms(auth),
         ms(append),
+        ms(lease),
         v.records,
         ms(start.elapsed())
     );
