@@ -197,9 +197,9 @@ fn check_unshare() -> Result<(), Error> {
     Ok(())
 }
 
-/// `kaptain ARGS` in the fake pod: the service account directory mounted, the API server in
+/// `kaptain ARGS` in the fake pod: `sa_dir` mounted as its service account directory, the API server in
 /// the environment, no kubeconfig anywhere (`HOME` is an empty dir).
-fn in_pod(setup: &Pod0, home: &Path, args: &[&str]) -> Command {
+fn in_pod(setup: &Pod0, sa_dir: &Path, home: &Path, args: &[&str]) -> Command {
     let port = setup
         .cp
         .server_url()
@@ -220,7 +220,7 @@ fn in_pod(setup: &Pod0, home: &Path, args: &[&str]) -> Command {
     ])
     .arg(POD_SCRIPT)
     .arg("kaptain-pod")
-    .arg(&setup.sa_dir)
+    .arg(sa_dir)
     .arg(env!("CARGO_BIN_EXE_kaptain"))
     .args(args)
     .env_remove("KUBECONFIG")
@@ -247,16 +247,6 @@ where
             return Err(format!("{what}: not within {DEADLINE:?}").into());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -353,78 +343,120 @@ fn host_has_secrets_dir() -> bool {
     Path::new(SA_DIR).exists()
 }
 
+/// `kaptain serve --in-cluster` running in the fake pod with `sa_dir` as its service account.
+struct Serve {
+    child: Child,
+    addr: String,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Serve {
+    /// Starts the server and waits until it says where it listens (its "serving: console
+    /// http://ADDR/console" line); the rest of its log is kept for failure messages.
+    fn start(setup: &Pod0, sa_dir: &Path, dir: &Path) -> Result<Serve, Error> {
+        let db = format!("sqlite://{}", dir.join("kaptain.db").display());
+        let key = dir.join("secret.key");
+        let key = key.to_str().ok_or("a non-UTF-8 temp dir")?;
+        let mut child = in_pod(
+            setup,
+            sa_dir,
+            dir,
+            &[
+                "serve",
+                "--in-cluster",
+                "--no-auth",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &db,
+                "--secret-key-file",
+                key,
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+        let stderr = child.stderr.take().ok_or("no stderr pipe")?;
+        let (tx, rx) = mpsc::channel();
+        let log = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .split("console http://")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                {
+                    let _ = tx.send(addr.to_owned());
+                }
+                lines.push(line);
+            }
+            lines.join("\n")
+        });
+        let mut serve = Serve {
+            child,
+            addr: String::new(),
+            log: Some(log),
+        };
+        match rx.recv_timeout(DEADLINE) {
+            Ok(a) => serve.addr = a,
+            Err(_) => {
+                let log = serve.stop();
+                return Err(format!("kaptain serve never said where it listens:\n{log}").into());
+            }
+        }
+        Ok(serve)
+    }
+
+    /// The in-cluster cluster's page once `done` says so.
+    async fn cluster_when(&mut self, what: &str, done: fn(&Value) -> bool) -> Result<Value, Error> {
+        let addr = self.addr.clone();
+        let found = eventually(what, || {
+            let addr = addr.clone();
+            async move {
+                let (status, v) = get(&addr, "/api/v1/clusters/in-cluster").ok()?;
+                (status == 200 && done(&v)).then_some(v)
+            }
+        })
+        .await;
+        match found {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let last = get(&self.addr, "/api/v1/clusters/in-cluster");
+                let log = self.stop();
+                Err(format!("{e}; last answer {last:?}; server log:\n{log}").into())
+            }
+        }
+    }
+
+    /// Kills the server; its log.
+    fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log
+            .take()
+            .and_then(|l| l.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_in_cluster_in_a_pod_watches_with_the_service_account() -> Result<(), Error> {
     let had_secrets_dir = host_has_secrets_dir();
     let setup = setup().await?;
     let dir = tempfile::tempdir()?;
-    let db = format!("sqlite://{}", dir.path().join("kaptain.db").display());
-    let key = dir.path().join("secret.key");
-    let key = key.to_str().ok_or("a non-UTF-8 temp dir")?;
-    let mut child = in_pod(
-        setup,
-        dir.path(),
-        &[
-            "serve",
-            "--in-cluster",
-            "--no-auth",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &db,
-            "--secret-key-file",
-            key,
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()?;
-    let stderr = child.stderr.take().ok_or("no stderr pipe")?;
-    let served = Served(child);
-
-    // The address comes from the server's "serving: console http://ADDR/console" line; the
-    // rest of its log is kept for failure messages.
-    let (tx, rx) = mpsc::channel();
-    let log = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line
-                .split("console http://")
-                .nth(1)
-                .and_then(|r| r.split('/').next())
-            {
-                let _ = tx.send(addr.to_owned());
-            }
-            lines.push(line);
-        }
-        lines.join("\n")
-    });
-    let addr = match rx.recv_timeout(DEADLINE) {
-        Ok(a) => a,
-        Err(_) => {
-            drop(served);
-            let log = log.join().unwrap_or_default();
-            return Err(format!("kaptain serve never said where it listens:\n{log}").into());
-        }
-    };
-
-    let cluster = eventually("the in-cluster cluster to be ready", || {
-        let addr = addr.clone();
-        async move {
-            let (status, v) = get(&addr, "/api/v1/clusters/in-cluster").ok()?;
-            (status == 200 && v["status"]["state"] == "ready").then_some(v)
-        }
-    })
-    .await;
-    let cluster = match cluster {
-        Ok(c) => c,
-        Err(e) => {
-            let last = get(&addr, "/api/v1/clusters/in-cluster");
-            drop(served);
-            let log = log.join().unwrap_or_default();
-            return Err(format!("{e}; last answer {last:?}; server log:\n{log}").into());
-        }
-    };
+    let mut serve = Serve::start(setup, &setup.sa_dir, dir.path())?;
+    let addr = serve.addr.clone();
+    let cluster = serve
+        .cluster_when("the in-cluster cluster to be ready", |v| {
+            v["status"]["state"] == "ready"
+        })
+        .await?;
     assert_eq!(cluster["source"], "in-cluster service account", "{cluster}");
     assert_eq!(cluster["server_version"], "v1.20.2", "{cluster}");
 
@@ -445,8 +477,7 @@ async fn serve_in_cluster_in_a_pod_watches_with_the_service_account() -> Result<
     assert_rbac_honoured(&cluster, &report, "serve: the cluster page");
     assert_rbac_honoured(&report, &report, "serve: the report");
 
-    drop(served);
-    let _ = log.join();
+    serve.stop();
     assert_eq!(
         host_has_secrets_dir(),
         had_secrets_dir,
@@ -462,7 +493,7 @@ async fn diagnose_in_a_pod_without_a_kubeconfig_uses_the_service_account() -> Re
     let home = tempfile::tempdir()?;
     let now = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(15)).to_string();
     let args = ["diagnose", "-n", NAMESPACE, "-o", "json", "--now", &now];
-    let mut cmd = in_pod(setup, home.path(), &args);
+    let mut cmd = in_pod(setup, &setup.sa_dir, home.path(), &args);
     let out: Output = tokio::task::spawn_blocking(move || cmd.output()).await??;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let report: Value = serde_json::from_slice(&out.stdout)
@@ -483,5 +514,59 @@ async fn diagnose_in_a_pod_without_a_kubeconfig_uses_the_service_account() -> Re
         had_secrets_dir,
         "{SA_DIR} on the host changed: the fake pod leaked its mount"
     );
+    Ok(())
+}
+
+/// A service account directory that is broken: the server says which file is wrong, on one
+/// line, and keeps retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_in_a_pod_names_the_service_account_file_that_is_wrong() -> Result<(), Error> {
+    let setup = setup().await?;
+    type Break = fn(&Path) -> std::io::Result<()>;
+    let cases: [(&str, Break, &str); 3] = [
+        (
+            "no namespace file",
+            |d| std::fs::remove_file(d.join("namespace")),
+            "serviceaccount/namespace: ",
+        ),
+        (
+            "no token",
+            |d| std::fs::remove_file(d.join("token")),
+            "serviceaccount/token: ",
+        ),
+        (
+            "a token ending in a newline",
+            |d| {
+                let token = std::fs::read_to_string(d.join("token"))?;
+                std::fs::write(d.join("token"), format!("{token}\n"))
+            },
+            "serviceaccount/token: the token starts or ends with whitespace",
+        ),
+    ];
+    for (case, break_it, expected) in cases {
+        let dir = tempfile::tempdir()?;
+        let sa_dir = dir.path().join("serviceaccount");
+        std::fs::create_dir(&sa_dir)?;
+        for file in ["token", "ca.crt", "namespace"] {
+            std::fs::copy(setup.sa_dir.join(file), sa_dir.join(file))?;
+        }
+        break_it(&sa_dir)?;
+        let mut serve = Serve::start(setup, &sa_dir, dir.path())?;
+        let cluster = serve
+            .cluster_when(case, |v| v["status"]["attempts"].as_u64() >= Some(2))
+            .await?;
+        serve.stop();
+        assert_eq!(
+            cluster["status"]["state"], "unreachable",
+            "{case}: {cluster}"
+        );
+        let error = cluster["status"]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with("no in-cluster configuration: /var/run/secrets/kubernetes.io/")
+                && error.contains(expected)
+                && !error.contains('\n'),
+            "{case}: the error should name the file and what is wrong, on one line: {error}"
+        );
+    }
     Ok(())
 }

@@ -1,8 +1,7 @@
-//! `--in-cluster` where there is no service account (these tests do not run in a pod; kube
-//! reads the in-cluster credentials from fixed paths under
-//! /var/run/secrets/kubernetes.io/serviceaccount, which a test cannot provide without
-//! writing into the host): the cluster shows as unreachable with its reason and keeps
-//! retrying, and the other cluster is served.
+//! `--in-cluster` where there is no service account (this test does not run in a pod): the
+//! cluster shows as unreachable with its reason and keeps retrying, and the other cluster is
+//! served. `kaptain serve --in-cluster` in a (fake) pod with a real ServiceAccount token is
+//! tested in crates/kaptain/tests/incluster.rs.
 
 use std::path::Path;
 
