@@ -28,8 +28,9 @@ use super::{
 const NS: &str = "live-replicas";
 const ROOT: &str = "config.missing-configmap";
 
-/// Hubs that re-analyse and re-record every second, so both replicas keep writing the same
-/// cluster's scans into the store all along.
+/// Hubs that re-analyse and re-record every second: the lease holder keeps writing the
+/// cluster's scans into the store all along, and with a lease of a few seconds (the default
+/// for these intervals) a busy machine may hand it from one replica to the other meanwhile.
 fn busy_hub() -> HubConfig {
     HubConfig {
         debounce: Duration::from_millis(300),
@@ -286,7 +287,8 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
     targets.dedup();
     assert_eq!(targets.len(), REQUESTS + 1, "{targets:?}");
 
-    // The findings history: both hubs record the same cluster into the same store.
+    // The findings history: both hubs report the same cluster, one at a time records it into
+    // the same store.
     let (a, b) = (Arc::new(a), Arc::new(b));
     let mut scans = Scans { seen: Vec::new() };
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
@@ -333,7 +335,7 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
             .values()
             .flat_map(|o| o.iter().filter(|f| f.is_open()).map(|f| f.id))
             .collect();
-        // While nothing changes, both replicas keep recording: the same occurrences stay
+        // While nothing changes, the scans go on being recorded: the same occurrences stay
         // open, none is added.
         scans.wait_for(&a, 6).await?;
         let later = history(&b).await?;
