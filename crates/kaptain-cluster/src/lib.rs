@@ -9,6 +9,7 @@
 //! - [`watch`]: reflectors that keep an index live (the operator and the server).
 
 mod error;
+pub mod incluster;
 mod index;
 mod kinds;
 pub mod live;

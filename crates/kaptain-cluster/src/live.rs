@@ -98,8 +98,15 @@ pub async fn connect(opts: &LiveOptions) -> Result<Cluster, Error> {
                     .map_err(|e| Error::Kubeconfig(flatten(&e)))?;
                 (cfg, ctx)
             }
-            Err(kerr) => match Config::incluster() {
+            Err(kerr) => match crate::incluster::config() {
                 Ok(cfg) if opts.context.is_none() => (cfg, None),
+                // In a pod whose service account cannot be used, say why.
+                Err(ierr) if opts.context.is_none() && crate::incluster::in_a_pod() => {
+                    return Err(Error::Kubeconfig(format!(
+                        "{} (and {ierr})",
+                        flatten(&kerr)
+                    )));
+                }
                 _ => {
                     return Err(Error::Kubeconfig(format!(
                         "{} (and not running in a cluster)",

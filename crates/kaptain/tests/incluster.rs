@@ -517,12 +517,24 @@ async fn diagnose_in_a_pod_without_a_kubeconfig_uses_the_service_account() -> Re
     Ok(())
 }
 
+/// A copy of the good service account directory in `dir`, broken by `break_it`.
+fn broken_copy(setup: &Pod0, dir: &Path, break_it: Break) -> Result<PathBuf, Error> {
+    let sa_dir = dir.join("serviceaccount");
+    std::fs::create_dir(&sa_dir)?;
+    for file in ["token", "ca.crt", "namespace"] {
+        std::fs::copy(setup.sa_dir.join(file), sa_dir.join(file))?;
+    }
+    break_it(&sa_dir)?;
+    Ok(sa_dir)
+}
+
+type Break = fn(&Path) -> std::io::Result<()>;
+
 /// A service account directory that is broken: the server says which file is wrong, on one
 /// line, and keeps retrying.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_in_a_pod_names_the_service_account_file_that_is_wrong() -> Result<(), Error> {
     let setup = setup().await?;
-    type Break = fn(&Path) -> std::io::Result<()>;
     let cases: [(&str, Break, &str); 3] = [
         (
             "no namespace file",
@@ -545,12 +557,7 @@ async fn serve_in_a_pod_names_the_service_account_file_that_is_wrong() -> Result
     ];
     for (case, break_it, expected) in cases {
         let dir = tempfile::tempdir()?;
-        let sa_dir = dir.path().join("serviceaccount");
-        std::fs::create_dir(&sa_dir)?;
-        for file in ["token", "ca.crt", "namespace"] {
-            std::fs::copy(setup.sa_dir.join(file), sa_dir.join(file))?;
-        }
-        break_it(&sa_dir)?;
+        let sa_dir = broken_copy(setup, dir.path(), break_it)?;
         let mut serve = Serve::start(setup, &sa_dir, dir.path())?;
         let cluster = serve
             .cluster_when(case, |v| v["status"]["attempts"].as_u64() >= Some(2))
@@ -568,5 +575,28 @@ async fn serve_in_a_pod_names_the_service_account_file_that_is_wrong() -> Result
             "{case}: the error should name the file and what is wrong, on one line: {error}"
         );
     }
+    Ok(())
+}
+
+/// Without a kubeconfig, in a pod whose service account has no token: one line saying so,
+/// exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnose_in_a_pod_with_a_broken_service_account_says_why() -> Result<(), Error> {
+    let setup = setup().await?;
+    let home = tempfile::tempdir()?;
+    let sa_dir = broken_copy(setup, home.path(), |d| {
+        std::fs::remove_file(d.join("token"))
+    })?;
+    let mut cmd = in_pod(setup, &sa_dir, home.path(), &["diagnose", "-A"]);
+    let out: Output = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("cannot load kubeconfig")
+            && stderr.contains("/var/run/secrets/kubernetes.io/serviceaccount/token: "),
+        "the error should say there is no kubeconfig and which service account file is \
+         missing: {stderr}"
+    );
     Ok(())
 }

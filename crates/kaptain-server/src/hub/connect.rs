@@ -29,7 +29,7 @@ pub(crate) async fn client(name: &str, source: &ClusterSource) -> Result<Cluster
                 .await
                 .map_err(|e| Error::Kubeconfig(one_line(&e)))?
         }
-        ClusterSource::InCluster => in_cluster_config()?,
+        ClusterSource::InCluster => kaptain_cluster::incluster::config()?,
     };
     config.connect_timeout = Some(Duration::from_secs(5));
     // No read timeout: watches are guarded by the watcher's idle timeout, one-off requests by
@@ -42,57 +42,6 @@ pub(crate) async fn client(name: &str, source: &ClusterSource) -> Result<Cluster
         context: Some(name.to_string()),
         default_namespace,
     })
-}
-
-/// Where kube reads a pod's service account (fixed by Kubernetes).
-const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-/// The pod's service account, as kube reads it (the API server from
-/// `KUBERNETES_SERVICE_HOST`/`_PORT`, the token, CA and namespace from
-/// [`SERVICE_ACCOUNT_DIR`]), with an error that names what is missing or wrong.
-fn in_cluster_config() -> Result<Config, Error> {
-    for var in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] {
-        if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
-            return Err(Error::InCluster(format!(
-                "{var} is not set (is the server running in a pod?)"
-            )));
-        }
-    }
-    let config = Config::incluster().map_err(|e| {
-        use kube::config::InClusterError as E;
-        let file = match &e {
-            E::ReadDefaultNamespace(_) => Some("namespace"),
-            E::ReadCertificateBundle(_) | E::ParseCertificates(_) => Some("ca.crt"),
-            _ => None,
-        };
-        Error::InCluster(match file {
-            Some(f) => format!("{SERVICE_ACCOUNT_DIR}/{f}: {}", one_line(&e)),
-            None => one_line(&e),
-        })
-    })?;
-    check_token(&std::path::Path::new(SERVICE_ACCOUNT_DIR).join("token"))?;
-    Ok(config)
-}
-
-/// kube reads the token file when the client is built and again every minute (projected
-/// tokens rotate) and sends it verbatim: a missing file would fail later with a vaguer error,
-/// and a trailing newline would fail every request as "failed to parse header value".
-fn check_token(path: &std::path::Path) -> Result<(), Error> {
-    let token = std::fs::read_to_string(path)
-        .map_err(|e| Error::InCluster(format!("{}: {e}", path.display())))?;
-    check_token_text(&token).map_err(|m| Error::InCluster(format!("{}: {m}", path.display())))
-}
-
-fn check_token_text(token: &str) -> Result<(), &'static str> {
-    if token.trim().is_empty() {
-        Err("the token is empty")
-    } else if token.trim() != token {
-        Err(
-            "the token starts or ends with whitespace (a newline?), which cannot be sent in an HTTP header",
-        )
-    } else {
-        Ok(())
-    }
 }
 
 /// What discovery found.
@@ -181,18 +130,5 @@ pub(crate) fn no_answer(cluster: &Cluster, timeout: Duration) -> Error {
     Error::Unreachable {
         context: cluster.context.clone(),
         message: format!("no answer within {}s", timeout.as_secs()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_token_text;
-
-    #[test]
-    fn a_token_must_be_one_bare_line() {
-        assert_eq!(check_token_text("eyJhbGciOi.abc.def"), Ok(()));
-        assert!(check_token_text("").is_err());
-        assert!(check_token_text(" \n").is_err());
-        assert!(check_token_text("eyJhbGciOi.abc.def\n").is_err_and(|m| m.contains("newline")));
     }
 }
