@@ -32,11 +32,22 @@ pub struct Recorder {
     holder: String,
     ttl: Duration,
     metrics: Metrics,
-    /// Per cluster, whether the last attempt held the lease (for logs and [`Recorder::records`]).
-    held: Mutex<BTreeMap<String, bool>>,
+    /// Per cluster, what happened so far (for logs, [`Recorder::records`], [`Recorder::tally`]).
+    tallies: Mutex<BTreeMap<String, Tally>>,
     /// Recordings hold it shared; [`Recorder::release`] takes it exclusively and sets it:
     /// nothing is recorded any more.
     closed: tokio::sync::RwLock<bool>,
+}
+
+/// What a recorder did with one cluster's reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Whether the last attempt held the cluster's lease.
+    pub holds: bool,
+    /// Scans recorded.
+    pub recorded: u64,
+    /// Scans left out because another replica held the lease.
+    pub skipped: u64,
 }
 
 /// The store lease that says who records `cluster`.
@@ -57,7 +68,7 @@ impl Recorder {
             holder: kaptain_store::new_holder_id()?,
             ttl: hub.sink_lease_ttl(),
             metrics,
-            held: Mutex::new(BTreeMap::new()),
+            tallies: Mutex::new(BTreeMap::new()),
             closed: tokio::sync::RwLock::new(false),
         })
     }
@@ -74,7 +85,12 @@ impl Recorder {
 
     /// Whether the last attempt to record `cluster` held its lease; `None` before the first.
     pub fn records(&self, cluster: &str) -> Option<bool> {
-        self.held().get(cluster).copied()
+        self.tally(cluster).map(|t| t.holds)
+    }
+
+    /// What this recorder did with `cluster`'s reports; `None` before the first.
+    pub fn tally(&self, cluster: &str) -> Option<Tally> {
+        self.tallies().get(cluster).copied()
     }
 
     /// Records one scan of `cluster` if this replica holds (or can take) its lease: the
@@ -108,6 +124,10 @@ impl Recorder {
             .record_scan(cluster, findings, Timestamp::now())
             .await?;
         drop(closed);
+        self.tallies()
+            .entry(cluster.to_owned())
+            .or_default()
+            .recorded += 1;
         Ok(Some(diff))
     }
 
@@ -118,9 +138,9 @@ impl Recorder {
         let mut closed = self.closed.write().await;
         *closed = true;
         let clusters: Vec<String> = self
-            .held()
+            .tallies()
             .iter()
-            .filter(|(_, held)| **held)
+            .filter(|(_, t)| t.holds)
             .map(|(c, _)| c.clone())
             .collect();
         for cluster in clusters {
@@ -130,7 +150,7 @@ impl Recorder {
                 .await
             {
                 Ok(_) => {
-                    self.held().insert(cluster.clone(), false);
+                    self.tallies().entry(cluster.clone()).or_default().holds = false;
                     self.metrics.set_findings_recorder(&cluster, false);
                 }
                 Err(e) => tracing::warn!(%cluster, "releasing the findings recorder lease: {e}"),
@@ -140,7 +160,16 @@ impl Recorder {
 
     /// Keeps what the last attempt found, and says so when it changed.
     async fn note(&self, cluster: &str, held: bool) {
-        let before = self.held().insert(cluster.to_owned(), held);
+        let before = {
+            let mut tallies = self.tallies();
+            let before = tallies.get(cluster).map(|t| t.holds);
+            let t = tallies.entry(cluster.to_owned()).or_default();
+            t.holds = held;
+            if !held {
+                t.skipped += 1;
+            }
+            before
+        };
         self.metrics.set_findings_recorder(cluster, held);
         if before == Some(held) {
             return;
@@ -157,8 +186,8 @@ impl Recorder {
         tracing::info!(%cluster, holder = %other, "another replica records the findings history");
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    fn tallies(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Tally>> {
+        self.tallies.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -167,7 +196,7 @@ impl std::fmt::Debug for Recorder {
         f.debug_struct("Recorder")
             .field("holder", &self.holder)
             .field("ttl", &self.ttl)
-            .field("held", &*self.held())
+            .field("tallies", &*self.tallies())
             .finish_non_exhaustive()
     }
 }
@@ -252,6 +281,14 @@ mod tests {
             (a.records("prod"), b.records("prod")),
             (Some(true), Some(false))
         );
+        let tally = |holds, recorded, skipped| Tally {
+            holds,
+            recorded,
+            skipped,
+        };
+        assert_eq!(a.tally("prod"), Some(tally(true, 2, 0)));
+        assert_eq!(b.tally("prod"), Some(tally(false, 0, 1)));
+        assert_eq!(b.tally("dev"), Some(tally(true, 1, 0)));
         assert!(
             ma.encode()
                 .contains("kaptain_server_findings_recorder{cluster=\"prod\"} 1")

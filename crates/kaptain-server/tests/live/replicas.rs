@@ -440,6 +440,15 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     apply_yaml(&client, &missing_configmap(FIRST)).await?;
     let url = tokio::task::spawn_blocking(|| Postgres::shared().fresh_database()).await??;
     let dir = tempfile::tempdir()?;
+    // A third replica (only its lease) records the cluster when A and B start.
+    let lease = lease_name(CLUSTER);
+    let third = kaptain_store::Store::open(&url).await?;
+    let hour = Duration::from_secs(3600);
+    assert!(
+        third
+            .hold_lease(&lease, "third", Timestamp::now(), hour)
+            .await?
+    );
     let (opts_a, opts_b) = (
         options(cp, dir.path(), url.clone()),
         options(cp, dir.path(), url.clone()),
@@ -450,10 +459,39 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     );
     let (a, b) = (a?, b?);
     assert_ne!(a.recorder.holder(), b.recorder.holder());
-    let lease = lease_name(CLUSTER);
 
-    // Both report the cluster, one records it: the store's lease names it, it says (and
-    // exports) that it records, and the other, having tried, says it does not.
+    // Without the lease, neither writes: both report the missing ConfigMap and have tried to
+    // record twice (sink calls of a cluster follow each other, so the first has finished),
+    // and the store has no scan of the cluster.
+    let skipped_twice = |s: &Server| {
+        s.recorder
+            .tally(CLUSTER)
+            .is_some_and(|t| !t.holds && t.skipped >= 2)
+    };
+    eventually("both replicas report, and skip recording twice", || async {
+        let reported = |s: &Server| {
+            s.state.hub.report(CLUSTER).is_some_and(|r| {
+                r.findings
+                    .iter()
+                    .any(|f| f.id == ROOT && f.object.namespace.as_deref() == Some(FIRST))
+            })
+        };
+        (reported(&a) && reported(&b) && skipped_twice(&a) && skipped_twice(&b)).then_some(())
+    })
+    .await?;
+    let scans = a.state.store.cluster_scans().await?;
+    assert!(
+        scans.iter().all(|s| s.cluster != CLUSTER),
+        "a replica without the lease recorded: {scans:?}"
+    );
+    for s in [&a, &b] {
+        assert_eq!(s.recorder.tally(CLUSTER).map(|t| t.recorded), Some(0));
+    }
+    assert_eq!(root_open(&a, FIRST).await, Some(false));
+
+    // The third stops cleanly: one of A and B records now. The store's lease names it, it
+    // says (and exports) that it records, and the other, having tried, says it does not.
+    assert!(third.release_lease(&lease, "third").await?);
     let a_holds = eventually(
         "one replica records, the other knows it does not",
         || async {
