@@ -7,3 +7,4 @@
 //! (`KAPTAIN_PG_BIN`, scripts/provision-postgres.sh).
 
 mod live;
+mod support;

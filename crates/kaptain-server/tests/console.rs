@@ -9,12 +9,14 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use kaptain_server::hub::{ClusterSource, HubConfig};
-use kaptain_server::serve::{ServeOptions, Server};
+use kaptain_server::serve::Server;
 use kaptain_store::{AuditQuery, Role, Scope};
 use kaptain_testenv::{ControlPlane, apply_yaml};
 use tower::ServiceExt;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod support;
+
+use support::{Error, TestResult, fast_hub, serve_options};
 
 struct Console {
     server: Server,
@@ -22,38 +24,15 @@ struct Console {
 }
 
 impl Console {
-    async fn start(
-        clusters: Vec<ClusterSource>,
-        hub: HubConfig,
-    ) -> Result<Console, Box<dyn std::error::Error>> {
+    async fn start(clusters: Vec<ClusterSource>, hub: HubConfig) -> Result<Console, Error> {
         let dir = tempfile::tempdir()?;
-        let opts = ServeOptions {
-            listen: "127.0.0.1:0".parse()?,
-            clusters,
-            database_url: format!("sqlite://{}", dir.path().join("kaptain.db").display()),
-            secret_key_file: dir.path().join("secret.key"),
-            no_auth: false,
-            oidc: None,
-            operator_namespace: "kaptain-system".into(),
-            workers: 1,
-        };
+        let opts = serve_options(dir.path(), clusters);
         let server = Server::build(&opts, hub).await?;
         Ok(Console { server, _dir: dir })
     }
 
-    async fn token(
-        &self,
-        name: &str,
-        role: Role,
-        scopes: Vec<Scope>,
-    ) -> Result<String, Box<dyn std::error::Error>> {
-        let (_, secret) = self
-            .server
-            .state
-            .store
-            .create_token(name, role, scopes, None, "test")
-            .await?;
-        Ok(secret)
+    async fn token(&self, name: &str, role: Role, scopes: Vec<Scope>) -> Result<String, Error> {
+        support::token(&self.server, name, role, scopes).await
     }
 
     /// `(status, headers, body)` of a request with the session cookie `session` and extra
@@ -65,7 +44,7 @@ impl Console {
         session: Option<&str>,
         extra: &[(&str, &str)],
         form: Option<String>,
-    ) -> Result<(StatusCode, HeaderMap, String), Box<dyn std::error::Error>> {
+    ) -> Result<(StatusCode, HeaderMap, String), Error> {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(s) = session {
             req = req.header(header::COOKIE, format!("other=1; kaptain_session={s}"));
@@ -90,7 +69,7 @@ impl Console {
         &self,
         uri: &str,
         session: Option<&str>,
-    ) -> Result<(StatusCode, HeaderMap, String), Box<dyn std::error::Error>> {
+    ) -> Result<(StatusCode, HeaderMap, String), Error> {
         self.call(Method::GET, uri, session, &[], None).await
     }
 }
@@ -413,12 +392,7 @@ async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
     let cp = ControlPlane::shared();
     let _sim = cp.shared_kubelet().await?;
     let client = cp.client().await?;
-    let hub = HubConfig {
-        debounce: Duration::from_millis(300),
-        max_delay: Duration::from_secs(2),
-        ..HubConfig::default()
-    }
-    .with_clock_offset(jiff::SignedDuration::from_mins(15));
+    let hub = fast_hub();
     let source = ClusterSource::context(Some(cp.kubeconfig_path().to_owned()), "kaptain-test");
     let c = Console::start(vec![source], hub).await?;
     apply_yaml(&client, TWO_APPS).await?;

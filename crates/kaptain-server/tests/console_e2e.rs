@@ -13,23 +13,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use k8s_openapi::api::core::v1::Pod;
-use kaptain_heal::crd::{
-    ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, Operation, Phase, PolicyKind,
-    PolicyRef,
-};
-use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
-use kaptain_server::hub::{ClusterSource, HubConfig};
-use kaptain_server::serve::{ServeOptions, Server};
+use kaptain_heal::crd::{HealingAction, Phase};
+use kaptain_server::hub::ClusterSource;
+use kaptain_server::serve::Server;
 use kaptain_store::{AuditQuery, Role};
-use kaptain_testenv::{ControlPlane, apply_yaml};
+use kaptain_testenv::ControlPlane;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
 
-type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+mod support;
 
-/// A generous deadline for anything to happen; no test measures against it.
-const DEADLINE: Duration = Duration::from_secs(120);
+use support::{
+    DEADLINE, Error, TestResult, app_with_restart_policy, create_afresh, eventually, fast_hub,
+    proposed_restart, serve_options,
+};
+
 const NS: &str = "con-e2e";
 
 fn free_port() -> std::io::Result<u16> {
@@ -43,7 +40,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(log: &Path) -> Result<Driver, Box<dyn std::error::Error + Send + Sync>> {
+    fn start(log: &Path) -> Result<Driver, Error> {
         let bin = std::env::var("KAPTAIN_CHROMEDRIVER")
             .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         if !Path::new(&bin).exists() {
@@ -80,7 +77,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
+async fn browser(driver: &Driver) -> Result<Client, Error> {
     let chromium = std::env::var("KAPTAIN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let caps = serde_json::json!({
         "goog:chromeOptions": {
@@ -121,90 +118,7 @@ spec:
         envFrom: [{configMapRef: {name: shop-config}}]
 "#;
 
-const POLICY: &str = r#"
-apiVersion: kaptain.dev/v1alpha1
-kind: HealingPolicy
-metadata: {name: restarts, namespace: con-e2e}
-spec:
-  mode: approval
-  minConfidence: 0.5
-  match: {checks: [pod.create-container-config-error]}
-  actions: [{restartPod: {}}]
-  verification: {window: 30s}
-"#;
-
-/// A Proposed RestartPod of `pod` (as the operator would propose it).
-fn action(pod: &Pod) -> HealingAction {
-    let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let object = ObjectRef::new("v1", "Pod", Some(NS), &pod_name);
-    let finding = Finding {
-        id: "pod.create-container-config-error".into(),
-        fingerprint: "00e2e00e2e00e2e0".into(),
-        severity: Severity::High,
-        category: Category::Reliability,
-        object: object.clone(),
-        title: format!("Pod {pod_name} cannot start its containers"),
-        message: String::new(),
-        evidence: Vec::new(),
-        root_cause: false,
-        caused_by: Vec::new(),
-        remediation: Remediation::default(),
-        confidence: 0.9,
-        cause_hints: Vec::new(),
-    };
-    let mut change = Change::new(object, Operation::Delete);
-    change.precondition_uid = pod.metadata.uid.clone();
-    let mut a = HealingAction::new(
-        "restart-shop",
-        HealingActionSpec {
-            finding: FindingRef::from(&finding),
-            policy: PolicyRef {
-                kind: PolicyKind::HealingPolicy,
-                namespace: Some(NS.into()),
-                name: "restarts".into(),
-                generation: 1,
-            },
-            action: ActionKind::RestartPod,
-            target: format!("Pod/{NS}/{pod_name}"),
-            change,
-            reasoning: "a restart re-reads the configuration".into(),
-            confidence: 0.8,
-            priority: 0,
-            idempotency_key: format!("console-e2e-{pod_name}"),
-            requires_approval: Some("policy mode is approval".into()),
-            verify_within: "5m".parse().expect("duration"),
-        },
-    );
-    a.metadata.namespace = Some(NS.into());
-    a
-}
-
-/// Retries `f` every 200 ms until it is `Ok(Some)`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(
-    what: &str,
-    mut f: F,
-) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f().await {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {DEADLINE:?}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn screenshot(
-    c: &Client,
-    dir: &Path,
-    name: &str,
-) -> Result<PathBuf, Box<dyn std::error::Error + Send + Sync>> {
+async fn screenshot(c: &Client, dir: &Path, name: &str) -> Result<PathBuf, Error> {
     let png = c.screenshot().await?;
     let path = dir.join(name);
     std::fs::write(&path, &png)?;
@@ -224,65 +138,16 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     let client = cp.client().await?;
 
     // Kaptain's CRDs, a broken app, its policy and a Proposed action.
-    apply_yaml(
-        &client,
-        include_str!("../../../deploy/crds/kaptain.dev_crds.yaml"),
-    )
-    .await?;
-    apply_yaml(&client, APP).await?;
-    eventually("the HealingPolicy CRD to be served", || async {
-        apply_yaml(&client, POLICY).await.ok()
-    })
-    .await?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let pod = eventually("a shop pod", || async {
-        pods.list(&ListParams::default().labels("app=shop"))
-            .await
-            .ok()
-            .and_then(|l| l.items.into_iter().find(|p| p.metadata.uid.is_some()))
-    })
-    .await?;
+    let pod = app_with_restart_policy(&client, NS, APP, "app=shop").await?;
     let actions: Api<HealingAction> = Api::namespaced(client.clone(), NS);
-    match actions.create(&PostParams::default(), &action(&pod)).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            // Left over from an earlier run: start again from Proposed.
-            actions.delete("restart-shop", &Default::default()).await?;
-            eventually("the old action to go", || async {
-                actions
-                    .get_opt("restart-shop")
-                    .await
-                    .ok()
-                    .filter(Option::is_none)
-            })
-            .await?;
-            actions
-                .create(&PostParams::default(), &action(&pod))
-                .await?;
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let action = proposed_restart(NS, "restart-shop", &pod_name, pod.metadata.uid.clone());
+    create_afresh(&actions, &action).await?;
 
     // The server, on a free loopback port, with an operator token.
-    let opts = ServeOptions {
-        listen: "127.0.0.1:0".parse()?,
-        clusters: vec![ClusterSource::context(
-            Some(cp.kubeconfig_path().to_owned()),
-            "kaptain-test",
-        )],
-        database_url: format!("sqlite://{}", dir.path().join("kaptain.db").display()),
-        secret_key_file: dir.path().join("secret.key"),
-        no_auth: false,
-        oidc: None,
-        operator_namespace: "kaptain-system".into(),
-        workers: 1,
-    };
-    let hub = HubConfig {
-        debounce: Duration::from_millis(300),
-        max_delay: Duration::from_secs(2),
-        ..HubConfig::default()
-    }
-    .with_clock_offset(jiff::SignedDuration::from_mins(15));
+    let cluster = ClusterSource::context(Some(cp.kubeconfig_path().to_owned()), "kaptain-test");
+    let opts = serve_options(dir.path(), vec![cluster]);
+    let hub = fast_hub();
     let server = Server::build(&opts, hub).await?;
     let state = server.state.clone();
     let (_, token) = state

@@ -3,18 +3,13 @@
 //! node table, two clusters of which one is unreachable, recovery through a TCP forwarder
 //! that refuses and cuts connections, and HealingActions once their CRD is installed.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kaptain_heal::crd::{
-    ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, HealingActionStatus,
-    Operation, Phase, PolicyKind, PolicyRef,
-};
-use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
+use kaptain_heal::crd::{HealingAction, HealingActionStatus, Phase};
+use kaptain_model::Finding;
 use kaptain_server::hub::{
     ClusterSource, ClusterStatus, Hub, HubConfig, HubEvent, ReportChange, sink_fn,
 };
@@ -24,45 +19,23 @@ use kube::api::{Patch, PatchParams, PostParams};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+mod support;
 
-/// A generous deadline for anything to happen; no test measures against it.
-const DEADLINE: Duration = Duration::from_secs(120);
+use support::{DEADLINE, Error, TestResult, eventually, fast_hub, install_crds, proposed_restart};
 
 /// Analyses run 15 minutes ahead, so that grace periods (young pods are not yet flagged)
 /// have passed, as the live CLI tests do with `--now`.
 fn config() -> HubConfig {
     HubConfig {
-        debounce: Duration::from_millis(300),
-        max_delay: Duration::from_secs(2),
         probe_interval: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
         backoff_initial: Duration::from_millis(200),
         backoff_max: Duration::from_secs(2),
-        ..HubConfig::default()
-    }
-    .with_clock_offset(jiff::SignedDuration::from_mins(15))
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = check().await {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {DEADLINE:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        ..fast_hub()
     }
 }
 
-async fn wait_state(hub: &Hub, cluster: &str, state: &str) -> Result<ClusterStatus, String> {
+async fn wait_state(hub: &Hub, cluster: &str, state: &str) -> Result<ClusterStatus, Error> {
     eventually(&format!("cluster {cluster} {state}"), || async {
         hub.cluster(cluster)
             .map(|v| v.info.status)
@@ -537,48 +510,6 @@ async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     Ok(())
 }
 
-fn action(namespace: &str, name: &str) -> HealingAction {
-    let object = ObjectRef::new("v1", "Pod", Some(namespace), "api-1");
-    let finding = Finding {
-        id: "pod.crash-loop".into(),
-        fingerprint: "0123456789abcdef".into(),
-        severity: Severity::High,
-        category: Category::Reliability,
-        object: object.clone(),
-        title: "Pod api-1 is crash-looping".into(),
-        message: String::new(),
-        evidence: Vec::new(),
-        root_cause: true,
-        caused_by: Vec::new(),
-        remediation: Remediation::default(),
-        confidence: 0.9,
-        cause_hints: Vec::new(),
-    };
-    let mut a = HealingAction::new(
-        name,
-        HealingActionSpec {
-            finding: FindingRef::from(&finding),
-            policy: PolicyRef {
-                kind: PolicyKind::HealingPolicy,
-                namespace: Some(namespace.into()),
-                name: "restarts".into(),
-                generation: 1,
-            },
-            action: ActionKind::RestartPod,
-            target: format!("Pod/{namespace}/api-1"),
-            change: Change::new(object, Operation::Delete),
-            reasoning: "a restart clears the crash loop".into(),
-            confidence: 0.8,
-            priority: 0,
-            idempotency_key: format!("hub-test-{name}"),
-            requires_approval: Some("policy mode is approval".into()),
-            verify_within: "5m".parse().expect("duration"),
-        },
-    );
-    a.metadata.namespace = Some(namespace.into());
-    a
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult {
     let cp = ControlPlane::shared();
@@ -605,7 +536,10 @@ async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult
     let api: Api<HealingAction> = Api::namespaced(client.clone(), "hub-d");
     eventually("the HealingAction to be created", || async {
         match api
-            .create(&PostParams::default(), &action("hub-d", "restart-api"))
+            .create(
+                &PostParams::default(),
+                &proposed_restart("hub-d", "restart-api", "api-1", None),
+            )
             .await
         {
             Ok(_) => Some(()),
@@ -754,18 +688,5 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
             .filter(|i| i.objects.services.get("hub-e", "seen").is_some())
     })
     .await?;
-    Ok(())
-}
-
-/// Creates Kaptain's CRDs (already there from another test is fine).
-async fn install_crds(client: &kube::Client) -> TestResult {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in kaptain_heal::crd::crds() {
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     Ok(())
 }

@@ -4,22 +4,17 @@
 //! and every attempt in the audit log with its actor and outcome.
 
 use axum::http::{Method, StatusCode};
-use k8s_openapi::api::core::v1::Pod;
-use kaptain_heal::crd::{
-    ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, Operation, Phase, PolicyKind,
-    PolicyRef,
-};
-use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
+use kaptain_heal::crd::{HealingAction, Phase};
 use kaptain_server::serve::Server;
 use kaptain_store::{Role, Scope};
-use kaptain_testenv::apply_yaml;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
 use serde_json::json;
 
+use crate::support::{app_with_restart_policy, create_afresh, proposed_restart};
+
 use super::{
-    CLUSTER, Error, TestResult, audit_records, call, cluster, eventually, expect, hub_config,
-    options, token,
+    CLUSTER, TestResult, audit_records, call, cluster, eventually, expect, hub_config, options,
+    token,
 };
 
 const NS: &str = "live-heal";
@@ -46,79 +41,6 @@ spec:
       - {name: web, image: live/web:1.0, envFrom: [{configMapRef: {name: web-config}}]}
 "#;
 
-const POLICY: &str = r#"
-apiVersion: kaptain.dev/v1alpha1
-kind: HealingPolicy
-metadata: {name: restarts, namespace: live-heal}
-spec:
-  mode: approval
-  minConfidence: 0.5
-  match: {checks: [pod.create-container-config-error]}
-  actions: [{restartPod: {}}]
-  verification: {window: 30s}
-"#;
-
-/// A Proposed RestartPod of `pod` named `name` (as the operator would propose it).
-fn action(name: &str, pod: &Pod) -> HealingAction {
-    let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let object = ObjectRef::new("v1", "Pod", Some(NS), &pod_name);
-    let finding = Finding {
-        id: "pod.create-container-config-error".into(),
-        fingerprint: kaptain_model::fingerprint("pod.create-container-config-error", &object, ""),
-        severity: Severity::High,
-        category: Category::Config,
-        object: object.clone(),
-        title: format!("Pod {pod_name} cannot start its containers"),
-        message: String::new(),
-        evidence: Vec::new(),
-        root_cause: false,
-        caused_by: Vec::new(),
-        remediation: Remediation::default(),
-        confidence: 0.9,
-        cause_hints: Vec::new(),
-    };
-    let mut change = Change::new(object, Operation::Delete);
-    change.precondition_uid = pod.metadata.uid.clone();
-    let mut a = HealingAction::new(
-        name,
-        HealingActionSpec {
-            finding: FindingRef::from(&finding),
-            policy: PolicyRef {
-                kind: PolicyKind::HealingPolicy,
-                namespace: Some(NS.into()),
-                name: "restarts".into(),
-                generation: 1,
-            },
-            action: ActionKind::RestartPod,
-            target: format!("Pod/{NS}/{pod_name}"),
-            change,
-            reasoning: "a restart re-reads the configuration".into(),
-            confidence: 0.8,
-            priority: 0,
-            idempotency_key: format!("api-live-{name}"),
-            requires_approval: Some("policy mode is approval".into()),
-            verify_within: "5m".parse().expect("duration"),
-        },
-    );
-    a.metadata.namespace = Some(NS.into());
-    a
-}
-
-/// Creates `action` afresh (deleting one left over from an earlier run of the test binary
-/// against a kept cluster).
-async fn create(api: &Api<HealingAction>, a: &HealingAction) -> Result<(), Error> {
-    let name = a.metadata.name.clone().unwrap_or_default();
-    if api.get_opt(&name).await?.is_some() {
-        api.delete(&name, &Default::default()).await?;
-        eventually("the old action to go", || async {
-            api.get_opt(&name).await.ok().filter(Option::is_none)
-        })
-        .await?;
-    }
-    api.create(&PostParams::default(), a).await?;
-    Ok(())
-}
-
 fn uri(name: &str, verb: &str) -> String {
     format!("/api/v1/clusters/{CLUSTER}/healing-actions/{NS}/{name}/{verb}")
 }
@@ -126,38 +48,13 @@ fn uri(name: &str, verb: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_and_reject_through_the_api_with_roles_scopes_and_audit() -> TestResult {
     let (cp, client) = cluster().await?;
-    apply_yaml(
-        &client,
-        include_str!("../../../../deploy/crds/kaptain.dev_crds.yaml"),
-    )
-    .await?;
-    // Every kind of the group is served (until then, a request for one of them may answer
-    // "404 page not found").
-    eventually("the kaptain.dev API to be served", || async {
-        client
-            .list_api_group_resources("kaptain.dev/v1alpha1")
-            .await
-            .ok()
-            .filter(|r| r.resources.len() >= 3)
-    })
-    .await?;
-    apply_yaml(&client, APP).await?;
-    eventually("the HealingPolicy CRD to be served", || async {
-        apply_yaml(&client, POLICY).await.ok()
-    })
-    .await?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let pod = eventually("a web pod", || async {
-        pods.list(&ListParams::default().labels("app=web"))
-            .await
-            .ok()
-            .and_then(|l| l.items.into_iter().find(|p| p.metadata.uid.is_some()))
-    })
-    .await?;
+    let pod = app_with_restart_policy(&client, NS, APP, "app=web").await?;
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let actions: Api<HealingAction> = Api::namespaced(client.clone(), NS);
     for name in ["approve-me", "reject-me", "decide-me"] {
         eventually("the HealingAction CRD to be served", || async {
-            create(&actions, &action(name, &pod)).await.ok()
+            let action = proposed_restart(NS, name, &pod_name, pod.metadata.uid.clone());
+            create_afresh(&actions, &action).await.ok()
         })
         .await?;
     }

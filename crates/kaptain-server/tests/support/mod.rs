@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kaptain_heal::crd::{
     ActionKind, Change, FindingRef, GROUP, HealingAction, HealingActionSpec, Operation, PolicyKind,
@@ -23,8 +24,9 @@ use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
 use kaptain_server::hub::{ClusterSource, HubConfig};
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::{Role, Scope};
+use kaptain_testenv::apply_yaml;
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{ListParams, PostParams};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -194,6 +196,49 @@ pub async fn install_crds(client: &kube::Client) -> TestResult {
     })
     .await?;
     Ok(())
+}
+
+/// The HealingPolicy `restarts` in `namespace`: approval mode, a RestartPod for pods that
+/// cannot start their containers.
+pub fn restart_policy(namespace: &str) -> String {
+    format!(
+        r#"
+apiVersion: kaptain.dev/v1alpha1
+kind: HealingPolicy
+metadata: {{name: restarts, namespace: {namespace}}}
+spec:
+  mode: approval
+  minConfidence: 0.5
+  match: {{checks: [pod.create-container-config-error]}}
+  actions: [{{restartPod: {{}}}}]
+  verification: {{window: 30s}}
+"#
+    )
+}
+
+/// Kaptain's CRDs, the manifests `app` and the [`restart_policy`] in `namespace`; returns one
+/// of the app's pods (labelled `selector`) once it exists.
+pub async fn app_with_restart_policy(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    selector: &str,
+) -> Result<Pod, Error> {
+    install_crds(client).await?;
+    apply_yaml(client, app).await?;
+    let policy = restart_policy(namespace);
+    eventually("the HealingPolicy CRD to be served", || async {
+        apply_yaml(client, &policy).await.ok()
+    })
+    .await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    eventually(&format!("a pod {selector}"), || async {
+        pods.list(&ListParams::default().labels(selector))
+            .await
+            .ok()
+            .and_then(|l| l.items.into_iter().find(|p| p.metadata.uid.is_some()))
+    })
+    .await
 }
 
 /// A Proposed RestartPod named `name` of Pod `namespace`/`pod` (with `uid` as the change's
