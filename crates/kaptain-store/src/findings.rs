@@ -249,9 +249,9 @@ impl Store {
     /// - an open occurrence not reported any more gets `cleared_at = at`.
     ///
     /// Findings repeating a fingerprint within `findings` count once (the first). A scan
-    /// older than the cluster's latest recorded scan is stale — several server replicas
-    /// record the same cluster, and their scans may reach the store out of order — and is
-    /// left out ([`ScanDiff::stale`]): recording it would reopen what a later scan cleared
+    /// older than the cluster's latest recorded scan is stale — around a hand-over of a
+    /// cluster's lease ([`Store::hold_lease`]) between server replicas, or a diagnose run
+    /// recorded beside the watch, scans may reach the store out of order — and is left out ([`ScanDiff::stale`]): recording it would reopen what a later scan cleared
     /// and move the cluster's "last seen" back. Recording the same scan again changes
     /// nothing. Everything happens in one transaction with multi-row statements; concurrent
     /// scans of the same cluster are serialized (also across server replicas on PostgreSQL).
