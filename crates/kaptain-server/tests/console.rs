@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 mod support;
 
-use support::{Error, TestResult, fast_hub, serve_options};
+use support::{Error, TestResult, fast_hub, missing_config_app, serve_options};
 
 struct Console {
     server: Server,
@@ -353,40 +353,6 @@ async fn a_viewer_cannot_approve_and_posts_need_htmx() -> TestResult {
     Ok(())
 }
 
-const TWO_APPS: &str = r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: con-a}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: con-b}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: alpha, namespace: con-a}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: alpha}}
-  template:
-    metadata: {labels: {app: alpha}}
-    spec:
-      containers:
-      - {name: alpha, image: con/alpha:1, envFrom: [{configMapRef: {name: alpha-config}}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: bravo, namespace: con-b}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: bravo}}
-  template:
-    metadata: {labels: {app: bravo}}
-    spec:
-      containers:
-      - {name: bravo, image: con/bravo:1, envFrom: [{configMapRef: {name: bravo-config}}]}
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
     let cp = ControlPlane::shared();
@@ -395,7 +361,11 @@ async fn a_namespace_scoped_token_sees_only_its_namespaces() -> TestResult {
     let hub = fast_hub();
     let source = ClusterSource::context(Some(cp.kubeconfig_path().to_owned()), "kaptain-test");
     let c = Console::start(vec![source], hub).await?;
-    apply_yaml(&client, TWO_APPS).await?;
+    let two_apps = [
+        missing_config_app("con-a", "alpha", 1),
+        missing_config_app("con-b", "bravo", 1),
+    ];
+    apply_yaml(&client, &two_apps.join("---\n")).await?;
     let whole = c.token("whole", Role::Viewer, Vec::new()).await?;
     let scoped = c
         .token(

@@ -10,7 +10,11 @@ use kaptain_store::{Role, Scope};
 use kube::Api;
 use serde_json::json;
 
-use crate::support::{app_with_restart_policy, create_afresh, proposed_restart};
+use kaptain_testenv::apply_yaml;
+
+use crate::support::{
+    app_with_restart_policy, create_afresh, missing_config_app, proposed_restart,
+};
 
 use super::{
     CLUSTER, TestResult, audit_records, call, cluster, eventually, expect, hub_config, options,
@@ -19,28 +23,6 @@ use super::{
 
 const NS: &str = "live-heal";
 
-const APP: &str = r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: live-heal}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: live-heal-other}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: live-heal}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: web, image: live/web:1.0, envFrom: [{configMapRef: {name: web-config}}]}
-"#;
-
 fn uri(name: &str, verb: &str) -> String {
     format!("/api/v1/clusters/{CLUSTER}/healing-actions/{NS}/{name}/{verb}")
 }
@@ -48,7 +30,13 @@ fn uri(name: &str, verb: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_and_reject_through_the_api_with_roles_scopes_and_audit() -> TestResult {
     let (cp, client) = cluster().await?;
-    let pod = app_with_restart_policy(&client, NS, APP, "app=web").await?;
+    apply_yaml(
+        &client,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: live-heal-other}\n",
+    )
+    .await?;
+    let app = missing_config_app(NS, "web", 1);
+    let pod = app_with_restart_policy(&client, NS, &app, "app=web").await?;
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let actions: Api<HealingAction> = Api::namespaced(client.clone(), NS);
     for name in ["approve-me", "reject-me", "decide-me"] {

@@ -198,6 +198,31 @@ pub async fn install_crds(client: &kube::Client) -> TestResult {
     Ok(())
 }
 
+/// Namespace `namespace` and a Deployment `app` (pods labelled `app=<app>`) whose pods read
+/// the ConfigMap `<app>-config`, which does not exist: they stay in
+/// CreateContainerConfigError, and the missing ConfigMap is the root cause.
+pub fn missing_config_app(namespace: &str, app: &str, replicas: u32) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {namespace}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {app}, namespace: {namespace}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {app}}}}}
+  template:
+    metadata: {{labels: {{app: {app}}}}}
+    spec:
+      containers:
+      - {{name: {app}, image: test/{app}:1.0, envFrom: [{{configMapRef: {{name: {app}-config}}}}]}}
+"#
+    )
+}
+
 /// The HealingPolicy `restarts` in `namespace`: approval mode, a RestartPod for pods that
 /// cannot start their containers.
 pub fn restart_policy(namespace: &str) -> String {
