@@ -87,34 +87,37 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
     .await?;
 
     // A viewer may look but not start a run; nor may an operator of another cluster.
-    let body = json!({"cluster": CLUSTER});
-    let r = call(
-        &server,
-        Method::POST,
-        "/api/v1/runs",
-        Some(&viewer),
-        Some(body.clone()),
-    )
-    .await?;
-    expect(&r, StatusCode::FORBIDDEN, "a viewer starting a run");
-    let r = call(
-        &server,
-        Method::POST,
-        "/api/v1/runs",
-        Some(&elsewhere),
-        Some(body.clone()),
-    )
-    .await?;
-    expect(&r, StatusCode::FORBIDDEN, "an operator of another cluster");
-    let r = call(
-        &server,
-        Method::POST,
-        "/api/v1/runs",
-        Some(&operator),
-        Some(json!({"cluster": "no-such-cluster"})),
-    )
-    .await?;
-    expect(&r, StatusCode::NOT_FOUND, "a run of an unknown cluster");
+    let this = json!({"cluster": CLUSTER});
+    for (tok, body, status, what) in [
+        (
+            &viewer,
+            &this,
+            StatusCode::FORBIDDEN,
+            "a viewer starting a run",
+        ),
+        (
+            &elsewhere,
+            &this,
+            StatusCode::FORBIDDEN,
+            "an operator of another cluster",
+        ),
+        (
+            &operator,
+            &json!({"cluster": "no-such-cluster"}),
+            StatusCode::NOT_FOUND,
+            "a run of an unknown cluster",
+        ),
+    ] {
+        let r = call(
+            &server,
+            Method::POST,
+            "/api/v1/runs",
+            Some(tok),
+            Some(body.clone()),
+        )
+        .await?;
+        expect(&r, status, what);
+    }
     let runs = call(&server, Method::GET, "/api/v1/runs", Some(&operator), None).await?;
     expect(&runs, StatusCode::OK, "listing runs");
     assert_eq!(
@@ -152,7 +155,7 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
         Method::POST,
         "/api/v1/runs",
         Some(&operator),
-        Some(body),
+        Some(this),
     )
     .await?;
     expect(&r, StatusCode::ACCEPTED, "an operator starting a run");
