@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::{
-    CLUSTER, DEADLINE, TestResult, audit_records, call, cluster, eventually, expect, hub_config,
-    missing_configmap, options, request, token,
+    CLUSTER, DEADLINE, Error, Reply, TestResult, audit_records, call, cluster, eventually, expect,
+    hub_config, missing_configmap, options, request, token,
 };
 
 const NS: &str = "live-run";
@@ -29,8 +29,23 @@ fn about(f: &Value, id: &str, kind: &str, name: &str, ns: &str) -> bool {
         && (n == name || (name.ends_with('-') && n.starts_with(name)))
 }
 
+/// `POST /api/v1/runs` of [`CLUSTER`] with `token`, which must be accepted (`what` says why).
+async fn start_run(server: &Server, token: &str, what: &str) -> Result<Reply, Error> {
+    let body = json!({"cluster": CLUSTER});
+    let r = call(
+        server,
+        Method::POST,
+        "/api/v1/runs",
+        Some(token),
+        Some(body),
+    )
+    .await?;
+    expect(&r, StatusCode::ACCEPTED, what);
+    Ok(r)
+}
+
 /// Polls the run until it has finished; returns it.
-async fn finished(server: &Server, id: i64, token: &str) -> Result<Value, super::Error> {
+async fn finished(server: &Server, id: i64, token: &str) -> Result<Value, Error> {
     eventually(&format!("run {id} to finish"), || async {
         let r = call(
             server,
@@ -150,15 +165,7 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
     assert_eq!(other.status(), StatusCode::OK);
     let mut other = other.into_body();
 
-    let r = call(
-        &server,
-        Method::POST,
-        "/api/v1/runs",
-        Some(&operator),
-        Some(this),
-    )
-    .await?;
-    expect(&r, StatusCode::ACCEPTED, "an operator starting a run");
+    let r = start_run(&server, &operator, "an operator starting a run").await?;
     let id = r.body["run"]["id"].as_i64().ok_or("no run id")?;
     assert_eq!(r.body["run"]["requested_by"], "token:run-operator");
     assert_eq!(r.body["task"]["kind"], "diagnose");
@@ -302,15 +309,7 @@ async fn a_queued_run_can_be_cancelled() -> TestResult {
         },
     );
 
-    let r = call(
-        &server,
-        Method::POST,
-        "/api/v1/runs",
-        Some(&operator),
-        Some(json!({"cluster": CLUSTER})),
-    )
-    .await?;
-    expect(&r, StatusCode::ACCEPTED, "starting a run");
+    let r = start_run(&server, &operator, "starting a run").await?;
     let run_id = r.body["run"]["id"].as_i64().ok_or("no run id")?;
     let task_id = r.body["task"]["id"].as_u64().ok_or("no task id")?;
     let tasks = call(&server, Method::GET, "/api/v1/tasks", Some(&viewer), None).await?;
@@ -344,15 +343,7 @@ async fn a_queued_run_can_be_cancelled() -> TestResult {
         "{run}"
     );
     // Another run goes through the now free worker; the cancelled one stays as it was.
-    let r = call(
-        &server,
-        Method::POST,
-        "/api/v1/runs",
-        Some(&operator),
-        Some(json!({"cluster": CLUSTER})),
-    )
-    .await?;
-    expect(&r, StatusCode::ACCEPTED, "starting another run");
+    let r = start_run(&server, &operator, "starting another run").await?;
     let next = r.body["run"]["id"].as_i64().ok_or("no run id")?;
     let done = finished(&server, next, &viewer).await?;
     assert_eq!(done["status"], "succeeded", "{done}");
