@@ -1,7 +1,8 @@
 //! The console end to end, in real headless Chromium (driven through chromedriver with
 //! fantoccini) against the real control plane with the simulated kubelet: log in with an
 //! operator token, see the overview, the findings tree and a finding's detail, open the
-//! healing actions and approve a Proposed one, and watch its row change to Approved.
+//! healing actions and approve a Proposed one, and watch its row change to Approved; then, at
+//! a phone's width, every page fits the screen.
 //!
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver (`scripts/provision-browser.sh`;
 //! `KAPTAIN_CHROMIUM` / `KAPTAIN_CHROMEDRIVER` override the paths). Screenshots go to the
@@ -294,6 +295,73 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     assert_eq!(rec.outcome, "ok");
     assert_eq!(rec.target, "HealingAction con-e2e/restart-shop");
     assert_eq!(rec.details["details"]["decision"], "approve");
+
+    // On a phone, as an admin (who sees every page): the login form works, every page fits
+    // the screen's width (wide tables scroll inside themselves) and the navigation is there.
+    c.set_window_size(390, 844).await?;
+    let (_, admin) = state
+        .store
+        .create_token("e2e-admin", Role::Admin, Vec::new(), None, "test")
+        .await?;
+    c.delete_all_cookies().await?;
+    c.goto(&format!("{base}/console/login")).await?;
+    c.wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("#token"))
+        .await?
+        .send_keys(&admin)
+        .await?;
+    c.find(Locator::Css("section.login button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    c.wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("article.cluster[data-cluster='kaptain-test']"))
+        .await?;
+    for page in [
+        "/console".to_owned(),
+        "/console/findings?cluster=kaptain-test".to_owned(),
+        format!("/console/findings/kaptain-test/{fp}"),
+        "/console/namespaces?cluster=kaptain-test".to_owned(),
+        "/console/nodes?cluster=kaptain-test".to_owned(),
+        "/console/healing".to_owned(),
+        "/console/agents".to_owned(),
+        "/console/audit".to_owned(),
+    ] {
+        c.goto(&format!("{base}{page}")).await?;
+        c.wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css("nav.main a"))
+            .await?;
+        assert!(
+            !c.current_url().await?.path().ends_with("/login"),
+            "{page}: sent to the login page"
+        );
+        if let Ok(error) = c.find(Locator::Css("section.error")).await {
+            return Err(format!("{page}: {}", error.text().await?).into());
+        }
+        let widths = c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth]",
+                vec![],
+            )
+            .await?;
+        let (scroll, inner) = (widths[0].as_i64(), widths[1].as_i64());
+        let (Some(scroll), Some(inner)) = (scroll, inner) else {
+            return Err(format!("{page}: widths {widths}").into());
+        };
+        assert!(
+            inner <= 420,
+            "{page}: the window is {inner} px wide, not a phone's"
+        );
+        assert!(
+            scroll <= inner,
+            "{page}: {scroll} px of content in a {inner} px wide screen"
+        );
+        let name = page.trim_start_matches('/').replace(['/', '?', '='], "-");
+        screenshot(&c, dir.path(), &format!("phone-{name}.png")).await?;
+    }
 
     c.close().await?;
     serving.abort();
