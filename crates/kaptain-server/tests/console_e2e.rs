@@ -131,6 +131,27 @@ async fn screenshot(c: &Client, dir: &Path, name: &str) -> Result<PathBuf, Error
     Ok(path)
 }
 
+/// On the login page (where the console sends a browser without a session): enters `token`
+/// and waits for the overview to show the test cluster.
+async fn log_in(c: &Client, token: &str) -> Result<(), Error> {
+    let field = c
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("#token"))
+        .await?;
+    assert_eq!(c.current_url().await?.path(), "/console/login");
+    field.send_keys(token).await?;
+    c.find(Locator::Css("section.login button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    c.wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("article.cluster[data-cluster='kaptain-test']"))
+        .await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -174,25 +195,9 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     let driver = Driver::start(&dir.path().join("chromedriver.log"))?;
     let c = browser(&driver).await?;
 
-    // Not logged in: the login page.
+    // Not logged in: the login page; then the overview, with the cluster.
     c.goto(&format!("{base}/console")).await?;
-    let field = c
-        .wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Css("#token"))
-        .await?;
-    assert_eq!(c.current_url().await?.path(), "/console/login");
-    field.send_keys(&token).await?;
-    c.find(Locator::Css("section.login button[type=submit]"))
-        .await?
-        .click()
-        .await?;
-
-    // The overview, with the cluster.
-    c.wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Css("article.cluster[data-cluster='kaptain-test']"))
-        .await?;
+    log_in(&c, &token).await?;
     assert_eq!(c.current_url().await?.path(), "/console");
     let card = c
         .find(Locator::Css("article.cluster[data-cluster='kaptain-test']"))
@@ -304,21 +309,8 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
         .create_token("e2e-admin", Role::Admin, Vec::new(), None, "test")
         .await?;
     c.delete_all_cookies().await?;
-    c.goto(&format!("{base}/console/login")).await?;
-    c.wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Css("#token"))
-        .await?
-        .send_keys(&admin)
-        .await?;
-    c.find(Locator::Css("section.login button[type=submit]"))
-        .await?
-        .click()
-        .await?;
-    c.wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Css("article.cluster[data-cluster='kaptain-test']"))
-        .await?;
+    c.goto(&format!("{base}/console")).await?;
+    log_in(&c, &admin).await?;
     for page in [
         "/console".to_owned(),
         "/console/findings?cluster=kaptain-test".to_owned(),

@@ -124,7 +124,7 @@ const INSERT_CHUNK: usize = 1000;
 const UPDATE_CHUNK: usize = 1000;
 
 /// Columns of a finding row as stored (cleared rows, `RETURNING`).
-const COLUMNS: &str = "id, cluster, first_seen, last_seen, cleared_at, finding";
+const COLUMNS: &str = "id, cluster, first_seen, last_seen, cleared_at, finding, severity_rank";
 /// The same for `FROM findings f LEFT JOIN cluster_scans s`: an open occurrence was last seen
 /// by its cluster's latest scan.
 const JOINED_COLUMNS: &str = "f.id, f.cluster, f.first_seen, \
@@ -204,18 +204,23 @@ impl Listed for StoredFindingJson {
 }
 
 fn decode(row: &impl RowExt) -> Result<StoredFinding> {
-    let json = row.string("finding")?;
-    let id = row.i64("id")?;
-    let finding =
-        serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("finding {id}: {e}")))?;
-    Ok(StoredFinding {
-        id,
-        cluster: row.string("cluster")?,
-        first_seen: row.ts("first_seen")?,
-        last_seen: row.ts("last_seen")?,
-        cleared_at: row.opt_ts("cleared_at")?,
-        finding,
-    })
+    StoredFindingJson::from_row(row)?.parse()
+}
+
+impl StoredFindingJson {
+    /// The same occurrence with its finding parsed.
+    pub fn parse(self) -> Result<StoredFinding> {
+        let finding = serde_json::from_str(self.finding.get())
+            .map_err(|e| Error::Corrupt(format!("finding {}: {e}", self.id)))?;
+        Ok(StoredFinding {
+            id: self.id,
+            cluster: self.cluster,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            cleared_at: self.cleared_at,
+            finding,
+        })
+    }
 }
 
 fn listing_cursor<T: Listed>(item: &T) -> String {
