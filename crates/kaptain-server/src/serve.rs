@@ -54,8 +54,6 @@ pub enum ServeError {
 pub struct Server {
     pub state: AppState,
     pub router: axum::Router,
-    /// Records the findings history of the clusters whose lease this replica holds.
-    pub recorder: Arc<Recorder>,
 }
 
 impl Server {
@@ -95,6 +93,7 @@ impl Server {
         let state = AppState {
             hub,
             store,
+            recorder,
             auth,
             metrics,
             tasks: Tasks::new(opts.workers),
@@ -102,11 +101,7 @@ impl Server {
             operator_namespace: opts.operator_namespace.clone(),
         };
         let router = crate::app::router(state.clone());
-        Ok(Server {
-            state,
-            router,
-            recorder,
-        })
+        Ok(Server { state, router })
     }
 }
 
@@ -134,7 +129,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         .await
         .map_err(ServeError::Serve);
     // Another replica takes over recording at once instead of after the lease expires.
-    server.recorder.release().await;
+    server.state.recorder.release().await;
     served
 }
 

@@ -27,6 +27,7 @@ use crate::auth::Auth;
 use crate::events::ServerEvent;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::recorder::Recorder;
 use crate::tasks::Tasks;
 use error::{ApiError, ApiResult};
 
@@ -35,6 +36,9 @@ use error::{ApiError, ApiResult};
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub store: Store,
+    /// Records findings history (the hub's sink, and diagnose runs) while this replica
+    /// holds the cluster's lease.
+    pub recorder: Arc<Recorder>,
     pub auth: Auth,
     pub metrics: Metrics,
     pub tasks: Tasks,

@@ -14,8 +14,10 @@ pub const MAX_ROOT_CAUSES: usize = 100;
 pub const MAX_SYMPTOMS: usize = 50;
 
 /// The result of a run whose analysis produced `report` and whose recording changed the
-/// history by `diff`.
-pub fn summary(report: &Report, diff: &ScanDiff) -> Value {
+/// history by `diff` — `None` when another replica records the cluster's history (then
+/// `recorded` is false and `appeared`/`cleared` are absent: that replica's next scan records
+/// what this run saw).
+pub fn summary(report: &Report, diff: Option<&ScanDiff>) -> Value {
     let findings = &report.findings;
     let symptoms = symptoms_by_root(findings);
     let mut roots: Vec<&Finding> = findings.iter().filter(|f| f.root_cause).collect();
@@ -49,14 +51,18 @@ pub fn summary(report: &Report, diff: &ScanDiff) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut v = json!({
         "summary": report.summary,
-        "appeared": diff.appeared.len(),
-        "cleared": diff.cleared.len(),
+        "recorded": diff.is_some(),
         "findings": findings.len(),
         "root_cause_count": total_roots,
         "root_causes": root_causes,
-    })
+    });
+    if let Some(diff) = diff {
+        v["appeared"] = json!(diff.appeared.len());
+        v["cleared"] = json!(diff.cleared.len());
+    }
+    v
 }
 
 /// For each root cause (by fingerprint), the findings that trace back to it through
@@ -137,7 +143,14 @@ mod tests {
             vec![],
             vec![root.clone(), pod, svc, other],
         );
-        let v = summary(&report, &ScanDiff::default());
+        let v = summary(&report, Some(&ScanDiff::default()));
+        assert_eq!(
+            (v["recorded"].as_bool(), v["appeared"].as_u64()),
+            (Some(true), Some(0))
+        );
+        let elsewhere = summary(&report, None);
+        assert_eq!(elsewhere["recorded"], false);
+        assert!(elsewhere.get("appeared").is_none() && elsewhere.get("cleared").is_none());
         assert_eq!(v["root_cause_count"], 2);
         let roots = v["root_causes"].as_array().expect("array");
         let cfg = roots

@@ -97,11 +97,10 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
         let outcome = match fresh_report(&work_state, &cluster).await {
             Ok(report) => {
                 progress(&work_state, id, &cluster, 0.7, "recording findings").await;
-                match store
-                    .record_scan(&cluster, &report.findings, jiff::Timestamp::now())
-                    .await
-                {
-                    Ok(diff) => Ok(super::run_result::summary(&report, &diff)),
+                // Through the recorder: of several replicas, only the lease holder writes
+                // the cluster's history.
+                match work_state.recorder.record(&cluster, &report.findings).await {
+                    Ok(diff) => Ok(super::run_result::summary(&report, diff.as_ref())),
                     Err(e) => Err(format!("recording findings: {e}")),
                 }
             }

@@ -9,6 +9,9 @@ pub mod runs;
 
 use std::path::Path;
 
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
 use kaptain_server::hub::{ClusterSource, HubConfig};
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_testenv::{CONTEXT, ControlPlane};
@@ -44,6 +47,39 @@ pub async fn call(
     body: Option<serde_json::Value>,
 ) -> Result<Reply, Error> {
     call_router(server.router.clone(), method, uri, token, body).await
+}
+
+/// `POST /api/v1/runs` of [`CLUSTER`] with `token`, which must be accepted (`what` says why).
+pub async fn start_run(server: &Server, token: &str, what: &str) -> Result<Reply, Error> {
+    let body = json!({"cluster": CLUSTER});
+    let r = call(
+        server,
+        Method::POST,
+        "/api/v1/runs",
+        Some(token),
+        Some(body),
+    )
+    .await?;
+    expect(&r, StatusCode::ACCEPTED, what);
+    Ok(r)
+}
+
+/// Polls the run until it has finished; returns it.
+pub async fn finished(server: &Server, id: i64, token: &str) -> Result<Value, Error> {
+    eventually(&format!("run {id} to finish"), || async {
+        let r = call(
+            server,
+            Method::GET,
+            &format!("/api/v1/runs/{id}"),
+            Some(token),
+            None,
+        )
+        .await
+        .ok()?;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        matches!(r.body["status"].as_str(), Some("succeeded" | "failed")).then_some(r.body)
+    })
+    .await
 }
 
 /// Audit records (newest first) of `server`'s store whose action is `action`.

@@ -21,8 +21,8 @@ use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
 use super::{
-    CLUSTER, Error, TestResult, call, call_router, cluster, eventually, expect, missing_configmap,
-    options, token,
+    CLUSTER, Error, TestResult, call, call_router, cluster, eventually, expect, finished,
+    missing_configmap, options, start_run, token,
 };
 
 const NS: &str = "live-replicas";
@@ -458,13 +458,14 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
         Server::build(&opts_b, leased_hub()),
     );
     let (a, b) = (a?, b?);
-    assert_ne!(a.recorder.holder(), b.recorder.holder());
+    assert_ne!(a.state.recorder.holder(), b.state.recorder.holder());
 
     // Without the lease, neither writes: both report the missing ConfigMap and have tried to
     // record twice (sink calls of a cluster follow each other, so the first has finished),
     // and the store has no scan of the cluster.
     let skipped_twice = |s: &Server| {
-        s.recorder
+        s.state
+            .recorder
             .tally(CLUSTER)
             .is_some_and(|t| !t.holds && t.skipped >= 2)
     };
@@ -479,13 +480,25 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
         (reported(&a) && reported(&b) && skipped_twice(&a) && skipped_twice(&b)).then_some(())
     })
     .await?;
+    // A diagnose run on a replica without the lease answers with what it found, and
+    // records nothing either.
+    let operator = token(&a, "lease-operator", Role::Operator, vec![]).await?;
+    let started = start_run(&a, &operator, "a run on a replica without the lease").await?;
+    let id = started.body["run"]["id"].as_i64().ok_or("no run id")?;
+    let run = finished(&a, id, &operator).await?;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["summary"]["recorded"], false, "{run}");
+    assert!(
+        run["summary"]["root_cause_count"].as_u64() >= Some(1),
+        "{run}"
+    );
     let scans = a.state.store.cluster_scans().await?;
     assert!(
         scans.iter().all(|s| s.cluster != CLUSTER),
         "a replica without the lease recorded: {scans:?}"
     );
     for s in [&a, &b] {
-        assert_eq!(s.recorder.tally(CLUSTER).map(|t| t.recorded), Some(0));
+        assert_eq!(s.state.recorder.tally(CLUSTER).map(|t| t.recorded), Some(0));
     }
     assert_eq!(root_open(&a, FIRST).await, Some(false));
 
@@ -496,13 +509,13 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
         "one replica records, the other knows it does not",
         || async {
             let holder = a.state.store.lease(&lease).await.ok()??.holder;
-            let a_holds = holder == a.recorder.holder();
-            if !a_holds && holder != b.recorder.holder() {
+            let a_holds = holder == a.state.recorder.holder();
+            if !a_holds && holder != b.state.recorder.holder() {
                 return None;
             }
             let (h, o) = if a_holds { (&a, &b) } else { (&b, &a) };
-            let settled = h.recorder.records(CLUSTER) == Some(true)
-                && o.recorder.records(CLUSTER) == Some(false)
+            let settled = h.state.recorder.records(CLUSTER) == Some(true)
+                && o.state.recorder.records(CLUSTER) == Some(false)
                 && recorder_gauge(h).await == Some(1)
                 && recorder_gauge(o).await == Some(0);
             settled.then_some(a_holds)
@@ -519,8 +532,9 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     assert!(holder.state.hub.remove_cluster(CLUSTER));
     eventually("the other replica takes the lease over", || async {
         let lease = other.state.store.lease(&lease).await.ok()??;
-        (lease.holder == other.recorder.holder() && other.recorder.records(CLUSTER) == Some(true))
-            .then_some(())
+        (lease.holder == other.state.recorder.holder()
+            && other.state.recorder.records(CLUSTER) == Some(true))
+        .then_some(())
     })
     .await?;
 
@@ -541,14 +555,14 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     .await?;
     assert_eq!(
         other.state.store.lease(&lease).await?.map(|l| l.holder),
-        Some(other.recorder.holder().to_owned()),
+        Some(other.state.recorder.holder().to_owned()),
         "the replica that stopped took the lease back"
     );
 
     // A clean shutdown gives the lease up at once.
-    other.recorder.release().await;
+    other.state.recorder.release().await;
     assert_eq!(other.state.store.lease(&lease).await?, None);
-    assert_eq!(other.recorder.records(CLUSTER), Some(false));
+    assert_eq!(other.state.recorder.records(CLUSTER), Some(false));
     assert_eq!(recorder_gauge(&other).await, Some(0));
     Ok(())
 }

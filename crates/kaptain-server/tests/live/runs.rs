@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::{
-    CLUSTER, DEADLINE, Error, Reply, TestResult, audit_records, call, cluster, eventually, expect,
-    hub_config, missing_configmap, options, request, token,
+    CLUSTER, DEADLINE, TestResult, audit_records, call, cluster, eventually, expect, finished,
+    hub_config, missing_configmap, options, request, start_run, token,
 };
 
 const NS: &str = "live-run";
@@ -27,39 +27,6 @@ fn about(f: &Value, id: &str, kind: &str, name: &str, ns: &str) -> bool {
         && object["kind"] == kind
         && object["namespace"] == ns
         && (n == name || (name.ends_with('-') && n.starts_with(name)))
-}
-
-/// `POST /api/v1/runs` of [`CLUSTER`] with `token`, which must be accepted (`what` says why).
-async fn start_run(server: &Server, token: &str, what: &str) -> Result<Reply, Error> {
-    let body = json!({"cluster": CLUSTER});
-    let r = call(
-        server,
-        Method::POST,
-        "/api/v1/runs",
-        Some(token),
-        Some(body),
-    )
-    .await?;
-    expect(&r, StatusCode::ACCEPTED, what);
-    Ok(r)
-}
-
-/// Polls the run until it has finished; returns it.
-async fn finished(server: &Server, id: i64, token: &str) -> Result<Value, Error> {
-    eventually(&format!("run {id} to finish"), || async {
-        let r = call(
-            server,
-            Method::GET,
-            &format!("/api/v1/runs/{id}"),
-            Some(token),
-            None,
-        )
-        .await
-        .ok()?;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        matches!(r.body["status"].as_str(), Some("succeeded" | "failed")).then_some(r.body)
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,6 +178,9 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
     assert!(run["finished_at"].is_string(), "{run}");
     let summary = &run["summary"];
     assert!(summary["findings"].as_u64().unwrap_or(0) >= 3, "{summary}");
+    // The only replica holds the cluster's lease: the run recorded what it found.
+    assert_eq!(summary["recorded"], true, "{summary}");
+    assert!(summary["appeared"].is_u64(), "{summary}");
     let roots = summary["root_causes"].as_array().ok_or("no root causes")?;
     let root = roots
         .iter()
