@@ -8,7 +8,8 @@
 //! pods, but nothing runs them; [`ControlPlane::start_kubelet`] / [`ControlPlane::shared_kubelet`]
 //! start the simulated kubelet ([`SimKubelet`]), which registers live nodes and runs the pods
 //! bound to them the way a real kubelet would (see the crate README for its annotations).
-//! [`apply_yaml`] applies multi-document manifests. [`Postgres::start`] / [`Postgres::shared`]
+//! [`apply_yaml`] applies multi-document manifests; [`eventually`] polls a condition until it
+//! holds or a timeout passes. [`Postgres::start`] / [`Postgres::shared`]
 //! run a throw-away PostgreSQL server (Debian's binaries, `initdb` in a temp dir, a free
 //! loopback port) for the store's tests.
 //!
@@ -36,6 +37,7 @@ mod nodes;
 mod postgres;
 mod sim;
 mod spawner;
+mod wait;
 
 use std::fs::{self, File};
 use std::io::Write as _;
@@ -54,6 +56,7 @@ pub use apply::apply_yaml;
 pub use error::{Error, Result};
 pub use postgres::{PG_DATABASE, PG_START_TIMEOUT, PG_USER, Postgres};
 pub use sim::{BACKOFF_SCALE_ENV, KubeletConfig, SimKubelet};
+pub use wait::{BoxError, Check, POLL_INTERVAL, WaitError, eventually};
 
 use binaries::Binaries;
 use error::IoContext;

@@ -10,32 +10,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kaptain_testenv::{ControlPlane, NOBODY_TOKEN, VIEWER_TOKEN};
+use kaptain_testenv::{ControlPlane, NOBODY_TOKEN, VIEWER_TOKEN, eventually};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-/// Polls `check` every 250 ms until it returns `Some`, failing after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, kube::Error>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("condition not met");
-    loop {
-        match check().await {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => {}
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {timeout:?} ({last})"));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 async fn create_namespace(client: &kube::Client, name: &str) -> TestResult {
     let namespaces: Api<Namespace> = Api::all(client.clone());

@@ -4,13 +4,13 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ContainerStatus, Endpoints, Event, Node, Pod};
-use kaptain_testenv::{ControlPlane, SimKubelet, apply_yaml};
+use kaptain_testenv::{ControlPlane, SimKubelet, WaitError, apply_yaml, eventually};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -25,27 +25,6 @@ async fn sim()
     let sim = cp.shared_kubelet().await?;
     sim.set_backoff_scale(0.1);
     Ok((cp, sim, cp.client().await?))
-}
-
-/// Polls `check` every 200 ms until it returns `Some`, failing after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, kube::Error>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("condition not met");
-    loop {
-        match check().await {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => {}
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {timeout:?} ({last})"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn namespace(client: &kube::Client, name: &str) -> TestResult {
@@ -147,7 +126,7 @@ async fn event_with(
     ns: &str,
     reason: &str,
     text: &str,
-) -> Result<Event, String> {
+) -> Result<Event, WaitError> {
     eventually(
         &format!("event {reason} {text:?} in {ns}"),
         TIMEOUT,
@@ -770,7 +749,7 @@ async fn job_condition(
     client: &kube::Client,
     name: &str,
     type_: &str,
-) -> Result<(String, Option<String>), String> {
+) -> Result<(String, Option<String>), WaitError> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), "sim-jobs");
     eventually(&format!("Job {name} {type_}"), TIMEOUT, || async {
         let job = jobs.get(name).await?;
