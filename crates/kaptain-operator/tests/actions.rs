@@ -57,18 +57,20 @@ spec:
 
 /// The Running pods of a Deployment (by its `app` label), once there are `n`.
 async fn running_pods(client: &kube::Client, ns: &str, n: usize) -> Result<Vec<Pod>, BoxError> {
-    eventually(&format!("{n} Running pods in {ns}"), TIMEOUT, || async {
-        let ps: Vec<Pod> = pods(client, ns)
-            .await?
-            .into_iter()
-            .filter(|p| {
-                p.metadata.deletion_timestamp.is_none()
-                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-            })
-            .collect();
-        Ok((ps.len() == n).then_some(ps))
-    })
-    .await
+    Ok(
+        eventually(&format!("{n} Running pods in {ns}"), TIMEOUT, || async {
+            let ps: Vec<Pod> = pods(client, ns)
+                .await?
+                .into_iter()
+                .filter(|p| {
+                    p.metadata.deletion_timestamp.is_none()
+                        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                })
+                .collect();
+            Ok((ps.len() == n).then_some(ps))
+        })
+        .await?,
+    )
 }
 
 fn uid(p: &Pod) -> String {

@@ -35,7 +35,7 @@ async fn condition(
     status: &str,
     reason: &str,
 ) -> Result<Condition, BoxError> {
-    eventually(
+    Ok(eventually(
         &format!("{name}: {type_}={status} ({reason})"),
         TIMEOUT,
         || async {
@@ -51,7 +51,7 @@ async fn condition(
             }))
         },
     )
-    .await
+    .await?)
 }
 
 /// An unknown check id makes a policy Ready=False (InvalidSpec, naming it) and it proposes

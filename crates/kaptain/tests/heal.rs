@@ -5,11 +5,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kaptain_heal::crd::{HealingAction, Phase};
-use kaptain_testenv::{ControlPlane, apply_yaml};
+use kaptain_testenv::{ControlPlane, apply_yaml, eventually};
 use kube::Api;
 use kube::api::ListParams;
 
@@ -63,26 +63,6 @@ fn http_get(port: u16, path: &str) -> Result<(String, String), BoxError> {
     let status = buf.lines().next().unwrap_or("").to_string();
     let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     Ok((status, body))
-}
-
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, BoxError>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("condition not met");
-    loop {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {timeout:?} ({last})").into());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Control plane, kubelet and the committed CRD YAML applied.

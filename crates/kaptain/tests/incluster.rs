@@ -15,11 +15,11 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
-use kaptain_testenv::{ControlPlane, apply_yaml};
+use kaptain_testenv::{ControlPlane, apply_yaml, eventually};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::Value;
 
@@ -118,21 +118,25 @@ async fn setup() -> Result<&'static Pod0, Error> {
             let client = cp.client().await?;
             apply_yaml(&client, &manifests()).await?;
             let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-            eventually("the controllers to create both Deployments' pods", || {
-                let pods = pods.clone();
-                async move {
-                    let list = pods.list(&ListParams::default()).await.ok()?;
-                    let has = |app: &str| {
-                        list.items.iter().any(|p| {
-                            p.metadata
-                                .labels
-                                .as_ref()
-                                .is_some_and(|l| l.get("app").is_some_and(|a| a == app))
-                        })
-                    };
-                    (has("api") && has("db-client")).then_some(())
-                }
-            })
+            eventually(
+                "the controllers to create both Deployments' pods",
+                DEADLINE,
+                || {
+                    let pods = pods.clone();
+                    async move {
+                        let list = pods.list(&ListParams::default()).await.ok()?;
+                        let has = |app: &str| {
+                            list.items.iter().any(|p| {
+                                p.metadata
+                                    .labels
+                                    .as_ref()
+                                    .is_some_and(|l| l.get("app").is_some_and(|a| a == app))
+                            })
+                        };
+                        (has("api") && has("db-client")).then_some(())
+                    }
+                },
+            )
             .await?;
 
             // A real token for the ServiceAccount, as the kubelet would project it.
@@ -230,24 +234,6 @@ fn in_pod(setup: &Pod0, sa_dir: &Path, home: &Path, args: &[&str]) -> Command {
     .env("NO_COLOR", "1")
     .stdin(Stdio::null());
     cmd
-}
-
-/// Retries `f` every 200 ms until it is `Some`, failing after [`DEADLINE`] with `what`.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f().await {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {DEADLINE:?}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// `GET path` on `addr`; the status and JSON body.
@@ -410,7 +396,7 @@ impl Serve {
     /// The in-cluster cluster's page once `done` says so.
     async fn cluster_when(&mut self, what: &str, done: fn(&Value) -> bool) -> Result<Value, Error> {
         let addr = self.addr.clone();
-        let found = eventually(what, || {
+        let found = eventually(what, DEADLINE, || {
             let addr = addr.clone();
             async move {
                 let (status, v) = get(&addr, "/api/v1/clusters/in-cluster").ok()?;
@@ -460,14 +446,19 @@ async fn serve_in_cluster_in_a_pod_watches_with_the_service_account() -> Result<
     assert_eq!(cluster["source"], "in-cluster service account", "{cluster}");
     assert_eq!(cluster["server_version"], "v1.20.2", "{cluster}");
 
-    let report = eventually("the missing ConfigMap finding through the API", || {
-        let addr = addr.clone();
-        async move {
-            let (status, r) = get(&addr, "/api/v1/clusters/in-cluster/report").ok()?;
-            (status == 200 && !findings(&r, "config.missing-configmap", "api-config").is_empty())
+    let report = eventually(
+        "the missing ConfigMap finding through the API",
+        DEADLINE,
+        || {
+            let addr = addr.clone();
+            async move {
+                let (status, r) = get(&addr, "/api/v1/clusters/in-cluster/report").ok()?;
+                (status == 200
+                    && !findings(&r, "config.missing-configmap", "api-config").is_empty())
                 .then_some(r)
-        }
-    })
+            }
+        },
+    )
     .await?;
     let found = findings(&report, "config.missing-configmap", "api-config");
     assert_eq!(found.len(), 1, "{report}");

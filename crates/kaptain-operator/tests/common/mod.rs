@@ -3,14 +3,14 @@
 
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kaptain_heal::crd::{HealingAction, Phase};
 use kaptain_operator::{Handle, Operator, OperatorConfig};
+pub use kaptain_testenv::eventually;
 use kaptain_testenv::{ControlPlane, apply_yaml};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
@@ -44,31 +44,6 @@ pub async fn setup() -> Result<kube::Client, BoxError> {
     })
     .await?;
     Ok(client)
-}
-
-/// Polls `check` every 200 ms until it returns `Some`, failing after `timeout`.
-pub async fn eventually<T, F, Fut>(
-    what: &str,
-    timeout: Duration,
-    mut check: F,
-) -> Result<T, BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, kube::Error>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("condition not met");
-    loop {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {timeout:?} ({last})").into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Creates namespace `name` with `labels` (YAML flow map, e.g. `{a: b}`).

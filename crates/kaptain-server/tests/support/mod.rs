@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -36,22 +36,14 @@ pub type TestResult = Result<(), Error>;
 /// A generous deadline for anything to happen; no test measures against it.
 pub const DEADLINE: Duration = Duration::from_secs(180);
 
-/// Retries `f` every 100 ms until it is `Some`, failing after [`DEADLINE`] with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T, Error>
+/// Retries `f` until it is `Some`, failing after [`DEADLINE`] with `what`: the shared
+/// [`kaptain_testenv::eventually`] with this file's deadline.
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f().await {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {DEADLINE:?}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Ok(kaptain_testenv::eventually(what, DEADLINE, f).await?)
 }
 
 /// Options of a server on a loopback address watching `clusters`, with a SQLite store and its
