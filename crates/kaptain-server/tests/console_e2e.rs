@@ -179,17 +179,27 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let serving = tokio::spawn(async move { axum::serve(listener, server.router).await });
-    // The broken app's root cause in the live report.
-    let fp = eventually("the missing ConfigMap in the report", || async {
-        state.hub.report("kaptain-test").and_then(|r| {
-            r.findings
-                .iter()
-                .find(|f| {
+    // The broken app's root cause in the live report, with the failing pod linked to it as a
+    // symptom. The root cause shows as soon as the ConfigMap reference is indexed; the pod's
+    // finding only once the simulated kubelet has reported CreateContainerConfigError (CI once
+    // opened the page in between and found no symptoms under the root cause).
+    let fp = eventually(
+        "the missing ConfigMap and its failing pod in the report",
+        || async {
+            state.hub.report("kaptain-test").and_then(|r| {
+                let root = r.findings.iter().find(|f| {
                     f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS)
-                })
-                .map(|f| f.fingerprint.clone())
-        })
-    })
+                })?;
+                r.findings
+                    .iter()
+                    .any(|f| {
+                        f.id == "pod.create-container-config-error"
+                            && f.caused_by.contains(&root.fingerprint)
+                    })
+                    .then(|| root.fingerprint.clone())
+            })
+        },
+    )
     .await?;
 
     let driver = Driver::start(&dir.path().join("chromedriver.log"))?;
