@@ -151,6 +151,9 @@ impl Forwarder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     let cp = ControlPlane::shared();
+    // Nodes of its own: the node table read while unreachable must not depend on another
+    // test of this binary having started the simulated kubelet first.
+    cp.shared_kubelet().await?;
     let target: SocketAddr = cp.server_url().trim_start_matches("https://").parse()?;
     let fwd = Forwarder::start(target).await?;
     let dir = tempfile::tempdir()?;
@@ -170,7 +173,13 @@ async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     fwd.set(true);
     let began = Instant::now();
     wait_state(&hub, &name, "ready").await?;
-    eventually("a first report", || async { hub.report(&name) }).await?;
+    // A first analysis, with the simulated nodes in its node table (what is read back
+    // while unreachable).
+    eventually("a first report with the nodes", || async {
+        hub.report(&name)?;
+        hub.nodes(&name).filter(|n| !n.is_empty())
+    })
+    .await?;
     eprintln!(
         "ready {:.2}s after forwarding",
         began.elapsed().as_secs_f64()
