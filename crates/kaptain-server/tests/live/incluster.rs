@@ -48,7 +48,9 @@ async fn in_cluster_source_outside_a_pod_is_unreachable_and_the_others_are_serve
         };
         let incluster = state("in-cluster")?;
         let ready = state(CLUSTER)?["state"] == "ready";
-        (ready && incluster["attempts"].as_u64().unwrap_or(0) >= 2).then_some(items)
+        // Ready comes before the first analysis: its report is read below.
+        let analyzed = server.state.hub.report(CLUSTER).is_some();
+        (ready && analyzed && incluster["attempts"].as_u64().unwrap_or(0) >= 2).then_some(items)
     })
     .await?;
     let incluster = clusters
