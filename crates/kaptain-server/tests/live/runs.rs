@@ -5,6 +5,7 @@
 use axum::http::{Method, StatusCode};
 use futures::FutureExt as _;
 use http_body_util::BodyExt;
+use kaptain_model::Finding;
 use kaptain_server::serve::Server;
 use kaptain_server::tasks::TaskInfo;
 use kaptain_store::{Role, Scope};
@@ -29,6 +30,23 @@ fn about(f: &Value, id: &str, kind: &str, name: &str, ns: &str) -> bool {
         && (n == name || (name.ends_with('-') && n.starts_with(name)))
 }
 
+/// Whether `f`'s chain of causes in `findings` leads to the finding `root_fp`.
+fn traces_to(findings: &[Finding], f: &Finding, root_fp: &str) -> bool {
+    let mut stack: Vec<&str> = f.caused_by.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(fp) = stack.pop() {
+        if fp == root_fp {
+            return true;
+        }
+        if seen.insert(fp)
+            && let Some(cause) = findings.iter().find(|c| c.fingerprint == fp)
+        {
+            stack.extend(cause.caused_by.iter().map(String::as_str));
+        }
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestResult {
     let (cp, client) = cluster().await?;
@@ -47,8 +65,10 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
     .await?;
 
     // The cluster has reached the broken state in the live report: the pods are in
-    // CreateContainerConfigError (no longer ContainerCreating) and the Service has no
-    // endpoints.
+    // CreateContainerConfigError (no longer ContainerCreating), and every symptom the run's
+    // result is checked for below is linked to the missing ConfigMap — the Service without
+    // endpoints and the unavailable Deployment too (the Deployment's status comes from the
+    // deployment controller, on its own schedule). The run re-analyses the same live index.
     let hub = server.state.hub.clone();
     eventually("the scenario's state in the hub's report", || {
         let hub = hub.clone();
@@ -59,10 +79,17 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
                 .iter()
                 .filter(|f| f.object.namespace.as_deref() == Some(NS))
                 .collect();
-            let has = |id: &str| here.iter().any(|f| f.id == id);
-            (has("pod.create-container-config-error")
-                && has("service.no-ready-endpoints")
-                && !has("pod.container-creating"))
+            let root = here
+                .iter()
+                .find(|f| f.id == "config.missing-configmap" && f.object.name == "api-config")?;
+            let linked = |id: &str| {
+                here.iter()
+                    .any(|f| f.id == id && traces_to(&r.findings, f, &root.fingerprint))
+            };
+            (linked("pod.create-container-config-error")
+                && linked("service.no-ready-endpoints")
+                && linked("deployment.unavailable")
+                && !here.iter().any(|f| f.id == "pod.container-creating"))
             .then_some(())
         }
     })
@@ -268,7 +295,7 @@ async fn a_queued_run_can_be_cancelled() -> TestResult {
     .await?;
     let (release, held) = tokio::sync::oneshot::channel::<()>();
     let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
-    server.state.tasks.spawn(
+    let hold = server.state.tasks.spawn(
         TaskInfo::new("hold", CLUSTER, None, "test"),
         DEADLINE,
         async move {
@@ -278,6 +305,16 @@ async fn a_queued_run_can_be_cancelled() -> TestResult {
             let _ = ended_tx.send(());
         },
     );
+    // Each task takes the worker from its own spawned future: the holding task must have it
+    // before the run is queued, or the run could take it first.
+    eventually("the holding task to take the worker", || async {
+        server
+            .state
+            .tasks
+            .get(hold.id)
+            .filter(|t| t.state == kaptain_server::tasks::TaskState::Running)
+    })
+    .await?;
 
     let r = start_run(&server, &operator, "starting a run").await?;
     let run_id = r.body["run"]["id"].as_i64().ok_or("no run id")?;
