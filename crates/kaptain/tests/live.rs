@@ -5,10 +5,10 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kaptain_testenv::{ControlPlane, apply_yaml};
+use kaptain_testenv::{ControlPlane, apply_yaml, eventually};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
@@ -95,8 +95,12 @@ fn kaptain() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kaptain"))
 }
 
+/// A generous deadline for the controllers to act; no test measures against it.
+const DEADLINE: Duration = Duration::from_secs(180);
+
 /// Sets up the scenario once per test binary and waits until the scheduler and controllers
-/// have acted on it.
+/// have acted on every object of it: a scan sees the state the tests assert, and two scans
+/// of the unchanged cluster (a snapshot and a live one) see the same.
 async fn cluster() -> &'static ControlPlane {
     static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let cp = ControlPlane::shared();
@@ -107,64 +111,60 @@ async fn cluster() -> &'static ControlPlane {
             apply_yaml(&client, QUOTA).await.expect("apply");
             let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
                 Api::namespaced(client.clone(), "quota");
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while quotas
-                .get("pods-max")
-                .await
-                .expect("quota")
-                .status
-                .and_then(|s| s.hard)
-                .is_none()
-            {
-                assert!(Instant::now() < deadline, "quota status never computed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            eventually("the quota's status computed", DEADLINE, || async {
+                let q = quotas.get("pods-max").await?;
+                Ok(q.status.and_then(|s| s.hard).map(|_| ()))
+            })
+            .await
+            .expect("quota");
             apply_yaml(&client, MANIFESTS).await.expect("apply");
-            let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let list = pods
-                    .list(&ListParams::default().labels("app=huge"))
-                    .await
-                    .expect("list");
-                let unschedulable = list.items.iter().filter(|p| {
-                    p.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| {
-                            c.iter().any(|c| {
-                                c.type_ == "PodScheduled"
-                                    && c.reason.as_deref() == Some("Unschedulable")
+            let pods = |ns: &str| Api::<Pod>::namespaced(client.clone(), ns);
+            let (shop, quota) = (pods("shop"), pods("quota"));
+            eventually(
+                "the scheduler to mark both huge pods unschedulable",
+                DEADLINE,
+                || async {
+                    let list = shop.list(&ListParams::default().labels("app=huge")).await?;
+                    let unschedulable = list.items.iter().filter(|p| {
+                        p.status
+                            .as_ref()
+                            .and_then(|s| s.conditions.as_ref())
+                            .is_some_and(|c| {
+                                c.iter().any(|c| {
+                                    c.type_ == "PodScheduled"
+                                        && c.reason.as_deref() == Some("Unschedulable")
+                                })
                             })
-                        })
-                });
-                if unschedulable.count() == 2 {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "scheduler never marked the pods unschedulable"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                    });
+                    Ok((unschedulable.count() == 2).then_some(()))
+                },
+            )
+            .await
+            .expect("unschedulable pods");
+            // The pods that fit are bound to a node: api's one, and the one pod the quota
+            // lets batch have.
+            for (api, label) in [(&shop, "app=api"), (&quota, "app=batch")] {
+                eventually(&format!("the {label} pod bound"), DEADLINE, || async {
+                    let list = api.list(&ListParams::default().labels(label)).await?;
+                    let bound = |p: &Pod| p.spec.as_ref().is_some_and(|s| s.node_name.is_some());
+                    Ok((list.items.len() == 1 && list.items.iter().all(bound)).then_some(()))
+                })
+                .await
+                .expect("bound pods");
             }
             // The ReplicaSet controller records the quota rejection as an event.
             let events: Api<k8s_openapi::api::core::v1::Event> =
                 Api::namespaced(client.clone(), "quota");
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !events
-                .list(&ListParams::default())
-                .await
-                .expect("events")
-                .items
-                .iter()
-                .any(|e| e.reason.as_deref() == Some("FailedCreate"))
-            {
-                assert!(
-                    Instant::now() < deadline,
-                    "no FailedCreate event from the quota"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            eventually("a FailedCreate event from the quota", DEADLINE, || async {
+                let list = events.list(&ListParams::default()).await?;
+                Ok(list
+                    .items
+                    .iter()
+                    .any(|e| e.reason.as_deref() == Some("FailedCreate"))
+                    .then_some(()))
+            })
+            .await
+            .expect("FailedCreate");
         })
         .await;
     cp
