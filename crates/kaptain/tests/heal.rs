@@ -169,6 +169,27 @@ async fn only_action(client: &kube::Client, ns: &str) -> Result<Option<HealingAc
     Ok(if all.len() == 1 { all.pop() } else { None })
 }
 
+/// Waits until the namespace's only action is Proposed with the guard's `decision` by
+/// `rule`, as the operator last evaluated it.
+async fn wait_decision(
+    client: &kube::Client,
+    ns: &str,
+    decision: &str,
+    rule: &str,
+) -> Result<HealingAction, BoxError> {
+    let what = format!("the operator's decision {decision} ({rule})");
+    Ok(eventually(&what, TIMEOUT, || async {
+        Ok(only_action(client, ns).await?.filter(|a| {
+            phase(a) == Phase::Proposed
+                && a.status
+                    .as_ref()
+                    .and_then(|s| s.decision.as_ref())
+                    .is_some_and(|d| d.decision == decision && d.rule.as_deref() == Some(rule))
+        }))
+    })
+    .await?)
+}
+
 fn phase(a: &HealingAction) -> Phase {
     a.status.as_ref().map(|s| s.phase).unwrap_or_default()
 }
@@ -253,6 +274,8 @@ async fn approval_mode_waits_for_kaptain_heal_approve() -> TestResult {
         &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}, labels: {{kaptain.dev/protected: \"true\"}}}}\n"),
     )
     .await?;
+    // The operator sees the namespace protected too (it re-evaluates the waiting action).
+    wait_decision(&client, ns, "deny", "protected-label").await?;
     let o = k(&["heal", "approve", &name, "-n", ns]);
     let (out, errs) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}{errs}");
@@ -266,6 +289,10 @@ async fn approval_mode_waits_for_kaptain_heal_approve() -> TestResult {
         &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}, labels: {{kaptain.dev/protected: \"false\"}}}}\n"),
     )
     .await?;
+    // Approved before the operator's watch has the label off, the guard in the operator
+    // would still see the namespace protected and reject the action: wait until it has
+    // re-evaluated the action with the namespace unprotected.
+    wait_decision(&client, ns, "needs-approval", "approval-mode").await?;
 
     // Approved by the kubeconfig user, it runs.
     let o = k(&["heal", "approve", &name, "-n", ns]);
@@ -292,13 +319,15 @@ async fn approval_mode_waits_for_kaptain_heal_approve() -> TestResult {
         "{out}"
     );
 
-    // The operator's endpoints.
-    let (status, body) = http_get(port, "/metrics")?;
-    assert!(status.contains("200"), "{status}");
-    assert!(
-        body.contains("kaptain_heal_actions_total{action=\"RaiseResources\",result=\"succeeded\",mode=\"approval\"} 1"),
-        "{body}"
-    );
+    // The operator's endpoints. It counts the success after writing the Succeeded phase
+    // (and recording its Event), so the counter may follow the phase by a moment.
+    let succeeded = "kaptain_heal_actions_total{action=\"RaiseResources\",result=\"succeeded\",mode=\"approval\"} 1";
+    let body = eventually("the success counted in /metrics", TIMEOUT, || async {
+        let (status, body) = http_get(port, "/metrics")?;
+        assert!(status.contains("200"), "{status}");
+        Ok(body.contains(succeeded).then_some(body))
+    })
+    .await?;
     assert!(
         body.contains("kaptain_heal_rejections_total{rule=\"approval-mode\"}"),
         "{body}"
