@@ -57,7 +57,7 @@ pub fn render_text(a: &Answer) -> String {
         let _ = writeln!(out, "     … and {} more.", a.more);
     }
     if let Some(cli) = &a.cli {
-        let _ = writeln!(out, "\nSame findings: {cli}");
+        let _ = writeln!(out, "\nIn the CLI: {cli}");
     }
     if !a.suggestions.is_empty() {
         let quoted: Vec<String> = a.suggestions.iter().map(|s| format!("\"{s}\"")).collect();

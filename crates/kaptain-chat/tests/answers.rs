@@ -61,7 +61,7 @@ fn why_a_deployment_fails_leads_to_the_missing_configmap() {
     let text = render_text(&a);
     assert!(text.contains("via Deployment shop/checkout"), "{text}");
     assert!(
-        text.contains("Same findings: kaptain diagnose -n shop"),
+        text.contains("In the CLI: kaptain diagnose -n shop"),
         "{text}"
     );
 }

@@ -50,6 +50,27 @@ pub enum Command {
             kaptain diagnose --from cluster-dump/ --from extra.yaml -o markdown > report.md"
     )]
     Diagnose(DiagnoseArgs),
+    /// Ask in plain words: what is wrong, why something fails, how to fix it.
+    #[command(
+        long_about = "Ask a question in plain words. Kaptain reads it as a structured request \
+            (an intent — diagnose, why, fix, findings, explain, help — and filters: namespace, \
+            object, severity, category, check, cluster), scans like `kaptain diagnose` (the \
+            current context, every namespace unless the question or -n names one; or files \
+            with --from) and answers from the same findings: root causes, the chain from an \
+            object to its root cause, fixes with commands. It names the `kaptain diagnose` \
+            command that shows the same findings.\n\n\
+            No LLM is involved: the same question always reads the same way, and words that \
+            were not understood are said back. Asking never changes the cluster.\n\n\
+            Exit codes: 0 answered, 2 error (empty question, unreachable cluster, bad input).",
+        after_help = "Examples:\n  \
+            kaptain ask \"what is wrong in namespace shop?\"\n  \
+            kaptain ask why is the checkout deployment failing\n  \
+            kaptain ask \"how do I fix svc/api in shop\" --context prod\n  \
+            kaptain ask \"which pods are crash looping?\" --from ./snap -o json\n  \
+            kaptain ask \"what does pod.oom-killed mean?\"\n  \
+            kaptain ask --parse-only \"critical network issues in payments\""
+    )]
+    Ask(AskArgs),
     /// Capture what the checks need from a live cluster into files (Secret values redacted).
     #[command(
         long_about = "Capture what the checks need from a live cluster into a directory that \
@@ -168,6 +189,33 @@ pub struct ClusterArgs {
     /// 2000), for a few MB more per page in flight.
     #[arg(long, value_name = "N", default_value_t = 2000, hide = true)]
     pub page_size: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AskArgs {
+    /// The question (quoting it is optional: the words are joined).
+    #[arg(required = true, num_args = 1.., value_name = "QUESTION")]
+    pub question: Vec<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Answer from files instead of a live cluster (as `kaptain diagnose --from`).
+    #[arg(long, value_name = "PATH", conflicts_with = "context")]
+    pub from: Vec<PathBuf>,
+    /// Print how the question was read (the structured request, JSON) and stop: no scan.
+    #[arg(long)]
+    pub parse_only: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = AskFormat::Text)]
+    pub output: AskFormat,
+    /// Analyze as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<jiff::Timestamp>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AskFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -21,6 +21,27 @@ pub fn run(a: DiagnoseArgs) -> u8 {
 }
 
 fn run_inner(a: &DiagnoseArgs) -> Result<u8, String> {
+    let (reports, had_error) = collect(a)?;
+    if reports.is_empty() {
+        return Ok(EXIT_ERROR);
+    }
+    output::print_reports(&reports, a.output, a.all_contexts)
+        .map_err(|e| format!("cannot write output: {e}"))?;
+    let any = reports
+        .iter()
+        .any(|r| r.findings.iter().any(|f| f.severity >= a.min_severity));
+    Ok(if had_error {
+        EXIT_ERROR
+    } else if any {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    })
+}
+
+/// The reports `a` asks for (one per context, or one for the files), and whether anything
+/// went wrong on the way (already printed to stderr, one line each).
+pub fn collect(a: &DiagnoseArgs) -> Result<(Vec<Report>, bool), String> {
     let checks = kaptain_analyze::select(&Selection {
         only: a.only.clone(),
     })?;
@@ -90,22 +111,8 @@ fn run_inner(a: &DiagnoseArgs) -> Result<u8, String> {
                 }
             }
         }
-        if reports.is_empty() {
-            return Ok(EXIT_ERROR);
-        }
     }
-    output::print_reports(&reports, a.output, a.all_contexts)
-        .map_err(|e| format!("cannot write output: {e}"))?;
-    let any = reports
-        .iter()
-        .any(|r| r.findings.iter().any(|f| f.severity >= a.min_severity));
-    Ok(if had_error {
-        EXIT_ERROR
-    } else if any {
-        EXIT_FINDINGS
-    } else {
-        EXIT_CLEAN
-    })
+    Ok((reports, had_error))
 }
 
 fn filter_by_selector(objects: Vec<AnyObject>, sel: Option<&LabelSelector>) -> Vec<AnyObject> {

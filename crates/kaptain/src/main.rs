@@ -1,6 +1,7 @@
 //! `kaptain`: root-cause diagnosis for Kubernetes. This file only wires: argument parsing
 //! lives in `cli`, each command in its own module, and the work in the library crates.
 
+mod ask_cmd;
 mod audit_cmd;
 mod checks_cmd;
 mod cli;
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::parse();
     let code = match args.command {
+        cli::Command::Ask(a) => ask_cmd::run(a),
         cli::Command::Diagnose(a) => diagnose::run(a),
         cli::Command::Snapshot(a) => snapshot_cmd::run(a),
         cli::Command::Checks(a) => checks_cmd::run(a),

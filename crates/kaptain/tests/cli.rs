@@ -388,3 +388,95 @@ fn runs_as_a_kubectl_plugin() {
         .expect("run plugin");
     assert!(out.status.success());
 }
+
+#[test]
+fn ask_answers_questions_about_the_example() {
+    let ex = example();
+    let ex = ex.to_str().expect("path");
+    let out = kaptain(&[
+        "ask",
+        "why is the checkout deployment failing in shop?",
+        "--from",
+        ex,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("(why · namespace shop · Deployment checkout)"),
+        "{text}"
+    );
+    assert!(text.contains("ConfigMap shop/checkout-config"), "{text}");
+    assert!(text.contains("via Deployment shop/checkout"), "{text}");
+
+    // Unquoted words are one question; JSON has the request and the items.
+    let out = kaptain(&[
+        "ask",
+        "which",
+        "pods",
+        "were",
+        "OOMKilled",
+        "in",
+        "payments",
+        "--from",
+        ex,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let a = json(&out);
+    assert_eq!(a["request"]["intent"], "findings");
+    assert_eq!(a["request"]["check"], "pod.oom-killed");
+    let items = a["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{a:#}");
+    assert!(items.iter().all(|i| i["finding"]["id"] == "pod.oom-killed"));
+
+    // --parse-only reads the question and scans nothing (no --from, no cluster needed).
+    let out = kaptain(&["ask", "--parse-only", "critical network issues in payments"]);
+    assert_eq!(out.status.code(), Some(0));
+    let r = json(&out);
+    assert_eq!(r["intent"], "findings");
+    assert_eq!(r["namespace"], "payments");
+    assert_eq!(r["min_severity"], "critical");
+    assert_eq!(r["category"], "network");
+
+    // Explaining a check needs no cluster either.
+    let out = kaptain(&["ask", "what does pod.crash-loop mean?"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CrashLoopBackOff"));
+}
+
+#[test]
+fn ask_errors_are_one_line_and_exit_2() {
+    let ex = example();
+    let ex = ex.to_str().expect("path");
+    for (args, wanted) in [
+        (vec!["ask", " ?! "], "the question is empty"),
+        (
+            vec!["ask", "what is wrong on cluster prod", "--from", ex],
+            "--from reads files",
+        ),
+        (
+            vec![
+                "ask",
+                "what is wrong in shop",
+                "-n",
+                "payments",
+                "--from",
+                ex,
+            ],
+            "names namespace shop but the flag says payments",
+        ),
+    ] {
+        let out = kaptain(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(wanted), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -493,3 +493,82 @@ async fn all_contexts_reports_each_and_survives_a_dead_one() {
     assert_eq!(reports[0]["source"]["context"], "good");
     assert!(!reports[0]["findings"].as_array().expect("f").is_empty());
 }
+
+/// `kaptain ask` with its flags against the live cluster; the answer as JSON.
+fn ask_json(kubeconfig: &Path, question: &str, extra: &[&str]) -> (i32, Value, String) {
+    let out = kaptain()
+        .args([
+            "ask",
+            question,
+            "-o",
+            "json",
+            "--now",
+            &later(),
+            "--kubeconfig",
+        ])
+        .arg(kubeconfig)
+        .args(extra)
+        .output()
+        .expect("run kaptain");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_answers_from_a_live_scan() {
+    let cp = cluster().await;
+    let kc = cp.kubeconfig_path();
+    // "huge" names the Deployment and starts its pods' names: both trace back to the pods
+    // no node can fit.
+    let (code, a, stderr) = ask_json(kc, "why is huge failing in shop?", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(a["request"]["intent"], "why", "{a:#}");
+    assert_eq!(a["request"]["namespace"], "shop");
+    let items = a["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{a:#}");
+    for i in items {
+        assert_eq!(i["finding"]["id"], "pod.unschedulable", "{i:#}");
+        assert!(
+            i["finding"]["object"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("huge-")),
+            "{i:#}"
+        );
+    }
+    assert_eq!(a["cli"], "kaptain diagnose -n shop");
+
+    // The context's name is a cluster to the question; the answer covers every namespace.
+    let (code, a, stderr) = ask_json(kc, "what is wrong in kaptain-test?", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(a["request"]["cluster"], "kaptain-test", "{a:#}");
+    assert!(a["request"].get("namespace").is_none(), "{a:#}");
+    let roots: Vec<(&str, &str)> = a["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["finding"]["id"].as_str().unwrap_or(""),
+                i["finding"]["object"]["namespace"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        roots.contains(&("config.missing-configmap", "shop")),
+        "{roots:?}"
+    );
+    assert!(
+        roots.contains(&("replicaset.failed-create", "quota")),
+        "{roots:?}"
+    );
+
+    // The question and a flag that disagree: one line, exit 2.
+    let (code, _, stderr) = ask_json(kc, "what is wrong in shop?", &["-n", "quota"]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("namespace shop") && stderr.contains("quota"),
+        "{stderr}"
+    );
+}
