@@ -70,24 +70,26 @@ async fn oom_crash_loop_gets_more_memory_and_succeeds() -> TestResult {
         ps.iter().map(|p| &p.metadata.name).collect::<Vec<_>>()
     );
     assert!(!oom_killed(&ps[0]));
-    // Every decision is an Event on the target.
-    let ev = reasons(&kaptain_events(&client, ns).await?);
-    for want in [
-        "HealingApproved",
-        "HealingIntent",
-        "HealingApplied",
-        "HealingSucceeded",
-    ] {
-        assert!(ev.iter().any(|r| r == want), "no {want} Event in {ev:?}");
-    }
-    // Metrics: one succeeded action, the breaker closed, a finding→action time observed.
-    let text = op.metrics.encode();
-    assert!(
-        text.contains(
-            "kaptain_heal_actions_total{action=\"RaiseResources\",result=\"succeeded\",mode=\"auto\"} 1"
-        ),
-        "{text}"
-    );
+    // Every decision is an Event on the target (HealingSucceeded is recorded right after
+    // the phase is written).
+    events_with(
+        &client,
+        ns,
+        &[
+            "HealingApproved",
+            "HealingIntent",
+            "HealingApplied",
+            "HealingSucceeded",
+        ],
+    )
+    .await?;
+    // Metrics: one succeeded action (counted after its Event), the breaker closed, a
+    // finding→action time observed.
+    let text = metrics_with(
+        &op,
+        "kaptain_heal_actions_total{action=\"RaiseResources\",result=\"succeeded\",mode=\"auto\"} 1",
+    )
+    .await?;
     assert!(
         text.contains("kaptain_heal_circuit_breaker_state{state=\"closed\"} 1"),
         "{text}"
@@ -150,10 +152,12 @@ async fn a_fix_that_does_not_help_is_rolled_back() -> TestResult {
         "{msg}"
     );
     assert_eq!(memory_limit(&client, ns, "hog").await?, "256Mi");
-    let ev = reasons(&kaptain_events(&client, ns).await?);
-    for want in ["HealingIntent", "HealingFailed", "HealingRolledBack"] {
-        assert!(ev.iter().any(|r| r == want), "no {want} Event in {ev:?}");
-    }
+    events_with(
+        &client,
+        ns,
+        &["HealingIntent", "HealingFailed", "HealingRolledBack"],
+    )
+    .await?;
     // The failure fed the breaker, persisted in the API.
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let state = PersistedState::from_configmap(
@@ -162,11 +166,11 @@ async fn a_fix_that_does_not_help_is_rolled_back() -> TestResult {
             .as_ref(),
     );
     assert_eq!(state.breaker.failures.len(), 1, "{:?}", state.breaker);
-    let text = op.metrics.encode();
-    assert!(
-        text.contains("kaptain_heal_actions_total{action=\"RaiseResources\",result=\"rolled-back\",mode=\"auto\"} 1"),
-        "{text}"
-    );
+    metrics_with(
+        &op,
+        "kaptain_heal_actions_total{action=\"RaiseResources\",result=\"rolled-back\",mode=\"auto\"} 1",
+    )
+    .await?;
     op.stop().await?;
     Ok(())
 }
@@ -274,11 +278,7 @@ async fn protected_namespace_is_untouched() -> TestResult {
     assert_eq!(generation(&client, ns, "search").await?, 1);
     assert_eq!(memory_limit(&client, ns, "search").await?, "256Mi");
     assert!(pods(&client, ns).await?.iter().any(oom_killed));
-    assert!(
-        reasons(&kaptain_events(&client, ns).await?)
-            .iter()
-            .any(|r| r == "HealingRejected")
-    );
+    events_with(&client, ns, &["HealingRejected"]).await?;
     assert!(
         op.metrics
             .encode()
@@ -389,11 +389,9 @@ async fn two_instances_only_the_leader_acts() -> TestResult {
 
     // The leader stops (releasing the Lease): the follower takes over.
     leader.stop().await?;
-    eventually(
-        "the follower to take over",
-        Duration::from_secs(20),
-        || async { Ok((*follower.leader.borrow()).then_some(())) },
-    )
+    eventually("the follower to take over", TIMEOUT, || async {
+        Ok((*follower.leader.borrow()).then_some(()))
+    })
     .await?;
     follower.stop().await?;
     Ok(())
@@ -599,11 +597,7 @@ async fn least_privilege_rbac_is_enough_and_forbidden_kinds_are_skipped() -> Tes
     let done = action_in(&client, ns, Phase::Succeeded, TIMEOUT).await?;
     assert_eq!(done.spec.action, ActionKind::RaiseResources);
     assert_eq!(memory_limit(&client, ns, "search").await?, "768Mi");
-    assert!(
-        reasons(&kaptain_events(&client, ns).await?)
-            .iter()
-            .any(|r| r == "HealingSucceeded")
-    );
+    events_with(&client, ns, &["HealingSucceeded"]).await?;
     op.stop().await?;
     Ok(())
 }

@@ -220,3 +220,34 @@ pub async fn kaptain_events(client: &kube::Client, ns: &str) -> Result<Vec<Event
 pub fn reasons(events: &[Event]) -> Vec<String> {
     events.iter().filter_map(|e| e.reason.clone()).collect()
 }
+
+/// Waits until Kaptain's Events in `ns` include every reason in `want`, and returns the
+/// reasons of all of them. The operator records an Event right after the status write it
+/// describes, so a phase read from the API may be seen a moment before its Event exists.
+pub async fn events_with(
+    client: &kube::Client,
+    ns: &str,
+    want: &[&str],
+) -> Result<Vec<String>, BoxError> {
+    let what = format!("Kaptain's Events {want:?} in {ns}");
+    Ok(eventually(&what, TIMEOUT, || async {
+        let have = reasons(&kaptain_events(client, ns).await?);
+        Ok(want
+            .iter()
+            .all(|w| have.iter().any(|r| r == w))
+            .then_some(have))
+    })
+    .await?)
+}
+
+/// Waits until the operator's metrics text contains `line`, and returns the text. The
+/// operator counts an action's end after writing its phase and recording its Event.
+pub async fn metrics_with(op: &Handle, line: &str) -> Result<String, BoxError> {
+    Ok(
+        eventually(&format!("{line} in the metrics"), TIMEOUT, || async {
+            let text = op.metrics.encode();
+            text.contains(line).then_some(text)
+        })
+        .await?,
+    )
+}
