@@ -173,10 +173,12 @@ async fn a_crash_looping_pod_is_restarted_and_its_replacement_is_healthy() -> Te
         1,
         "the Deployment changed"
     );
-    let ev = reasons(&kaptain_events(&client, ns).await?);
-    for want in ["HealingIntent", "HealingApplied", "HealingSucceeded"] {
-        assert!(ev.iter().any(|r| r == want), "no {want} Event in {ev:?}");
-    }
+    events_with(
+        &client,
+        ns,
+        &["HealingIntent", "HealingApplied", "HealingSucceeded"],
+    )
+    .await?;
     op.stop().await?;
     Ok(())
 }
@@ -554,7 +556,9 @@ async fn a_reverse_patch_that_keeps_failing_ends_in_rollback_failed() -> TestRes
     let msg = done.message.unwrap_or_default();
     assert!(msg.contains("still in place"), "{msg}");
     assert_eq!(memory_limit(&client, ns, "hog").await?, "512Mi");
-    let ev = reasons(&kaptain_events(&client, ns).await?);
+    // The final Event is recorded right after the Failed phase is written; the retries'
+    // came before it.
+    let ev = events_with(&client, ns, &["HealingRollbackFailed"]).await?;
     assert_eq!(
         ev.iter().filter(|r| *r == "HealingRollbackRetry").count(),
         2,
