@@ -82,13 +82,11 @@ spec:
         "{:?}",
         all.iter().map(|a| &a.spec.target).collect::<Vec<_>>()
     );
-    let text = op.metrics.encode();
-    assert!(
-        text.contains(
-            "kaptain_heal_actions_total{action=\"CordonNode\",result=\"succeeded\",mode=\"auto\"} 1"
-        ),
-        "{text}"
-    );
+    metrics_with(
+        &op,
+        "kaptain_heal_actions_total{action=\"CordonNode\",result=\"succeeded\",mode=\"auto\"} 1",
+    )
+    .await?;
     op.stop().await?;
     Ok(())
 }
