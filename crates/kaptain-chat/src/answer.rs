@@ -320,10 +320,11 @@ fn roots(a: &mut Answer, all: &[Finding]) {
         format!("Kaptain finds nothing wrong{}.", scope(&r))
     } else if r.intent == Intent::Fix {
         format!(
-            "{} to fix{}, behind {}; fix these and the rest should clear.",
+            "{} to fix{}; {} back to {}.",
             plural(n, "root cause", "root causes"),
             scope(&r),
-            plural(found.len(), "finding", "findings"),
+            plural(found.len(), "finding traces", "findings trace"),
+            if n == 1 { "it" } else { "them" },
         )
     } else {
         format!(
@@ -374,7 +375,7 @@ fn why(a: &mut Answer, all: &[Finding]) {
             plural(groups.len(), "root cause", "root causes")
         ),
     };
-    a.suggestions = vec![format!("how do I fix {subject}?")];
+    a.suggestions = vec![format!("how do I fix {subject}{}?", scope(&r))];
     take_groups(a, groups, true);
 }
 

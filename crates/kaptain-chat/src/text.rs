@@ -36,11 +36,11 @@ pub fn render_text(a: &Answer) -> String {
         if roots && item.symptoms > 0 {
             let _ = writeln!(
                 out,
-                "     {} trace back to it",
+                "     {} back to it",
                 if item.symptoms == 1 {
-                    "1 finding".to_string()
+                    "1 finding traces".to_string()
                 } else {
-                    format!("{} findings", item.symptoms)
+                    format!("{} findings trace", item.symptoms)
                 }
             );
         }

@@ -9,3 +9,13 @@ document.addEventListener("DOMContentLoaded", function () {
     { code: "[45]..", swap: false, error: true },
   ];
 });
+
+// The chat box: after an answer arrives, empty the question field for the next one.
+document.addEventListener("htmx:afterRequest", function (e) {
+  const form = e.detail.elt;
+  if (form && form.matches && form.matches("form.ask") && e.detail.successful) {
+    form.reset();
+    const q = form.querySelector("input[name=q]");
+    if (q) { q.value = ""; q.focus(); }
+  }
+});

@@ -185,6 +185,8 @@ async fn pages_need_the_session_cookie() -> TestResult {
         "/console/healing",
         "/console/agents",
         "/console/audit",
+        "/console/ask",
+        "/console/ask?q=help",
     ];
     for page in pages {
         let (s, h, _) = c.get(page, None).await?;
@@ -245,6 +247,31 @@ async fn pages_need_the_session_cookie() -> TestResult {
             "{page}: {frag}"
         );
     }
+    // The chat box answers a question with one exchange for htmx (put on top of the
+    // conversation), and within the whole page without it.
+    let (s, _, frag) = c
+        .call(
+            Method::GET,
+            "/console/ask?q=help",
+            Some(&viewer),
+            &[("hx-request", "true")],
+            None,
+        )
+        .await?;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        frag.starts_with("<article class=\"exchange\">")
+            && frag.contains("data-intent=\"help\"")
+            && frag.contains("Ask what is wrong")
+            && !frag.contains("<form"),
+        "{frag}"
+    );
+    let (s, _, page) = c.get("/console/ask?q=+%3F+", Some(&viewer)).await?;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("<form class=\"ask\"") && page.contains("the question is empty"),
+        "{page}"
+    );
     let (s, _, body) = c.get("/console/audit", Some(&viewer)).await?;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(

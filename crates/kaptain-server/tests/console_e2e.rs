@@ -1,8 +1,8 @@
 //! The console end to end, in real headless Chromium (driven through chromedriver with
 //! fantoccini) against the real control plane with the simulated kubelet: log in with an
 //! operator token, see the overview, the findings tree and a finding's detail, open the
-//! healing actions and approve a Proposed one, and watch its row change to Approved; then, at
-//! a phone's width, every page fits the screen.
+//! healing actions and approve a Proposed one, and watch its row change to Approved; ask the
+//! chat box why the app fails; then, at a phone's width, every page fits the screen.
 //!
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver (`scripts/provision-browser.sh`;
 //! `KAPTAIN_CHROMIUM` / `KAPTAIN_CHROMEDRIVER` override the paths). Screenshots go to the
@@ -311,6 +311,65 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     assert_eq!(rec.target, "HealingAction con-e2e/restart-shop");
     assert_eq!(rec.details["details"]["decision"], "approve");
 
+    // The chat box: a question is answered in place (htmx, no page load) with the root
+    // cause; the field empties for the next one, and a suggested question adds a second
+    // exchange on top.
+    c.goto(&format!("{base}/console/ask")).await?;
+    let field = c
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("form.ask input[name=q]"))
+        .await?;
+    field
+        .send_keys(&format!("why is the shop deployment failing in {NS}?"))
+        .await?;
+    c.find(Locator::Css("form.ask button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    let item = c
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css(&format!(
+            "#conversation article.exchange section.answer[data-intent='why'] \
+             li.item[data-check='config.missing-configmap'][data-fingerprint='{fp}']"
+        )))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        item.contains("shop-config") && item.contains("via") && item.contains("Fix:"),
+        "{item}"
+    );
+    assert_eq!(c.current_url().await?.path(), "/console/ask");
+    assert_eq!(field.prop("value").await?.as_deref(), Some(""));
+    screenshot(&c, dir.path(), "ask.png").await?;
+    c.find(Locator::Css("article.exchange p.suggestions a"))
+        .await?
+        .click()
+        .await?;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let n = c
+            .find_all(Locator::Css("#conversation article.exchange"))
+            .await?
+            .len();
+        if n == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} exchanges after a suggestion"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let newest = c
+        .find(Locator::Css(
+            "#conversation article.exchange:first-child section.answer",
+        ))
+        .await?;
+    assert_eq!(newest.attr("data-intent").await?.as_deref(), Some("fix"));
+
     // On a phone, as an admin (who sees every page): the login form works, every page fits
     // the screen's width (wide tables scroll inside themselves) and the navigation is there.
     c.set_window_size(390, 844).await?;
@@ -330,6 +389,7 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
         "/console/healing".to_owned(),
         "/console/agents".to_owned(),
         "/console/audit".to_owned(),
+        format!("/console/ask?q=how+do+I+fix+the+shop+deployment+in+{NS}"),
     ] {
         c.goto(&format!("{base}{page}")).await?;
         c.wait()

@@ -2,6 +2,7 @@
 //! handlers (utoipa) and served at `/api/v1/openapi.json`, with interactive docs at
 //! `/api/v1/docs`.
 
+pub mod ask;
 pub mod audit;
 pub mod clusters;
 pub mod error;
@@ -17,13 +18,14 @@ pub mod tokens;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use kaptain_model::Finding;
 use kaptain_store::Store;
 use tokio::sync::broadcast;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Principal};
 use crate::events::ServerEvent;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -55,6 +57,21 @@ impl AppState {
             id,
             cluster: cluster.to_owned(),
         });
+    }
+
+    /// The findings of `cluster`'s live report that `p` may see (namespaced ones in its
+    /// namespaces; cluster-scoped ones only with a whole-cluster scope); None before the
+    /// first report.
+    pub fn visible_findings(&self, p: &Principal, cluster: &str) -> Option<Vec<Finding>> {
+        let report = self.hub.report(cluster)?;
+        Some(
+            report
+                .findings
+                .iter()
+                .filter(|f| p.covers(cluster, f.object.namespace.as_deref()))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// A Kubernetes client for `cluster`, or 404/503.
@@ -100,6 +117,7 @@ impl FromRef<AppState> for Metrics {
         (name = "settings", description = "Server settings; secret values are encrypted at rest"),
         (name = "stream", description = "Server-Sent Events of changes"),
         (name = "system", description = "Who am I, agents"),
+        (name = "ask", description = "Questions in plain words, answered from the live findings (no LLM)"),
     )
 )]
 pub struct ApiDoc;
@@ -128,6 +146,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(settings::routes())
         .merge(stream::routes())
         .merge(system::routes())
+        .merge(ask::routes())
 }
 
 /// The OpenAPI document, as committed in `docs/openapi.json` (checked for drift by a test).

@@ -22,18 +22,10 @@ pub struct ClusterFilter {
     pub cluster: Option<String>,
 }
 
-/// The findings of `cluster`'s live report that the principal may see (namespaced ones in
-/// its namespaces; cluster-scoped ones only with a whole-cluster scope).
+/// The findings of `cluster`'s live report that the principal may see (none before the first
+/// report).
 pub fn visible(state: &AppState, p: &Principal, cluster: &str) -> Vec<Finding> {
-    let Some(report) = state.hub.report(cluster) else {
-        return Vec::new();
-    };
-    report
-        .findings
-        .iter()
-        .filter(|f| p.covers(cluster, f.object.namespace.as_deref()))
-        .cloned()
-        .collect()
+    state.visible_findings(p, cluster).unwrap_or_default()
 }
 
 /// `GET /console/findings?cluster=`.
@@ -114,7 +106,7 @@ fn node<'a>(
     }
 }
 
-fn detail_url(cluster: &str, fingerprint: &str) -> String {
+pub(super) fn detail_url(cluster: &str, fingerprint: &str) -> String {
     format!(
         "/console/findings/{}/{}",
         urlencode(cluster),

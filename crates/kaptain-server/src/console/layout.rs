@@ -15,6 +15,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("nodes", "/console/nodes", "Nodes"),
     ("healing", "/console/healing", "Healing"),
     ("agents", "/console/agents", "Agents & tasks"),
+    ("ask", "/console/ask", "Ask"),
 ];
 
 /// A page to render.

@@ -7,6 +7,7 @@
 //! `HX-Redirect`). Console POSTs need `HX-Request: true` (a CSRF defence alongside
 //! `SameSite=Strict`) and are audited by the API's audit middleware.
 
+mod ask;
 mod chart;
 mod findings;
 mod healing;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(healing::decide),
         )
         .route("/console/agents", get(lists::agents))
+        .route("/console/ask", get(ask::page))
         .route("/console/audit", get(lists::audit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -109,3 +109,30 @@ fn openapi_document_is_self_consistent() -> TestResult {
     }
     Ok(())
 }
+
+/// `GET /api/v1/ask` with no cluster served: help still answers, a question about the
+/// clusters gets no answers (not an error), and the usual 401/400 cases hold.
+#[tokio::test]
+async fn ask_without_clusters() -> TestResult {
+    let api = Api::start().await?;
+    let viewer = api.token(Role::Viewer, vec![]).await?;
+    let (s, body, _) = api.get("/api/v1/ask?q=help", Some(&viewer)).await?;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["request"]["intent"], "help");
+    let suggestions = body["answers"][0]["answer"]["suggestions"]
+        .as_array()
+        .ok_or("no suggestions")?;
+    assert!(!suggestions.is_empty(), "{body}");
+    let (s, body, _) = api
+        .get("/api/v1/ask?q=what%20is%20wrong%3F", Some(&viewer))
+        .await?;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["request"]["intent"], "diagnose");
+    assert_eq!(body["answers"], Value::Array(vec![]));
+    let (s, body, _) = api.get("/api/v1/ask?q=%20", Some(&viewer)).await?;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    let (s, _, _) = api.get("/api/v1/ask?q=help", None).await?;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    Ok(())
+}

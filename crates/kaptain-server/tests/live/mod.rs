@@ -2,6 +2,7 @@
 //! plane (with the simulated kubelet), requests through the real Router, waiting for
 //! conditions with a generous deadline.
 
+pub mod ask;
 pub mod healing;
 pub mod incluster;
 pub mod replicas;

@@ -1,0 +1,170 @@
+//! `GET /api/v1/ask?q=`: a question in plain words, answered from the live reports of the
+//! clusters in the principal's scope — the same reading and answers as `kaptain ask`
+//! (kaptain-chat), and what the console's chat box shows. Asking only looks.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use kaptain_chat::{Answer, Intent, Known, Request};
+use kaptain_store::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use crate::auth::Principal;
+
+/// Questions longer than this are refused (a question, not a document).
+pub const MAX_QUESTION: usize = 1000;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ask_question))
+}
+
+/// A question.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AskParams {
+    /// The question, e.g. `why is the checkout deployment failing in shop?`.
+    #[param(max_length = 1000)]
+    pub q: String,
+    /// Ask about this cluster only (a cluster named in the question must agree).
+    pub cluster: Option<String>,
+}
+
+/// How a question was read, and the answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AskReply {
+    /// The structured request the question became.
+    pub request: Request,
+    /// One answer per cluster asked about (for help, one answer with no cluster).
+    pub answers: Vec<ClusterAnswer>,
+}
+
+/// The answer from one cluster's findings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    pub answer: Answer,
+}
+
+/// Ask in plain words: what is wrong, why an object fails, how to fix it, which findings match,
+/// what a check means. No LLM: the question is read by rules into a structured request.
+#[utoipa::path(get, path = "/ask", tag = "ask",
+    params(AskParams),
+    responses(
+        (status = 200, body = AskReply),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn ask_question(
+    State(state): State<AppState>,
+    principal: Principal,
+    params: Result<Query<AskParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<AskReply>> {
+    let Query(p) = params?;
+    ask(&state, &principal, &p.q, p.cluster).map(Json)
+}
+
+/// Reads `question` and answers it for the cluster it names (or `cluster`), else for every
+/// cluster the principal may see, from the findings it may see.
+pub fn ask(
+    state: &AppState,
+    principal: &Principal,
+    question: &str,
+    cluster: Option<String>,
+) -> ApiResult<AskReply> {
+    principal.require(Role::Viewer)?;
+    if question.chars().count() > MAX_QUESTION {
+        return Err(ApiError::bad_request(format!(
+            "the question is longer than {MAX_QUESTION} characters"
+        )));
+    }
+    let names: Vec<String> = state
+        .hub
+        .clusters()
+        .into_iter()
+        .map(|c| c.name)
+        .filter(|c| principal.touches(c))
+        .collect();
+    let request = kaptain_chat::parse(question, &Known { clusters: &names })
+        .map_err(ApiError::bad_request)?;
+    if request.intent == Intent::Help {
+        let answer = kaptain_chat::answer(&request, None);
+        return Ok(AskReply {
+            request,
+            answers: vec![ClusterAnswer {
+                cluster: None,
+                answer,
+            }],
+        });
+    }
+    let chosen = match (cluster, &request.cluster) {
+        (Some(a), Some(b)) if a != *b => {
+            return Err(ApiError::bad_request(format!(
+                "the question names cluster {b} but ?cluster= is {a}"
+            )));
+        }
+        (a, b) => a.or_else(|| b.clone()),
+    };
+    let targets = match chosen {
+        Some(c) => {
+            principal.ensure_touches(&c)?;
+            if state.hub.cluster(&c).is_none() {
+                return Err(ApiError::not_found(format!("cluster {c} not found")));
+            }
+            if let Some(ns) = &request.namespace {
+                principal.ensure(&c, Some(ns))?;
+            }
+            vec![c]
+        }
+        // Every cluster in scope; asked about a namespace, those where it is in scope.
+        None => match &request.namespace {
+            Some(ns) => {
+                let covered: Vec<String> = names
+                    .iter()
+                    .filter(|c| principal.covers(c, Some(ns)))
+                    .cloned()
+                    .collect();
+                if covered.is_empty() && !names.is_empty() {
+                    return Err(ApiError::forbidden(format!(
+                        "{} is not scoped to namespace {ns}",
+                        principal.actor
+                    )));
+                }
+                covered
+            }
+            None => names,
+        },
+    };
+    let answers = targets
+        .into_iter()
+        .map(|c| ClusterAnswer {
+            answer: answer_for(state, principal, &request, &c),
+            cluster: Some(c),
+        })
+        .collect();
+    Ok(AskReply { request, answers })
+}
+
+fn answer_for(state: &AppState, principal: &Principal, request: &Request, cluster: &str) -> Answer {
+    let r = Request {
+        cluster: Some(cluster.to_owned()),
+        ..request.clone()
+    };
+    match state.visible_findings(principal, cluster) {
+        Some(findings) => kaptain_chat::answer(&r, Some(&findings)),
+        None => {
+            let mut a = kaptain_chat::answer(&r, None);
+            if r.intent != Intent::Explain {
+                a.headline = format!(
+                    "Cluster {cluster} has no report yet: it is unreachable or still being read."
+                );
+            }
+            a
+        }
+    }
+}

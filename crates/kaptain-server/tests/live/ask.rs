@@ -1,0 +1,201 @@
+//! `GET /api/v1/ask` on the real cluster: a question about the missing-ConfigMap scenario is
+//! answered from the hub's live report with the root cause and the chain to it; scopes narrow
+//! what an answer may draw on; bad questions are 400s with the error shape.
+
+use axum::http::{Method, StatusCode};
+use kaptain_store::{Role, Scope};
+use kaptain_testenv::apply_yaml;
+use serde_json::Value;
+
+use super::{
+    CLUSTER, TestResult, call, cluster, eventually, expect, hub_config, missing_configmap, options,
+    token,
+};
+
+const NS: &str = "live-ask";
+
+fn ask_uri(q: &str) -> String {
+    let enc: String = q
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("/api/v1/ask?q={enc}")
+}
+
+/// (check id, object kind, object name) of each item of the only answer.
+fn items(body: &Value) -> Vec<(String, String, String)> {
+    body["answers"][0]["answer"]["items"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|i| {
+                    let f = &i["finding"];
+                    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                    (
+                        s(&f["id"]),
+                        s(&f["object"]["kind"]),
+                        s(&f["object"]["name"]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_answers_from_the_live_report_within_scope() -> TestResult {
+    let (cp, client) = cluster().await?;
+    apply_yaml(&client, &missing_configmap(NS)).await?;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("kaptain.db").display());
+    let server =
+        kaptain_server::serve::Server::build(&options(cp, dir.path(), url), hub_config()).await?;
+    let viewer = token(&server, "ask-viewer", Role::Viewer, vec![]).await?;
+    let elsewhere = token(
+        &server,
+        "ask-elsewhere",
+        Role::Viewer,
+        vec![Scope::namespace(CLUSTER, "default")],
+    )
+    .await?;
+
+    // The scenario's broken state, with the failing pods linked to the root cause.
+    let hub = server.state.hub.clone();
+    eventually("the failing pods linked to the missing ConfigMap", || {
+        let hub = hub.clone();
+        async move {
+            let r = hub.report(CLUSTER)?;
+            let root = r.findings.iter().find(|f| {
+                f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS)
+            })?;
+            r.findings
+                .iter()
+                .any(|f| {
+                    f.id == "pod.create-container-config-error"
+                        && f.caused_by.contains(&root.fingerprint)
+                })
+                .then_some(())
+        }
+    })
+    .await?;
+
+    // Why the Deployment fails: the missing ConfigMap, reached through the Deployment's
+    // finding and one of its pods.
+    let q = format!("why is the api deployment failing in {NS}?");
+    let r = call(&server, Method::GET, &ask_uri(&q), Some(&viewer), None).await?;
+    expect(&r, StatusCode::OK, "a viewer asking why");
+    assert_eq!(r.body["request"]["intent"], "why", "{:?}", r.body);
+    assert_eq!(r.body["request"]["namespace"], NS);
+    let answers = r.body["answers"].as_array().ok_or("no answers")?;
+    assert_eq!(answers.len(), 1, "{:?}", r.body);
+    assert_eq!(answers[0]["cluster"], CLUSTER);
+    assert_eq!(
+        items(&r.body),
+        [(
+            "config.missing-configmap".to_owned(),
+            "ConfigMap".to_owned(),
+            "api-config".to_owned()
+        )],
+        "{:?}",
+        r.body
+    );
+    let via = answers[0]["answer"]["items"][0]["via"]
+        .as_array()
+        .ok_or("no chain")?;
+    assert_eq!(via[0]["object"]["kind"], "Deployment", "{via:?}");
+    assert!(via.iter().any(|l| l["object"]["kind"] == "Pod"), "{via:?}");
+    assert_eq!(
+        answers[0]["answer"]["cli"],
+        format!("kaptain diagnose --context {CLUSTER} -n {NS}")
+    );
+
+    // A principal scoped to another namespace may not ask about this one, and its answers
+    // about "everything" draw on nothing from it.
+    let r = call(&server, Method::GET, &ask_uri(&q), Some(&elsewhere), None).await?;
+    expect(&r, StatusCode::FORBIDDEN, "asking outside the scope");
+    let r = call(
+        &server,
+        Method::GET,
+        &ask_uri("what is wrong?"),
+        Some(&elsewhere),
+        None,
+    )
+    .await?;
+    expect(
+        &r,
+        StatusCode::OK,
+        "a scoped principal asking what is wrong",
+    );
+    let seen = r.body["answers"][0]["answer"]["items"]
+        .as_array()
+        .ok_or("no items")?;
+    assert!(
+        seen.iter()
+            .all(|i| i["finding"]["object"]["namespace"] == "default"),
+        "{seen:?}"
+    );
+    // The unscoped viewer's answer does include the scenario's root cause.
+    let r = call(
+        &server,
+        Method::GET,
+        &ask_uri("what is wrong?"),
+        Some(&viewer),
+        None,
+    )
+    .await?;
+    expect(&r, StatusCode::OK, "what is wrong");
+    assert!(
+        items(&r.body)
+            .iter()
+            .any(|(id, _, name)| id == "config.missing-configmap" && name == "api-config"),
+        "{:?}",
+        r.body
+    );
+
+    // Help needs no cluster; bad questions and unknown clusters are errors with the shape.
+    let r = call(&server, Method::GET, &ask_uri("help"), Some(&viewer), None).await?;
+    expect(&r, StatusCode::OK, "help");
+    assert!(
+        r.body["answers"][0].get("cluster").is_none(),
+        "{:?}",
+        r.body
+    );
+    for (uri, status, what) in [
+        (ask_uri(" ? "), StatusCode::BAD_REQUEST, "an empty question"),
+        (
+            ask_uri(&"why ".repeat(300)),
+            StatusCode::BAD_REQUEST,
+            "a question too long",
+        ),
+        (
+            "/api/v1/ask".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "no question",
+        ),
+        (
+            format!("{}&cluster=nope", ask_uri("what is wrong")),
+            StatusCode::NOT_FOUND,
+            "an unknown cluster",
+        ),
+        (
+            format!(
+                "{}&cluster={CLUSTER}",
+                ask_uri("what is wrong on cluster other")
+            ),
+            StatusCode::BAD_REQUEST,
+            "the question and ?cluster= disagree",
+        ),
+    ] {
+        let r = call(&server, Method::GET, &uri, Some(&viewer), None).await?;
+        expect(&r, status, what);
+    }
+    let r = call(&server, Method::GET, &ask_uri("help"), None, None).await?;
+    expect(&r, StatusCode::UNAUTHORIZED, "asking without a token");
+    Ok(())
+}
