@@ -212,7 +212,7 @@ async fn nodes_register_like_a_kubelet() -> TestResult {
     assert_eq!(spec.holder_identity.as_deref(), Some(names[0].as_str()));
     assert_eq!(spec.lease_duration_seconds, Some(40));
     let renewed = spec.renew_time;
-    eventually("the lease renewed", Duration::from_secs(25), || async {
+    eventually("the lease renewed", TIMEOUT, || async {
         let now = leases.get(&names[0]).await?;
         Ok((now.spec.and_then(|s| s.renew_time) != renewed).then_some(()))
     })
@@ -596,13 +596,17 @@ spec:
     .await?;
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     assert_eq!(event.involved_object.field_path, None);
+    // Statuses and events are written by separate queues: the pod's status may land a
+    // moment after the event.
     let api: Api<Pod> = Api::namespaced(client.clone(), "sim-mount");
-    let p = api.get("web").await?;
-    assert_eq!(phase(&p), "Pending");
-    assert_eq!(
-        statuses(&p).first().and_then(waiting_reason).as_deref(),
-        Some("ContainerCreating")
-    );
+    eventually("web Pending in ContainerCreating", TIMEOUT, || async {
+        let p = api.get("web").await?;
+        Ok((phase(&p) == "Pending"
+            && statuses(&p).first().and_then(waiting_reason).as_deref()
+                == Some("ContainerCreating"))
+        .then_some(()))
+    })
+    .await?;
     // Repeats are folded into the event's count.
     eventually("FailedMount count > 1", TIMEOUT, || async {
         Ok(events(&client, "sim-mount")
@@ -863,9 +867,14 @@ spec:
         event.involved_object.field_path.as_deref(),
         Some("spec.containers{checkout}")
     );
+    // Statuses and events are written by separate queues: the Running status may land a
+    // moment after the probe's event.
     let api: Api<Pod> = Api::namespaced(client.clone(), "sim-ready");
-    let p = api.get("checkout").await?;
-    assert_eq!(phase(&p), "Running");
+    let p = eventually("checkout Running", TIMEOUT, || async {
+        let p = api.get("checkout").await?;
+        Ok((phase(&p) == "Running").then_some(p))
+    })
+    .await?;
     let cs = &statuses(&p)[0];
     assert!(!cs.ready);
     assert!(cs.state.as_ref().and_then(|s| s.running.as_ref()).is_some());
