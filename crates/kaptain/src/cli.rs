@@ -25,6 +25,7 @@ pub const EXIT_ERROR: u8 = 2;
         kaptain diagnose --from examples/broken-shop\n  \
         kaptain snapshot -A -o ./snap && kaptain diagnose --from ./snap -o json\n  \
         kaptain checks\n  \
+        kaptain ask \"why is the checkout deployment failing in shop?\"\n  \
         kaptain heal plan -A                     # what the healing policies would do now\n  \
         kaptain operator --namespace kaptain-system\n\n\
         Installed as `kubectl-kaptain` on PATH, it also runs as `kubectl kaptain ...`."
