@@ -270,9 +270,14 @@ impl Parser {
         let why = self.has(words::WHY);
         let fix =
             self.has(words::FIX) || self.phrase(&["how", "to"]) || self.phrase(&["how", "do"]);
+        // "what is pod.crash-loop?" asks for a definition; "what certificates expire?" does not.
         let explain = self.has(words::EXPLAIN)
             || (self.toks.first().is_some_and(|t| t == "what")
-                && self.req.check.is_some()
+                && self
+                    .req
+                    .check
+                    .as_ref()
+                    .is_some_and(|c| self.toks.contains(c))
                 && self.req.namespace.is_none()
                 && self.req.name.is_none());
         let list = self.has(words::LIST);
@@ -449,6 +454,17 @@ mod tests {
         );
         let r = read("what is pod.image-pull");
         assert_eq!(r.intent, Intent::Explain);
+        // A problem named in everyday words after "what" is a question about the cluster.
+        let r = read("what certificates expire soon?");
+        assert_eq!(
+            (r.intent, r.check.as_deref()),
+            (Intent::Findings, Some("certificate.expiring"))
+        );
+        assert!(r.ignored.is_empty(), "{r:?}");
+        // Generic words are not taken for an object's name.
+        for q in ["what should I fix first?", "why is my app down?"] {
+            assert_eq!(read(q).name, None, "{q}");
+        }
 
         assert_eq!(read("help").intent, Intent::Help);
         let r = read("make me a sandwich");
