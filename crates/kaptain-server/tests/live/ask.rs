@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{
     CLUSTER, TestResult, call, cluster, eventually, expect, hub_config, missing_configmap, options,
-    token,
+    token, traces_to,
 };
 
 const NS: &str = "live-ask";
@@ -65,24 +65,31 @@ async fn ask_answers_from_the_live_report_within_scope() -> TestResult {
     )
     .await?;
 
-    // The scenario's broken state, with the failing pods linked to the root cause.
+    // The scenario's broken state, with the failing pods and the unavailable Deployment (its
+    // status comes from the deployment controller, on its own schedule) linked to the root
+    // cause: the answer below goes from the Deployment through a pod to the ConfigMap.
     let hub = server.state.hub.clone();
-    eventually("the failing pods linked to the missing ConfigMap", || {
-        let hub = hub.clone();
-        async move {
-            let r = hub.report(CLUSTER)?;
-            let root = r.findings.iter().find(|f| {
-                f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS)
-            })?;
-            r.findings
-                .iter()
-                .any(|f| {
-                    f.id == "pod.create-container-config-error"
-                        && f.caused_by.contains(&root.fingerprint)
-                })
-                .then_some(())
-        }
-    })
+    eventually(
+        "the failing pods and the Deployment linked to the missing ConfigMap",
+        || {
+            let hub = hub.clone();
+            async move {
+                let r = hub.report(CLUSTER)?;
+                let root = r.findings.iter().find(|f| {
+                    f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS)
+                })?;
+                let linked = |id: &str| {
+                    r.findings.iter().any(|f| {
+                        f.id == id
+                            && f.object.namespace.as_deref() == Some(NS)
+                            && traces_to(&r.findings, f, &root.fingerprint)
+                    })
+                };
+                (linked("pod.create-container-config-error") && linked("deployment.unavailable"))
+                    .then_some(())
+            }
+        },
+    )
     .await?;
 
     // Why the Deployment fails: the missing ConfigMap, reached through the Deployment's

@@ -18,7 +18,7 @@ use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_testenv::{CONTEXT, ControlPlane};
 
 pub use crate::support::{
-    DEADLINE, Error, Reply, TestResult, call_router, eventually, expect, request, token,
+    DEADLINE, Error, Reply, TestResult, call_router, eventually, expect, request, token, traces_to,
 };
 
 /// The hub's name of the test cluster (the kubeconfig context).

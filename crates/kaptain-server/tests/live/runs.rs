@@ -5,7 +5,6 @@
 use axum::http::{Method, StatusCode};
 use futures::FutureExt as _;
 use http_body_util::BodyExt;
-use kaptain_model::Finding;
 use kaptain_server::serve::Server;
 use kaptain_server::tasks::TaskInfo;
 use kaptain_store::{Role, Scope};
@@ -15,7 +14,7 @@ use tower::ServiceExt;
 
 use super::{
     CLUSTER, DEADLINE, TestResult, audit_records, call, cluster, eventually, expect, finished,
-    hub_config, missing_configmap, options, request, start_run, token,
+    hub_config, missing_configmap, options, request, start_run, token, traces_to,
 };
 
 const NS: &str = "live-run";
@@ -28,23 +27,6 @@ fn about(f: &Value, id: &str, kind: &str, name: &str, ns: &str) -> bool {
         && object["kind"] == kind
         && object["namespace"] == ns
         && (n == name || (name.ends_with('-') && n.starts_with(name)))
-}
-
-/// Whether `f`'s chain of causes in `findings` leads to the finding `root_fp`.
-fn traces_to(findings: &[Finding], f: &Finding, root_fp: &str) -> bool {
-    let mut stack: Vec<&str> = f.caused_by.iter().map(String::as_str).collect();
-    let mut seen = std::collections::HashSet::new();
-    while let Some(fp) = stack.pop() {
-        if fp == root_fp {
-            return true;
-        }
-        if seen.insert(fp)
-            && let Some(cause) = findings.iter().find(|c| c.fingerprint == fp)
-        {
-            stack.extend(cause.caused_by.iter().map(String::as_str));
-        }
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

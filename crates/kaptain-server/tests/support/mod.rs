@@ -46,6 +46,27 @@ where
     Ok(kaptain_testenv::eventually(what, DEADLINE, f).await?)
 }
 
+/// Whether `f`'s chain of causes in `findings` leads to the finding `root_fp`.
+pub fn traces_to(
+    findings: &[kaptain_model::Finding],
+    f: &kaptain_model::Finding,
+    root_fp: &str,
+) -> bool {
+    let mut stack: Vec<&str> = f.caused_by.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(fp) = stack.pop() {
+        if fp == root_fp {
+            return true;
+        }
+        if seen.insert(fp)
+            && let Some(cause) = findings.iter().find(|c| c.fingerprint == fp)
+        {
+            stack.extend(cause.caused_by.iter().map(String::as_str));
+        }
+    }
+    false
+}
+
 /// Options of a server on a loopback address watching `clusters`, with a SQLite store and its
 /// secret key in `dir`.
 pub fn serve_options(dir: &Path, clusters: Vec<ClusterSource>) -> ServeOptions {
