@@ -25,7 +25,7 @@ mod support;
 
 use support::{
     DEADLINE, Error, TestResult, app_with_restart_policy, create_afresh, eventually, fast_hub,
-    proposed_restart, serve_options,
+    proposed_restart, serve_options, traces_to,
 };
 
 const NS: &str = "con-e2e";
@@ -182,21 +182,26 @@ async fn log_in_browse_and_approve_in_chromium() -> TestResult {
     // The broken app's root cause in the live report, with the failing pod linked to it as a
     // symptom. The root cause shows as soon as the ConfigMap reference is indexed; the pod's
     // finding only once the simulated kubelet has reported CreateContainerConfigError (CI once
-    // opened the page in between and found no symptoms under the root cause).
+    // opened the page in between and found no symptoms under the root cause); the
+    // Deployment's (which the chat box's answer goes through) once the deployment controller
+    // has written its status.
     let fp = eventually(
-        "the missing ConfigMap and its failing pod in the report",
+        "the missing ConfigMap, its failing pod and the Deployment in the report",
         || async {
             state.hub.report("kaptain-test").and_then(|r| {
                 let root = r.findings.iter().find(|f| {
                     f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS)
                 })?;
-                r.findings
-                    .iter()
-                    .any(|f| {
-                        f.id == "pod.create-container-config-error"
-                            && f.caused_by.contains(&root.fingerprint)
-                    })
-                    .then(|| root.fingerprint.clone())
+                let pod = r.findings.iter().any(|f| {
+                    f.id == "pod.create-container-config-error"
+                        && f.caused_by.contains(&root.fingerprint)
+                });
+                let deployment = r.findings.iter().any(|f| {
+                    f.id == "deployment.unavailable"
+                        && f.object.namespace.as_deref() == Some(NS)
+                        && traces_to(&r.findings, f, &root.fingerprint)
+                });
+                (pod && deployment).then(|| root.fingerprint.clone())
             })
         },
     )
