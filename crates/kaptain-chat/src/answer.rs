@@ -274,18 +274,17 @@ fn grouped<'a>(
 ) -> Vec<(&'a Finding, usize, Vec<&'a Finding>)> {
     let by_fp: HashMap<&str, &Finding> = all.iter().map(|f| (f.fingerprint.as_str(), f)).collect();
     let mut groups: Vec<(&Finding, usize, Vec<&Finding>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for f in selected {
         for (root, path) in roots_of(f, &by_fp) {
-            match groups
-                .iter_mut()
-                .find(|(r, _, _)| r.fingerprint == root.fingerprint)
-            {
-                Some(g) => {
-                    if !std::ptr::eq(*f, root) {
-                        g.1 += 1;
-                    }
+            // A root cause asked about itself is not its own symptom.
+            let symptom = usize::from(f.fingerprint != root.fingerprint);
+            match index.get(root.fingerprint.as_str()) {
+                Some(&i) => groups[i].1 += symptom,
+                None => {
+                    index.insert(root.fingerprint.as_str(), groups.len());
+                    groups.push((root, symptom, path));
                 }
-                None => groups.push((root, usize::from(!std::ptr::eq(*f, root)), path)),
             }
         }
     }

@@ -78,11 +78,6 @@ impl Request {
         }
     }
 
-    /// Whether the request needs a cluster's findings (help and explain of a check do not).
-    pub fn needs_findings(&self) -> bool {
-        !matches!(self.intent, Intent::Help)
-    }
-
     /// How the question was read, in a few words: `why · namespace shop · Deployment checkout`.
     pub fn describe(&self) -> String {
         let mut parts = vec![self.intent.as_str().to_string()];
