@@ -413,7 +413,7 @@ fn no_orphans_when_the_test_binary_aborts() -> TestResult {
         names.contains(&"etcd") && names.contains(&"kube-apiserver"),
         "helper pids: {pids:?}"
     );
-    let took = wait_gone(&pids, &dir, Duration::from_secs(10))?;
+    let took = wait_gone(&pids, &dir, Duration::from_secs(60))?;
     eprintln!(
         "after abort: {pids:?} gone and {} removed within {took:?}",
         dir.display()
