@@ -176,25 +176,25 @@ fn later() -> String {
     (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(15)).to_string()
 }
 
-fn diagnose_json(kubeconfig: &Path, extra: &[&str]) -> (i32, Value, String) {
+/// Runs `kaptain ARGS -o json --now <later> --kubeconfig KC EXTRA`: exit code, the JSON on
+/// stdout (None when it is not JSON) and stderr.
+fn run_json(kubeconfig: &Path, args: &[&str], extra: &[&str]) -> (i32, Option<Value>, String) {
     let out = kaptain()
-        .args([
-            "diagnose",
-            "-A",
-            "-o",
-            "json",
-            "--now",
-            &later(),
-            "--kubeconfig",
-        ])
+        .args(args)
+        .args(["-o", "json", "--now", &later(), "--kubeconfig"])
         .arg(kubeconfig)
         .args(extra)
         .output()
         .expect("run kaptain");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("json: {e}\nstderr: {stderr}"));
+    let v = serde_json::from_slice(&out.stdout).ok();
     (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+fn diagnose_json(kubeconfig: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let (code, v, stderr) = run_json(kubeconfig, &["diagnose", "-A"], extra);
+    let v = v.unwrap_or_else(|| panic!("not JSON; stderr: {stderr}"));
+    (code, v, stderr)
 }
 
 fn find<'a>(r: &'a Value, id: &str, name_prefix: &str) -> Vec<&'a Value> {
@@ -494,25 +494,11 @@ async fn all_contexts_reports_each_and_survives_a_dead_one() {
     assert!(!reports[0]["findings"].as_array().expect("f").is_empty());
 }
 
-/// `kaptain ask` with its flags against the live cluster; the answer as JSON.
+/// `kaptain ask` with its flags against the live cluster; the answer as JSON (null when the
+/// output is not JSON, as on an error).
 fn ask_json(kubeconfig: &Path, question: &str, extra: &[&str]) -> (i32, Value, String) {
-    let out = kaptain()
-        .args([
-            "ask",
-            question,
-            "-o",
-            "json",
-            "--now",
-            &later(),
-            "--kubeconfig",
-        ])
-        .arg(kubeconfig)
-        .args(extra)
-        .output()
-        .expect("run kaptain");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, stderr)
+    let (code, v, stderr) = run_json(kubeconfig, &["ask", question], extra);
+    (code, v.unwrap_or(Value::Null), stderr)
 }
 
 #[tokio::test(flavor = "multi_thread")]
