@@ -13,6 +13,7 @@
 
 mod answer;
 mod parse;
+mod problems;
 mod request;
 mod text;
 mod words;

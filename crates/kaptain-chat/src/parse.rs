@@ -1,5 +1,33 @@
 //! Plain words → [`Request`], by rules (no model, no network): the same question always reads
 //! the same way, and what was not understood is said back in `ignored`.
+//!
+//! The rules run in this order; each takes the words it reads, so a later rule never re-reads
+//! them:
+//! 1. Words: lowercase; split on spaces, punctuation and `=`/`<`/`>` (`ns=shop`); `key:value`
+//!    split after a keyword (`namespace:shop`); possessives cut (`checkout's` → `checkout`); a
+//!    kind written in several words joined (`config map` → `configmap`).
+//! 2. Check ids (`pod.crash-loop`), then everyday problem phrases (`crash looping`, `OOMKilled`;
+//!    [`words::PROBLEMS`]).
+//! 3. Slashed objects: `svc/api`, `deployment.apps/checkout`, `shop/checkout` (namespace/name,
+//!    as Kaptain prints objects), `ns/shop`.
+//! 4. Keywords with a value: `namespace shop`, `the shop namespace`, `-n shop`, `ns=shop`,
+//!    `cluster prod`, `--context prod`. Then prepositions: `in`/`on`/`across` + a word is the
+//!    cluster when a cluster has that name, else the namespace; `with`/`about`/`for`/`of` + a
+//!    word is the object asked about.
+//! 5. Kinds, with a name next to them (`service api`, `the api service`); a plural kind
+//!    (`pods`) filters by kind.
+//! 6. States whose check depends on the kind (`pending` pods, PVCs, Services;
+//!    [`words::STATES`]), only when no object is named.
+//! 7. Severities (several: the lowest, since "critical or high" means at least high) and
+//!    categories.
+//! 8. A kind and a check that cannot go together (`pods` with `missing secrets`: the finding is
+//!    on the Secret) would match nothing: with an object named, the object wins (its cause chain
+//!    shows the problem); without, the problem wins.
+//! 9. The intent, from cue words and what was read; a free word that can be a name is the
+//!    object asked about when the question asks about something ("why is checkout down?").
+//!
+//! A number is never a name ("within 30 days"), and topics no check reads ("dns", "logs") are
+//! always said back.
 
 use crate::request::{Intent, Request};
 use crate::words;
@@ -19,40 +47,94 @@ pub fn parse(text: &str, known: &Known) -> Result<Request, String> {
         return Err("the question is empty: ask e.g. \"what is wrong in namespace shop?\"".into());
     }
     let mut p = Parser {
+        used: vec![false; toks.len()],
         toks,
-        used: Vec::new(),
         req: Request::new(Intent::Diagnose),
+        check_at: None,
     };
-    p.used = vec![false; p.toks.len()];
     p.check_ids();
     p.problems();
     p.slashed_objects();
     p.keyword_values(known);
     p.kinds_and_names();
+    p.states();
     p.attributes();
+    p.reconcile();
     Ok(p.finish())
 }
 
+/// Keywords whose value may follow a colon (`namespace:shop`).
+const KEYS: &[&str] = &[
+    "namespace",
+    "ns",
+    "cluster",
+    "context",
+    "severity",
+    "sev",
+    "category",
+    "kind",
+    "check",
+];
+
 /// Lowercase words, split on spaces and punctuation that never belongs to a name; quotes and
-/// trailing dots dropped, possessives cut (`checkout's` → `checkout`).
+/// trailing dots dropped, possessives cut (`checkout's` → `checkout`), kinds in several words
+/// joined.
 fn tokens(text: &str) -> Vec<String> {
-    text.replace(['’', '‘'], "'")
-        .split(|c: char| c.is_whitespace() || ",;!?()[]{}\"“”`".contains(c))
-        .map(|t| {
-            let t = t.trim_matches(|c: char| "'.:".contains(c)).to_lowercase();
-            match t.strip_suffix("'s") {
+    let mut out = Vec::new();
+    let text = text.replace(['’', '‘'], "'");
+    let raw = text.split(|c: char| c.is_whitespace() || ",;!?()[]{}\"“”`<>=".contains(c));
+    for r in raw {
+        let parts = match r.split_once(':') {
+            Some((k, v)) if KEYS.contains(&k.to_lowercase().as_str()) => vec![k, v],
+            _ => vec![r],
+        };
+        for part in parts {
+            let t = part
+                .trim_matches(|c: char| "'.:".contains(c))
+                .to_lowercase();
+            let t = match t.strip_suffix("'s") {
                 Some(stem) if !stem.is_empty() => stem.to_string(),
                 _ => t,
+            };
+            if !t.is_empty() {
+                out.push(t);
             }
-        })
-        .filter(|t| !t.is_empty())
-        .collect()
+        }
+    }
+    join_kinds(out)
+}
+
+/// `config map` → `configmap`, `persistent volume claims` → `persistentvolumeclaims`: two or
+/// three words that together spell a kind are that kind.
+fn join_kinds(toks: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let joined = [3, 2].into_iter().find_map(|n| {
+            let parts = toks.get(i..i + n)?;
+            let w = parts.concat();
+            words::kind(&w).is_some().then_some((w, n))
+        });
+        match joined {
+            Some((w, n)) => {
+                out.push(w);
+                i += n;
+            }
+            None => {
+                out.push(toks[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 struct Parser {
     toks: Vec<String>,
     used: Vec<bool>,
     req: Request,
+    /// Where the check was read: (first word, word count).
+    check_at: Option<(usize, usize)>,
 }
 
 impl Parser {
@@ -60,44 +142,55 @@ impl Parser {
         (i < self.toks.len() && !self.used[i]).then(|| self.toks[i].as_str())
     }
 
-    /// A free word at `i` that can be a name and is not a word of the vocabulary.
+    /// A free word at `i` that can be a name and is not a word of the vocabulary nor a number.
     fn name_at(&self, i: usize) -> Option<String> {
-        self.free(i)
-            .filter(|w| words::is_name(w) && !words::is_reserved(w))
-            .map(str::to_string)
+        self.free(i).filter(|w| can_name(w)).map(str::to_string)
     }
 
     fn take(&mut self, i: usize) {
         self.used[i] = true;
     }
 
+    fn set_check(&mut self, id: &str, at: usize, len: usize) {
+        if self.req.check.is_none() {
+            self.req.check = Some(id.to_string());
+            self.check_at = Some((at, len));
+        }
+    }
+
     /// Check ids written out (`pod.crash-loop`).
     fn check_ids(&mut self) {
         let catalog = kaptain_analyze::catalog();
         for i in 0..self.toks.len() {
-            if catalog.iter().any(|c| c.info.id == self.toks[i]) && self.req.check.is_none() {
-                self.req.check = Some(self.toks[i].clone());
+            if let Some(c) = catalog.iter().find(|c| c.info.id == self.toks[i]) {
+                self.set_check(c.info.id, i, 1);
                 self.take(i);
             }
         }
+    }
+
+    /// The first of `phrases` that starts at word `i` with every word free.
+    fn phrase_at<'p, T>(
+        &self,
+        i: usize,
+        phrases: &'p [T],
+        words_of: impl Fn(&T) -> &[&str],
+    ) -> Option<&'p T> {
+        phrases.iter().find(|p| {
+            let ws = words_of(p);
+            ws.iter()
+                .enumerate()
+                .all(|(k, w)| self.free(i + k) == Some(w))
+        })
     }
 
     /// Everyday names of problems ("crash looping", "out of memory").
     fn problems(&mut self) {
         let mut i = 0;
         while i < self.toks.len() {
-            let hit = words::PROBLEMS.iter().find(|(phrase, _)| {
-                i + phrase.len() <= self.toks.len()
-                    && phrase
-                        .iter()
-                        .enumerate()
-                        .all(|(k, w)| self.free(i + k) == Some(w))
-            });
-            match hit {
+            match self.phrase_at(i, words::PROBLEMS, |p| p.0) {
                 Some((phrase, id)) => {
-                    if self.req.check.is_none() {
-                        self.req.check = Some((*id).to_string());
-                    }
+                    self.set_check(id, i, phrase.len());
                     for k in 0..phrase.len() {
                         self.take(i + k);
                     }
@@ -108,18 +201,37 @@ impl Parser {
         }
     }
 
-    /// `deploy/checkout`, `svc/api` as kubectl writes them.
+    /// `deploy/checkout`, `deployment.apps/checkout`, `svc/api` as kubectl writes them;
+    /// `shop/checkout` as Kaptain prints objects; `ns/shop`.
     fn slashed_objects(&mut self) {
         for i in 0..self.toks.len() {
+            if self.used[i] {
+                continue;
+            }
             let Some((k, n)) = self.toks[i].split_once('/') else {
                 continue;
             };
-            if let Some(kind) = words::kind(k)
-                && words::is_name(n)
-                && self.req.name.is_none()
-            {
-                self.req.kind = Some(kind.to_string());
-                self.req.name = Some(n.to_string());
+            let (k, n) = (k.to_string(), n.to_string());
+            if !words::is_name(&n) {
+                continue;
+            }
+            let group_less = k.split('.').next().unwrap_or_default();
+            if matches!(k.as_str(), "ns" | "namespace" | "namespaces") {
+                if self.req.namespace.is_none() {
+                    self.req.namespace = Some(n);
+                    self.take(i);
+                }
+            } else if let Some(kind) = words::kind(group_less) {
+                if self.req.name.is_none() {
+                    self.req.kind = Some(kind.to_string());
+                    self.req.name = Some(n);
+                    self.take(i);
+                }
+            } else if can_name(&k) && self.req.name.is_none() {
+                if self.req.namespace.is_none() {
+                    self.req.namespace = Some(k);
+                }
+                self.req.name = Some(n);
                 self.take(i);
             }
         }
@@ -133,16 +245,12 @@ impl Parser {
             };
             match w.as_str() {
                 "namespace" | "ns" | "-n" | "--namespace" => {
-                    if let Some(v) = self.after(i) {
-                        self.set_namespace(i, v);
-                    } else if let Some(v) = self.before(i) {
+                    if let Some(v) = self.after(i).or_else(|| self.before(i)) {
                         self.set_namespace(i, v);
                     }
                 }
                 "cluster" | "context" | "--context" => {
-                    if let Some(v) = self.after(i) {
-                        self.set_cluster(i, v);
-                    } else if let Some(v) = self.before(i) {
+                    if let Some(v) = self.after(i).or_else(|| self.before(i)) {
                         self.set_cluster(i, v);
                     }
                 }
@@ -157,10 +265,6 @@ impl Parser {
             match w.as_str() {
                 "in" | "on" | "inside" | "across" => {
                     let Some(v) = self.after(i) else { continue };
-                    // "in svc/api", "in the pod api": an object, read later.
-                    if words::kind(&self.toks[v]).is_some() {
-                        continue;
-                    }
                     if known.clusters.iter().any(|c| *c == self.toks[v]) {
                         self.set_cluster(i, v);
                     } else if self.req.namespace.is_none() {
@@ -186,7 +290,7 @@ impl Parser {
             .is_none_or(|w| words::kind(w).is_none())
     }
 
-    /// The index of the name after keyword `i`, skipping one "the"/"my"/"our".
+    /// The index of the name after keyword `i`, skipping one "the"/"my"/"our"/"this".
     fn after(&self, i: usize) -> Option<usize> {
         let mut j = i + 1;
         if matches!(self.free(j), Some("the" | "my" | "our" | "this")) {
@@ -242,12 +346,38 @@ impl Parser {
         }
     }
 
+    /// "pending", "not ready", "unavailable": the check for the kind asked about, or the
+    /// state's own check when no kind is named. Not for one named object (its whole chain is
+    /// the answer).
+    fn states(&mut self) {
+        if self.req.name.is_some() || self.req.check.is_some() {
+            return;
+        }
+        for i in 0..self.toks.len() {
+            let Some((phrase, by_kind, default)) = self.phrase_at(i, words::STATES, |s| s.0) else {
+                continue;
+            };
+            let id = match &self.req.kind {
+                Some(k) => by_kind.iter().find(|(bk, _)| bk == k).map(|(_, id)| *id),
+                None => *default,
+            };
+            if let Some(id) = id {
+                self.set_check(id, i, phrase.len());
+                for k in 0..phrase.len() {
+                    self.take(i + k);
+                }
+                return;
+            }
+        }
+    }
+
     /// Severities and categories anywhere.
     fn attributes(&mut self) {
         for i in 0..self.toks.len() {
             let Some(w) = self.free(i) else { continue };
             if let Some(s) = words::severity(w) {
-                if self.req.min_severity.is_none() {
+                // A lower bound: "critical or high" is at least high.
+                if self.req.min_severity.is_none_or(|m| s < m) {
                     self.req.min_severity = Some(s);
                 }
                 self.take(i);
@@ -260,39 +390,69 @@ impl Parser {
         }
     }
 
+    /// A kind and a check whose findings are never about that kind: keep the one that matters.
+    fn reconcile(&mut self) {
+        let (Some(kind), Some(check)) = (&self.req.kind, &self.req.check) else {
+            return;
+        };
+        let kinds = words::check_kinds(check);
+        if kinds.is_empty() || kinds.contains(&kind.as_str()) {
+            return;
+        }
+        if self.req.name.is_some() {
+            self.req.check = None;
+            self.check_at = None;
+        } else {
+            self.req.kind = None;
+        }
+    }
+
     fn has(&self, set: &[&str]) -> bool {
         self.toks.iter().any(|t| set.contains(&t.as_str()))
+    }
+
+    fn phrase(&self, p: &[&str]) -> bool {
+        self.toks
+            .windows(p.len())
+            .any(|w| w.iter().zip(p).all(|(a, b)| a == b))
+    }
+
+    /// "what is OOMKilled?", "what's pod.crash-loop": "what" + a check id or a status reason
+    /// and nothing else asks what it means. "what is crashing?" does not ("crashing" is not a
+    /// reason kubectl prints), nor "what certificates expire?".
+    fn asks_a_definition(&self) -> bool {
+        let Some((at, 1)) = self.check_at else {
+            return false;
+        };
+        let word = &self.toks[at];
+        let named = self.req.check.as_ref() == Some(word) || words::is_reason(word);
+        named
+            && self.toks.first().is_some_and(|t| t == "what")
+            && self.toks.iter().enumerate().all(|(i, t)| {
+                i == at || matches!(t.as_str(), "what" | "is" | "are" | "a" | "an" | "does")
+            })
     }
 
     /// Picks the intent from the cue words and what was found; a free name is taken as the
     /// object asked about ("why is checkout down?").
     fn finish(mut self) -> Request {
         let why = self.has(words::WHY);
-        let fix =
-            self.has(words::FIX) || self.phrase(&["how", "to"]) || self.phrase(&["how", "do"]);
-        // "what is pod.crash-loop?" asks for a definition; "what certificates expire?" does not.
-        let explain = self.has(words::EXPLAIN)
-            || (self.toks.first().is_some_and(|t| t == "what")
-                && self
-                    .req
-                    .check
-                    .as_ref()
-                    .is_some_and(|c| self.toks.contains(c))
-                && self.req.namespace.is_none()
-                && self.req.name.is_none());
+        let fix = self.has(words::FIX) || words::FIX_PHRASES.iter().any(|p| self.phrase(p));
+        let explain = self.has(words::EXPLAIN) || self.asks_a_definition();
         let list = self.has(words::LIST);
         let help = self.has(words::HELP);
 
         // A free name is the object asked about only when the question asks about something
         // ("why is checkout down?"), not in "make me a sandwich".
-        let asks = why || fix || self.toks.iter().any(|t| DIAGNOSE.contains(&t.as_str()));
+        let asks = why || fix || self.has(words::DIAGNOSE);
         let mut ignored = Vec::new();
         for i in 0..self.toks.len() {
             let Some(w) = self.free(i) else { continue };
-            if words::is_reserved(w) {
+            if words::UNSUPPORTED.contains(&w) {
+                ignored.push(w.to_string());
+            } else if words::is_reserved(w) {
                 continue;
-            }
-            if self.req.name.is_none() && words::is_name(w) && !list && asks {
+            } else if self.req.name.is_none() && can_name(w) && !list && asks {
                 self.req.name = Some(w.to_string());
             } else {
                 ignored.push(w.to_string());
@@ -318,7 +478,7 @@ impl Parser {
             Intent::Diagnose
         } else if filtered || list {
             Intent::Findings
-        } else if !scoped && !self.toks.iter().any(|t| DIAGNOSE.contains(&t.as_str())) {
+        } else if !scoped && !self.has(words::DIAGNOSE) {
             // Nothing understood at all: say what can be asked.
             Intent::Help
         } else {
@@ -326,168 +486,14 @@ impl Parser {
         };
         self.req
     }
-
-    fn phrase(&self, p: &[&str]) -> bool {
-        self.toks
-            .windows(p.len())
-            .any(|w| w.iter().zip(p).all(|(a, b)| a == b))
-    }
 }
 
-/// Words that ask what is wrong without naming anything.
-const DIAGNOSE: &[&str] = &[
-    "wrong",
-    "broken",
-    "failing",
-    "fails",
-    "down",
-    "diagnose",
-    "diagnosis",
-    "health",
-    "healthy",
-    "unhealthy",
-    "status",
-    "happening",
-    "ok",
-    "okay",
-    "problems",
-    "issues",
-    "errors",
-    "trouble",
-];
+/// Whether a word can name a namespace, cluster or object: a DNS name that is no word of the
+/// vocabulary and not a number.
+fn can_name(w: &str) -> bool {
+    words::is_name(w) && !words::is_reserved(w) && !w.bytes().all(|b| b.is_ascii_digit())
+}
 
 #[cfg(test)]
-mod tests {
-    use kaptain_model::{Category, Severity};
-
-    use super::*;
-
-    fn read(q: &str) -> Request {
-        parse(q, &Known::default()).unwrap_or_else(|e| panic!("{q}: {e}"))
-    }
-
-    #[test]
-    fn what_is_wrong_reads_as_diagnose_with_a_namespace() {
-        for q in [
-            "what's wrong in namespace shop?",
-            "What is wrong in the shop namespace",
-            "diagnose -n shop",
-            "is anything broken in shop?",
-            "health of ns shop",
-        ] {
-            let r = read(q);
-            assert_eq!(r.intent, Intent::Diagnose, "{q}: {r:?}");
-            assert_eq!(r.namespace.as_deref(), Some("shop"), "{q}: {r:?}");
-            assert_eq!(r.name, None, "{q}: {r:?}");
-            assert!(r.ignored.is_empty(), "{q}: {r:?}");
-        }
-        let r = read("what is wrong?");
-        assert_eq!((r.intent, r.namespace), (Intent::Diagnose, None));
-    }
-
-    #[test]
-    fn a_named_object_reads_as_why() {
-        let r = read("Why is the checkout deployment failing in shop?");
-        assert_eq!(r.intent, Intent::Why);
-        assert_eq!(r.kind.as_deref(), Some("Deployment"));
-        assert_eq!(r.name.as_deref(), Some("checkout"));
-        assert_eq!(r.namespace.as_deref(), Some("shop"));
-
-        let r = read("why is svc/api down");
-        assert_eq!(
-            (r.intent, r.kind.as_deref(), r.name.as_deref()),
-            (Intent::Why, Some("Service"), Some("api"))
-        );
-        // A bare name is the object asked about.
-        let r = read("why is checkout down?");
-        assert_eq!(
-            (r.intent, r.kind, r.name.as_deref()),
-            (Intent::Why, None, Some("checkout"))
-        );
-        let r = read("what's wrong with ledger's pods");
-        assert_eq!(r.name.as_deref(), Some("ledger"));
-        assert_eq!(r.intent, Intent::Why);
-    }
-
-    #[test]
-    fn filters_read_as_a_findings_list() {
-        let r = read("show critical findings in payments");
-        assert_eq!(r.intent, Intent::Findings);
-        assert_eq!(r.min_severity, Some(Severity::Critical));
-        assert_eq!(r.namespace.as_deref(), Some("payments"));
-
-        let r = read("which pods are crash looping?");
-        assert_eq!(r.intent, Intent::Findings);
-        assert_eq!(r.kind.as_deref(), Some("Pod"));
-        assert_eq!(r.check.as_deref(), Some("pod.crash-loop"));
-
-        let r = read("any network issues on cluster prod");
-        assert_eq!(r.intent, Intent::Findings);
-        assert_eq!(r.category, Some(Category::Network));
-        assert_eq!(r.cluster.as_deref(), Some("prod"));
-        assert_eq!(r.namespace, None);
-
-        let r = read("OOMKilled pods");
-        assert_eq!(r.check.as_deref(), Some("pod.oom-killed"));
-        assert_eq!(r.intent, Intent::Findings);
-    }
-
-    #[test]
-    fn fix_and_explain_and_help() {
-        let r = read("how do I fix the checkout service?");
-        assert_eq!(r.intent, Intent::Fix);
-        assert_eq!(
-            (r.kind.as_deref(), r.name.as_deref()),
-            (Some("Service"), Some("checkout"))
-        );
-        assert_eq!(read("fix everything in shop").intent, Intent::Fix);
-
-        let r = read("what does pod.crash-loop mean?");
-        assert_eq!(
-            (r.intent, r.check.as_deref()),
-            (Intent::Explain, Some("pod.crash-loop"))
-        );
-        let r = read("explain out of memory");
-        assert_eq!(
-            (r.intent, r.check.as_deref()),
-            (Intent::Explain, Some("pod.oom-killed"))
-        );
-        let r = read("what is pod.image-pull");
-        assert_eq!(r.intent, Intent::Explain);
-        // A problem named in everyday words after "what" is a question about the cluster.
-        let r = read("what certificates expire soon?");
-        assert_eq!(
-            (r.intent, r.check.as_deref()),
-            (Intent::Findings, Some("certificate.expiring"))
-        );
-        assert!(r.ignored.is_empty(), "{r:?}");
-        // Generic words are not taken for an object's name.
-        for q in ["what should I fix first?", "why is my app down?"] {
-            assert_eq!(read(q).name, None, "{q}");
-        }
-
-        assert_eq!(read("help").intent, Intent::Help);
-        let r = read("make me a sandwich");
-        assert_eq!(r.intent, Intent::Help, "{r:?}");
-        assert_eq!(r.ignored, ["make", "sandwich"]);
-    }
-
-    #[test]
-    fn known_clusters_win_over_namespaces() {
-        let clusters = vec!["prod".to_string(), "staging".to_string()];
-        let known = Known {
-            clusters: &clusters,
-        };
-        let r = parse("what is wrong in prod", &known).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((r.cluster.as_deref(), r.namespace), (Some("prod"), None));
-        let r = parse("what is wrong in shop on staging", &known).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.cluster.as_deref(), Some("staging"));
-        assert_eq!(r.namespace.as_deref(), Some("shop"));
-    }
-
-    #[test]
-    fn an_empty_question_is_an_error() {
-        assert!(parse("  ?! ", &Known::default()).is_err());
-        assert!(parse("", &Known::default()).is_err());
-    }
-}
+#[path = "parse_tests.rs"]
+mod table;

@@ -1,7 +1,9 @@
 //! The vocabulary: kinds and their short names, severities, categories, common names of
-//! problems, and the words that signal an intent.
+//! problems (in [`crate::problems`]), and the words that signal an intent.
 
 use kaptain_model::{Category, Severity};
+
+pub use crate::problems::{PROBLEMS, STATES, check_kinds, is_reason};
 
 /// Object kinds as findings name them, with kubectl's short names and plurals.
 const KINDS: &[(&str, &[&str])] = &[
@@ -15,7 +17,17 @@ const KINDS: &[(&str, &[&str])] = &[
     ("DaemonSet", &["daemonset", "daemonsets", "ds"]),
     ("Job", &["job", "jobs"]),
     ("CronJob", &["cronjob", "cronjobs", "cj"]),
-    ("Service", &["service", "services", "svc"]),
+    // A LoadBalancer is a Service of that type ("why is my load balancer pending?").
+    (
+        "Service",
+        &[
+            "service",
+            "services",
+            "svc",
+            "loadbalancer",
+            "loadbalancers",
+        ],
+    ),
     ("Ingress", &["ingress", "ingresses", "ing"]),
     (
         "PersistentVolumeClaim",
@@ -24,6 +36,8 @@ const KINDS: &[(&str, &[&str])] = &[
             "persistentvolumeclaims",
             "pvc",
             "pvcs",
+            "volumeclaim",
+            "volumeclaims",
         ],
     ),
     (
@@ -40,6 +54,8 @@ const KINDS: &[(&str, &[&str])] = &[
             "horizontalpodautoscalers",
             "hpa",
             "hpas",
+            "autoscaler",
+            "autoscalers",
         ],
     ),
     (
@@ -64,9 +80,10 @@ const KINDS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// The kind a word names (`svc` → `Service`), case-insensitive.
+/// The kind a word names (`svc` → `Service`), case-insensitive; hyphens are ignored
+/// (`config-map`, `stateful-set`).
 pub fn kind(word: &str) -> Option<&'static str> {
-    let w = word.to_ascii_lowercase();
+    let w = word.to_ascii_lowercase().replace('-', "");
     KINDS
         .iter()
         .find(|(canonical, aliases)| canonical.eq_ignore_ascii_case(&w) || aliases.contains(&&*w))
@@ -92,49 +109,35 @@ pub fn severity(word: &str) -> Option<Severity> {
 pub fn category(word: &str) -> Option<Category> {
     Some(match word {
         "reliability" | "availability" => Category::Reliability,
-        "config" | "configuration" | "misconfiguration" | "misconfigurations" => Category::Config,
+        "config" | "configuration" | "misconfiguration" | "misconfigurations" | "misconfigured" => {
+            Category::Config
+        }
         "scheduling" => Category::Scheduling,
         "network" | "networking" => Category::Network,
         "storage" | "volume" | "volumes" | "disk" | "disks" => Category::Storage,
         "security" => Category::Security,
         "cost" | "costs" | "spend" => Category::Cost,
-        "certificate" | "certificates" | "cert" | "certs" | "tls" => Category::Certificate,
+        "certificate" | "certificates" | "cert" | "certs" | "tls" | "ssl" => Category::Certificate,
         "capacity" => Category::Capacity,
         _ => return None,
     })
 }
 
-/// Everyday names of problems (as words of the question, lowercase) and the check they mean.
-/// Longer phrases come first so they win over their parts.
-pub const PROBLEMS: &[(&[&str], &str)] = &[
-    (&["crash", "looping"], "pod.crash-loop"),
-    (&["crash", "loop"], "pod.crash-loop"),
-    (&["crashloop"], "pod.crash-loop"),
-    (&["crashloopbackoff"], "pod.crash-loop"),
-    (&["crashlooping"], "pod.crash-loop"),
-    (&["crashing"], "pod.crash-loop"),
-    (&["out", "of", "memory"], "pod.oom-killed"),
-    (&["oom"], "pod.oom-killed"),
-    (&["oomkilled"], "pod.oom-killed"),
-    (&["oom-killed"], "pod.oom-killed"),
-    (&["image", "pull"], "pod.image-pull"),
-    (&["imagepullbackoff"], "pod.image-pull"),
-    (&["errimagepull"], "pod.image-pull"),
-    (
-        &["createcontainerconfigerror"],
-        "pod.create-container-config-error",
-    ),
-    (&["unschedulable"], "pod.unschedulable"),
-    (&["evicted"], "pod.evicted"),
-    (&["stuck", "terminating"], "pod.stuck-terminating"),
-    (&["no", "endpoints"], "service.no-ready-endpoints"),
-    (&["missing", "configmap"], "config.missing-configmap"),
-    (&["missing", "configmaps"], "config.missing-configmap"),
-    (&["missing", "secret"], "config.missing-secret"),
-    (&["missing", "secrets"], "config.missing-secret"),
-    (&["expired"], "certificate.expired"),
-    (&["expiring"], "certificate.expiring"),
-    (&["expire"], "certificate.expiring"),
+/// Topics people ask about that no check reads (DNS, logs, latency): never a name, and always
+/// said back as not understood, so the asker knows the answer does not cover them.
+pub const UNSUPPORTED: &[&str] = &[
+    "dns",
+    "coredns",
+    "logs",
+    "log",
+    "latency",
+    "cpu",
+    "metrics",
+    "traffic",
+    "rbac",
+    "permissions",
+    "quota",
+    "quotas",
 ];
 
 /// Words that ask for help.
@@ -152,6 +155,7 @@ pub const EXPLAIN: &[&str] = &[
 pub const FIX: &[&str] = &[
     "fix",
     "fixes",
+    "fixing",
     "repair",
     "resolve",
     "remedy",
@@ -159,13 +163,66 @@ pub const FIX: &[&str] = &[
     "remediation",
     "solve",
     "solution",
+    "mitigate",
+    "remedies",
+];
+/// Phrases that ask how to fix ("how do I ...", "what should I do").
+pub const FIX_PHRASES: &[&[&str]] = &[
+    &["how", "to"],
+    &["how", "do"],
+    &["how", "can"],
+    &["how", "should"],
+    &["what", "to", "do"],
+    &["should", "i", "do"],
+    &["should", "we", "do"],
 ];
 /// Words that ask why.
 pub const WHY: &[&str] = &["why", "cause", "causes", "caused", "causing", "reason"];
-/// Words that ask for a list.
+/// Words that ask for a list. "any", "all", "issues", "problems" do not: "any problems in
+/// shop?" asks what is wrong (root causes), "show all issues" lists them because of "show".
 pub const LIST: &[&str] = &[
-    "list", "show", "which", "findings", "finding", "issues", "issue", "problems", "problem",
-    "all", "any", "warnings",
+    "list",
+    "show",
+    "which",
+    "findings",
+    "finding",
+    "warnings",
+    "display",
+    "enumerate",
+];
+/// Words that ask what is wrong without naming anything (with a free name, they ask about it:
+/// "debug checkout").
+pub const DIAGNOSE: &[&str] = &[
+    "wrong",
+    "broken",
+    "failing",
+    "fails",
+    "down",
+    "diagnose",
+    "diagnosis",
+    "health",
+    "healthy",
+    "unhealthy",
+    "status",
+    "happening",
+    "ok",
+    "okay",
+    "problem",
+    "problems",
+    "issue",
+    "issues",
+    "error",
+    "errors",
+    "trouble",
+    "debug",
+    "troubleshoot",
+    "investigate",
+    "analyze",
+    "analyse",
+    "triage",
+    "scan",
+    "describe",
+    "up",
 ];
 
 /// Words that carry no filter or intent of their own (skipped without a complaint).
@@ -193,6 +250,9 @@ pub const FILLER: &[&str] = &[
     "your",
     "it",
     "its",
+    "they",
+    "them",
+    "their",
     "this",
     "that",
     "these",
@@ -207,12 +267,28 @@ pub const FILLER: &[&str] = &[
     "should",
     "would",
     "will",
+    "can't",
+    "cant",
+    "cannot",
+    "won't",
+    "wont",
+    "isn't",
+    "isnt",
+    "aren't",
+    "arent",
+    "doesn't",
+    "doesnt",
+    "don't",
+    "dont",
+    "didn't",
+    "didnt",
     "please",
     "kaptain",
     "of",
     "for",
     "to",
     "with",
+    "without",
     "about",
     "and",
     "or",
@@ -222,45 +298,44 @@ pub const FILLER: &[&str] = &[
     "from",
     "in",
     "inside",
+    "across",
     "under",
-    "up",
     "now",
     "currently",
     "right",
-    "wrong",
-    "broken",
-    "failing",
-    "fail",
-    "fails",
-    "failed",
-    "down",
+    "all",
+    "any",
+    "every",
+    "some",
+    "many",
+    "much",
+    "too",
+    "no",
     "not",
+    "-a",
+    "--all-namespaces",
+    "cluster-wide",
+    "wide",
     "working",
     "work",
     "works",
-    "happening",
     "going",
     "go",
     "so",
     "get",
     "got",
+    "getting",
     "have",
     "has",
+    "having",
     "whole",
     "entire",
     "everything",
     "anything",
     "something",
-    "ok",
-    "okay",
-    "healthy",
-    "health",
-    "status",
     "state",
     "check",
     "checks",
-    "diagnose",
-    "diagnosis",
     "tell",
     "give",
     "see",
@@ -274,18 +349,17 @@ pub const FILLER: &[&str] = &[
     "only",
     "just",
     "severity",
+    "sev",
     "level",
     "root",
     "if",
     "when",
     "where",
     "who",
-    "unhealthy",
     "bad",
     "sick",
     "running",
     "run",
-    "wrong?",
     "here",
     "thing",
     "things",
@@ -295,10 +369,7 @@ pub const FILLER: &[&str] = &[
     "keeps",
     "keep",
     "again",
-    "trouble",
     "troubles",
-    "error",
-    "errors",
     "unavailable",
     "slow",
     "dead",
@@ -312,17 +383,50 @@ pub const FILLER: &[&str] = &[
     "ready",
     "restarting",
     "pending",
+    "failed",
+    "fail",
     "happened",
     "happen",
     "soon",
-    "describe",
     "today",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "day",
+    "days",
+    "within",
     "priority",
+    "replica",
+    "replicas",
+    "stuck",
+    "killed",
+    "kills",
+    "killing",
+    "probe",
+    "probes",
+    "found",
+    "exist",
+    "exists",
+    "missing",
+    "lost",
+    "released",
+    "available",
+    "unready",
+    "we're",
+    "i'm",
+    "seeing",
+    "seem",
+    "seems",
+    "doing",
+    "done",
 ];
 
 /// Words that end a name search (never taken as a namespace, cluster or object name).
 pub fn is_reserved(word: &str) -> bool {
     FILLER.contains(&word)
+        || DIAGNOSE.contains(&word)
+        || UNSUPPORTED.contains(&word)
         || HELP.contains(&word)
         || EXPLAIN.contains(&word)
         || FIX.contains(&word)
@@ -361,17 +465,6 @@ mod tests {
         assert_eq!(kind("hpa"), Some("HorizontalPodAutoscaler"));
         assert_eq!(kind("shop"), None);
         assert!(is_plural_kind("pods") && !is_plural_kind("pod") && !is_plural_kind("ingress"));
-    }
-
-    #[test]
-    fn problem_phrases_name_real_checks() {
-        let ids: Vec<&str> = kaptain_analyze::catalog()
-            .iter()
-            .map(|c| c.info.id)
-            .collect();
-        for (_, id) in PROBLEMS {
-            assert!(ids.contains(id), "{id} is not a check");
-        }
     }
 
     #[test]
