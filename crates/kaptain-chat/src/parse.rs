@@ -7,7 +7,8 @@
 //!    split after a keyword (`namespace:shop`); possessives cut (`checkout's` → `checkout`); a
 //!    kind written in several words joined (`config map` → `configmap`).
 //! 2. Check ids (`pod.crash-loop`), then everyday problem phrases (`crash looping`, `OOMKilled`;
-//!    [`words::PROBLEMS`]).
+//!    [`words::PROBLEMS`]); "high"/"low" just before one is an amount ("high restarts"), not a
+//!    severity.
 //! 3. Slashed objects: `svc/api`, `deployment.apps/checkout`, `shop/checkout` (namespace/name,
 //!    as Kaptain prints objects), `ns/shop`.
 //! 4. Keywords with a value: `namespace shop`, `the shop namespace`, `-n shop`, `ns=shop`,
@@ -22,7 +23,8 @@
 //!    categories.
 //! 8. A kind and a check that cannot go together (`pods` with `missing secrets`: the finding is
 //!    on the Secret) would match nothing: with an object named, the object wins (its cause chain
-//!    shows the problem); without, the problem wins.
+//!    shows the problem); without, the problem wins. A category the check is not in is dropped
+//!    ("volume mount errors" is pod.container-creating, not storage).
 //! 9. The intent, from cue words and what was read; a free word that can be a name is the
 //!    object asked about when the question asks about something ("why is checkout down?").
 //!
@@ -60,7 +62,7 @@ pub fn parse(text: &str, known: &Known) -> Result<Request, String> {
     p.states();
     p.attributes();
     p.reconcile();
-    Ok(p.finish())
+    Ok(p.finish(known))
 }
 
 /// Keywords whose value may follow a colon (`namespace:shop`).
@@ -194,6 +196,10 @@ impl Parser {
                     for k in 0..phrase.len() {
                         self.take(i + k);
                     }
+                    // "high restarts", "low memory": an amount of the problem, not a severity.
+                    if i > 0 && matches!(self.free(i - 1), Some("high" | "low")) {
+                        self.take(i - 1);
+                    }
                     i += phrase.len();
                 }
                 None => i += 1,
@@ -273,7 +279,10 @@ impl Parser {
                 }
                 "with" | "about" | "for" | "of" => {
                     let Some(v) = self.after(i) else { continue };
-                    if self.req.name.is_none() && self.next_is_not_kind(v) {
+                    if known.clusters.iter().any(|c| *c == self.toks[v]) {
+                        // "a summary of prod": the cluster.
+                        self.set_cluster(i, v);
+                    } else if self.req.name.is_none() && self.next_is_not_kind(v) {
                         self.req.name = Some(self.toks[v].clone());
                         self.take(i);
                         self.take(v);
@@ -390,8 +399,18 @@ impl Parser {
         }
     }
 
-    /// A kind and a check whose findings are never about that kind: keep the one that matters.
+    /// A kind or a category that a check's findings never have: keep the one that matters.
     fn reconcile(&mut self) {
+        // "volume mount errors": the check (pod.container-creating, reliability) is more
+        // precise than the category its words also name (storage).
+        if let (Some(cat), Some(check)) = (self.req.category, &self.req.check)
+            && let Some(c) = kaptain_analyze::catalog()
+                .iter()
+                .find(|c| c.info.id == check)
+            && c.info.category != cat
+        {
+            self.req.category = None;
+        }
         let (Some(kind), Some(check)) = (&self.req.kind, &self.req.check) else {
             return;
         };
@@ -435,7 +454,7 @@ impl Parser {
 
     /// Picks the intent from the cue words and what was found; a free name is taken as the
     /// object asked about ("why is checkout down?").
-    fn finish(mut self) -> Request {
+    fn finish(mut self, known: &Known) -> Request {
         let why = self.has(words::WHY);
         let fix = self.has(words::FIX) || words::FIX_PHRASES.iter().any(|p| self.phrase(p));
         let explain = self.has(words::EXPLAIN) || self.asks_a_definition();
@@ -448,7 +467,8 @@ impl Parser {
         let mut ignored = Vec::new();
         for i in 0..self.toks.len() {
             let Some(w) = self.free(i) else { continue };
-            if words::UNSUPPORTED.contains(&w) {
+            // A second cluster ("in staging and prod") is not an object's name.
+            if words::UNSUPPORTED.contains(&w) || known.clusters.iter().any(|c| c == w) {
                 ignored.push(w.to_string());
             } else if words::is_reserved(w) {
                 continue;

@@ -404,6 +404,67 @@ const TABLE: &[(&str, &str)] = &[
         "diagnose cluster=prod",
     ),
     ("what is wrong in dev", "diagnose ns=dev"),
+    // Everyday talk around the words that matter.
+    ("list all pods", "findings kind=Pod"),
+    ("show all findings", "findings"),
+    ("kubectl get pods -n shop", "findings ns=shop kind=Pod"),
+    ("what happened to checkout yesterday", "why name=checkout"),
+    ("is checkout running?", "why name=checkout"),
+    ("how's the cluster doing", "diagnose"),
+    (
+        "what is the root cause of the checkout outage",
+        "why name=checkout",
+    ),
+    (
+        "why is coredns crashing",
+        "why name=coredns check=pod.crash-loop",
+    ),
+    (
+        "why did the checkout job fail",
+        "why kind=Job name=checkout",
+    ),
+    (
+        "the service account checkout-sa is missing",
+        "why kind=ServiceAccount name=checkout-sa",
+    ),
+    (
+        "503 on ingress shop-web",
+        "why kind=Ingress name=shop-web check=ingress.backend-unavailable",
+    ),
+    (
+        "why is my pod stuck in pending state",
+        "diagnose kind=Pod check=pod.unschedulable",
+    ),
+    (
+        "pvc stuck pending in data",
+        "findings ns=data kind=PersistentVolumeClaim check=pvc.pending",
+    ),
+    (
+        "which secrets are missing in payments",
+        "findings ns=payments kind=Secret check=config.missing-secret",
+    ),
+    (
+        "pods with high restarts",
+        "findings kind=Pod check=pod.restarts",
+    ),
+    (
+        "critical crash loops",
+        "findings sev=critical check=pod.crash-loop",
+    ),
+    (
+        "volume mount errors",
+        "findings check=pod.container-creating",
+    ),
+    (
+        "quota exceeded in shop",
+        "findings ns=shop check=replicaset.failed-create",
+    ),
+    ("what's the cpu usage", "help ignored=cpu"),
+    ("give me a summary of prod", "diagnose cluster=prod"),
+    (
+        "what's broken in staging and prod",
+        "diagnose cluster=staging ignored=prod",
+    ),
     // Help, and nonsense said back.
     ("help", "help"),
     ("hello", "help"),

@@ -6,7 +6,9 @@
 pub const PROBLEMS: &[(&[&str], &str)] = &[
     (&["crash", "loop", "back", "off"], "pod.crash-loop"),
     (&["crash", "looping"], "pod.crash-loop"),
+    (&["crash", "loops"], "pod.crash-loop"),
     (&["crash", "loop"], "pod.crash-loop"),
+    (&["crashloops"], "pod.crash-loop"),
     (&["crash-loop"], "pod.crash-loop"),
     (&["crash-looping"], "pod.crash-loop"),
     (&["crashloop"], "pod.crash-loop"),
@@ -54,6 +56,15 @@ pub const PROBLEMS: &[(&[&str], &str)] = &[
     ),
     (&["containercreating"], "pod.container-creating"),
     (&["container", "creating"], "pod.container-creating"),
+    // A volume that cannot be mounted keeps its pod in ContainerCreating.
+    (&["failedmount"], "pod.container-creating"),
+    (&["failedattachvolume"], "pod.container-creating"),
+    (&["mount"], "pod.container-creating"),
+    (&["mounts"], "pod.container-creating"),
+    (&["mounting"], "pod.container-creating"),
+    (&["insufficient", "cpu"], "pod.unschedulable"),
+    (&["insufficient", "memory"], "pod.unschedulable"),
+    (&["insufficient"], "pod.unschedulable"),
     (&["unschedulable"], "pod.unschedulable"),
     (&["unscheduled"], "pod.unschedulable"),
     (&["failedscheduling"], "pod.unschedulable"),
@@ -79,6 +90,9 @@ pub const PROBLEMS: &[(&[&str], &str)] = &[
     (&["rollout"], "deployment.progress-deadline-exceeded"),
     (&["rollouts"], "deployment.progress-deadline-exceeded"),
     (&["misscheduled"], "daemonset.misscheduled"),
+    (&["failedcreate"], "replicaset.failed-create"),
+    (&["quota"], "replicaset.failed-create"),
+    (&["quotas"], "replicaset.failed-create"),
     (&["missed", "schedules"], "cronjob.missed-schedules"),
     (&["suspended"], "cronjob.suspended"),
     (&["at", "max", "replicas"], "hpa.at-max"),
@@ -189,6 +203,7 @@ pub const STATES: &[State] = &[
     ),
     (&["lost"], &[("PersistentVolumeClaim", "pvc.lost")], None),
     (&["released"], &[("PersistentVolume", "pv.released")], None),
+    (&["orphaned"], &[("PersistentVolume", "pv.released")], None),
     (
         &["missing"],
         &[

@@ -127,7 +127,6 @@ pub fn category(word: &str) -> Option<Category> {
 /// said back as not understood, so the asker knows the answer does not cover them.
 pub const UNSUPPORTED: &[&str] = &[
     "dns",
-    "coredns",
     "logs",
     "log",
     "latency",
@@ -136,12 +135,10 @@ pub const UNSUPPORTED: &[&str] = &[
     "traffic",
     "rbac",
     "permissions",
-    "quota",
-    "quotas",
 ];
 
 /// Words that ask for help.
-pub const HELP: &[&str] = &["help", "usage", "commands", "examples", "hello", "hi"];
+pub const HELP: &[&str] = &["help", "commands", "examples", "hello", "hi"];
 /// Words that ask what a check means.
 pub const EXPLAIN: &[&str] = &[
     "explain",
@@ -223,6 +220,16 @@ pub const DIAGNOSE: &[&str] = &[
     "scan",
     "describe",
     "up",
+    "happened",
+    "running",
+    "working",
+    "doing",
+    "summary",
+    "overview",
+    "report",
+    "outage",
+    "outages",
+    "incident",
 ];
 
 /// Words that carry no filter or intent of their own (skipped without a complaint).
@@ -316,7 +323,6 @@ pub const FILLER: &[&str] = &[
     "--all-namespaces",
     "cluster-wide",
     "wide",
-    "working",
     "work",
     "works",
     "going",
@@ -358,7 +364,6 @@ pub const FILLER: &[&str] = &[
     "who",
     "bad",
     "sick",
-    "running",
     "run",
     "here",
     "thing",
@@ -385,7 +390,6 @@ pub const FILLER: &[&str] = &[
     "pending",
     "failed",
     "fail",
-    "happened",
     "happen",
     "soon",
     "today",
@@ -397,6 +401,23 @@ pub const FILLER: &[&str] = &[
     "days",
     "within",
     "priority",
+    "kubectl",
+    "exceeded",
+    "usage",
+    "returning",
+    "returns",
+    "orphaned",
+    "yesterday",
+    "tonight",
+    "recently",
+    "lately",
+    "since",
+    "ago",
+    "last",
+    "hour",
+    "hours",
+    "minute",
+    "minutes",
     "replica",
     "replicas",
     "stuck",
@@ -418,7 +439,6 @@ pub const FILLER: &[&str] = &[
     "seeing",
     "seem",
     "seems",
-    "doing",
     "done",
 ];
 
