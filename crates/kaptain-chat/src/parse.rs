@@ -384,7 +384,15 @@ impl Parser {
     fn attributes(&mut self) {
         for i in 0..self.toks.len() {
             let Some(w) = self.free(i) else { continue };
-            if let Some(s) = words::severity(w) {
+            let amount = matches!(w, "high" | "low")
+                && self
+                    .toks
+                    .get(i + 1)
+                    .is_some_and(|n| words::UNSUPPORTED.contains(&n.as_str()));
+            if amount {
+                // "high latency": an amount of something no check reads, not a severity.
+                self.take(i);
+            } else if let Some(s) = words::severity(w) {
                 // A lower bound: "critical or high" is at least high.
                 if self.req.min_severity.is_none_or(|m| s < m) {
                     self.req.min_severity = Some(s);

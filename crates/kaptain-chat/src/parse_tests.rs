@@ -465,6 +465,40 @@ const TABLE: &[(&str, &str)] = &[
         "what's broken in staging and prod",
         "diagnose cluster=staging ignored=prod",
     ),
+    (
+        "what's causing high latency in the checkout namespace?",
+        "diagnose ns=checkout ignored=latency",
+    ),
+    (
+        "which ingresses point to missing services",
+        "findings kind=Ingress check=ingress.missing-service",
+    ),
+    ("k8sgpt analyze --filter=Pod", "findings kind=Pod"),
+    (
+        "is my TLS secret valid",
+        "findings kind=Secret cat=certificate",
+    ),
+    (
+        "daemonset not scheduled on all nodes",
+        "findings kind=DaemonSet check=daemonset.unavailable",
+    ),
+    (
+        "hpa can't scale",
+        "findings kind=HorizontalPodAutoscaler check=hpa.unable-to-scale",
+    ),
+    (
+        "pdb blocking drain",
+        "findings kind=PodDisruptionBudget check=pdb.zero-disruptions",
+    ),
+    (
+        "find crashing pods",
+        "findings kind=Pod check=pod.crash-loop",
+    ),
+    (
+        "ledger keeps getting OOMKilled, how do I fix it?",
+        "fix name=ledger check=pod.oom-killed",
+    ),
+    ("checkout is down, why?", "why name=checkout"),
     // Help, and nonsense said back.
     ("help", "help"),
     ("hello", "help"),

@@ -124,6 +124,22 @@ pub const PROBLEMS: &[(&[&str], &str)] = &[
         &["missing", "serviceaccount"],
         "config.missing-serviceaccount",
     ),
+    (&["missing", "service"], "ingress.missing-service"),
+    (&["missing", "services"], "ingress.missing-service"),
+    (&["missing", "backend"], "ingress.missing-service"),
+    (&["invalid", "certificate"], "certificate.invalid"),
+    (&["invalid", "certificates"], "certificate.invalid"),
+    (&["invalid", "cert"], "certificate.invalid"),
+    (&["invalid", "certs"], "certificate.invalid"),
+    (&["invalid", "schedule"], "cronjob.invalid-schedule"),
+    (&["unable", "to", "scale"], "hpa.unable-to-scale"),
+    (&["can't", "scale"], "hpa.unable-to-scale"),
+    (&["cannot", "scale"], "hpa.unable-to-scale"),
+    (&["not", "scaling"], "hpa.unable-to-scale"),
+    // A PodDisruptionBudget that allows no disruption is what blocks a drain.
+    (&["drain"], "pdb.zero-disruptions"),
+    (&["drains"], "pdb.zero-disruptions"),
+    (&["draining"], "pdb.zero-disruptions"),
     (&["notready"], "node.not-ready"),
     (&["disk", "pressure"], "node.pressure"),
     (&["memory", "pressure"], "node.pressure"),
@@ -169,6 +185,14 @@ pub const STATES: &[State] = &[
     ),
     (&["not", "ready"], &[("Node", "node.not-ready")], None),
     (&["unready"], &[("Node", "node.not-ready")], None),
+    (
+        &["not", "scheduled"],
+        &[
+            ("Pod", "pod.unschedulable"),
+            ("DaemonSet", "daemonset.unavailable"),
+        ],
+        Some("pod.unschedulable"),
+    ),
     (
         &["unavailable"],
         &[
