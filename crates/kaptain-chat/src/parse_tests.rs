@@ -141,6 +141,7 @@ const CLUSTERS: &[&str] = &["prod", "staging"];
 /// Questions and their readings: the intent, then every filter that must be set (`ns=`,
 /// `cluster=`, `kind=`, `name=`, `sev=`, `cat=`, `check=`, `ignored=a,b`). A filter not listed
 /// must be absent, and `ignored` empty.
+#[rustfmt::skip]
 const TABLE: &[(&str, &str)] = &[
     // Namespaces, however they are written.
     ("what's wrong in the shop namespace?", "diagnose ns=shop"),
@@ -149,260 +150,92 @@ const TABLE: &[(&str, &str)] = &[
     ("anything broken in namespace: shop?", "diagnose ns=shop"),
     ("diagnose --namespace=payments", "diagnose ns=payments"),
     ("any problems in shop's namespace?", "diagnose ns=shop"),
-    (
-        "are there any issues in the payments namespace?",
-        "diagnose ns=payments",
-    ),
+    ("are there any issues in the payments namespace?", "diagnose ns=payments"),
     ("what's wrong across all namespaces -A", "diagnose"),
     ("problems in ns/shop", "diagnose ns=shop"),
     // Objects: kubectl's kind/name, short names, kinds in words, possessives.
-    (
-        "why is svc/api down in shop",
-        "why ns=shop kind=Service name=api",
-    ),
-    (
-        "why is deployment.apps/checkout failing -n shop",
-        "why ns=shop kind=Deployment name=checkout",
-    ),
-    (
-        "what's wrong with deployment shop/checkout",
-        "why ns=shop kind=Deployment name=checkout",
-    ),
-    (
-        "what is wrong with the payment-service pod in the production namespace?",
-        "why ns=production kind=Pod name=payment-service",
-    ),
-    (
-        "describe pod checkout-7d9c-x2 in shop",
-        "why ns=shop kind=Pod name=checkout-7d9c-x2",
-    ),
-    (
-        "what's up with po/ledger-abc12 -n payments",
-        "why ns=payments kind=Pod name=ledger-abc12",
-    ),
-    (
-        "why are the ledger pods restarting?",
-        "why kind=Pod name=ledger",
-    ),
-    (
-        "is the api service ok in shop",
-        "why ns=shop kind=Service name=api",
-    ),
-    (
-        "why is my stateful set postgres unavailable",
-        "why kind=StatefulSet name=postgres",
-    ),
-    (
-        "what's wrong with ledger's deployment in payments",
-        "why ns=payments kind=Deployment name=ledger",
-    ),
-    (
-        "What is the issue with Deployment nginx?",
-        "why kind=Deployment name=nginx",
-    ),
+    ("why is svc/api down in shop", "why ns=shop kind=Service name=api"),
+    ("why is deployment.apps/checkout failing -n shop", "why ns=shop kind=Deployment name=checkout"),
+    ("what's wrong with deployment shop/checkout", "why ns=shop kind=Deployment name=checkout"),
+    ("what is wrong with the payment-service pod in the production namespace?", "why ns=production kind=Pod name=payment-service"),
+    ("describe pod checkout-7d9c-x2 in shop", "why ns=shop kind=Pod name=checkout-7d9c-x2"),
+    ("what's up with po/ledger-abc12 -n payments", "why ns=payments kind=Pod name=ledger-abc12"),
+    ("why are the ledger pods restarting?", "why kind=Pod name=ledger"),
+    ("is the api service ok in shop", "why ns=shop kind=Service name=api"),
+    ("why is my stateful set postgres unavailable", "why kind=StatefulSet name=postgres"),
+    ("what's wrong with ledger's deployment in payments", "why ns=payments kind=Deployment name=ledger"),
+    ("What is the issue with Deployment nginx?", "why kind=Deployment name=nginx"),
     ("troubleshoot checkout in shop", "why ns=shop name=checkout"),
-    (
-        "why is node worker-1 not ready?",
-        "why kind=Node name=worker-1",
-    ),
+    ("why is node worker-1 not ready?", "why kind=Node name=worker-1"),
     ("why is my deployment failing?", "diagnose kind=Deployment"),
     ("what pods are unhealthy?", "findings kind=Pod"),
-    (
-        "show me all pods in the default namespace",
-        "findings ns=default kind=Pod",
-    ),
+    ("show me all pods in the default namespace", "findings ns=default kind=Pod"),
     ("Pods In Namespace Shop", "findings ns=shop kind=Pod"),
     // Problems in everyday words → check ids.
-    (
-        "which pods are in CrashLoopBackOff?",
-        "findings kind=Pod check=pod.crash-loop",
-    ),
-    (
-        "show crashlooping pods in payments",
-        "findings ns=payments kind=Pod check=pod.crash-loop",
-    ),
-    (
-        "why does checkout keep crashing?",
-        "why name=checkout check=pod.crash-loop",
-    ),
-    (
-        "why is my nginx pod in CrashLoopBackOff?",
-        "why kind=Pod name=nginx check=pod.crash-loop",
-    ),
-    (
-        "pods getting OOM killed",
-        "findings kind=Pod check=pod.oom-killed",
-    ),
-    (
-        "any out-of-memory kills in payments?",
-        "findings ns=payments check=pod.oom-killed",
-    ),
-    (
-        "ImagePullBackOff in shop",
-        "findings ns=shop check=pod.image-pull",
-    ),
+    ("which pods are in CrashLoopBackOff?", "findings kind=Pod check=pod.crash-loop"),
+    ("show crashlooping pods in payments", "findings ns=payments kind=Pod check=pod.crash-loop"),
+    ("why does checkout keep crashing?", "why name=checkout check=pod.crash-loop"),
+    ("why is my nginx pod in CrashLoopBackOff?", "why kind=Pod name=nginx check=pod.crash-loop"),
+    ("pods getting OOM killed", "findings kind=Pod check=pod.oom-killed"),
+    ("any out-of-memory kills in payments?", "findings ns=payments check=pod.oom-killed"),
+    ("ImagePullBackOff in shop", "findings ns=shop check=pod.image-pull"),
     ("ErrImagePull", "findings check=pod.image-pull"),
-    (
-        "why can't checkout pull its image?",
-        "why name=checkout check=pod.image-pull",
-    ),
-    (
-        "which pods are pending?",
-        "findings kind=Pod check=pod.unschedulable",
-    ),
-    (
-        "why are pods unschedulable in shop",
-        "diagnose ns=shop kind=Pod check=pod.unschedulable",
-    ),
+    ("why can't checkout pull its image?", "why name=checkout check=pod.image-pull"),
+    ("which pods are pending?", "findings kind=Pod check=pod.unschedulable"),
+    ("why are pods unschedulable in shop", "diagnose ns=shop kind=Pod check=pod.unschedulable"),
     ("evicted pods", "findings kind=Pod check=pod.evicted"),
-    (
-        "pods stuck in Terminating",
-        "findings kind=Pod check=pod.stuck-terminating",
-    ),
-    (
-        "pods stuck in ContainerCreating",
-        "findings kind=Pod check=pod.container-creating",
-    ),
-    (
-        "Init:CrashLoopBackOff in shop",
-        "findings ns=shop check=pod.init-container-failed",
-    ),
-    (
-        "failing readiness probes",
-        "findings check=pod.readiness-probe-failing",
-    ),
-    (
-        "services with no endpoints",
-        "findings kind=Service check=service.no-ready-endpoints",
-    ),
-    (
-        "which services have no ready endpoints in shop",
-        "findings ns=shop kind=Service check=service.no-ready-endpoints",
-    ),
-    (
-        "why does svc/api have no endpoints",
-        "why kind=Service name=api check=service.no-ready-endpoints",
-    ),
-    (
-        "why is my load balancer pending?",
-        "diagnose kind=Service check=service.lb-pending",
-    ),
-    (
-        "expired certificates",
-        "findings cat=certificate check=certificate.expired",
-    ),
-    (
-        "which certs expire soon?",
-        "findings cat=certificate check=certificate.expiring",
-    ),
-    (
-        "tls certs expiring in the next 30 days",
-        "findings cat=certificate check=certificate.expiring ignored=30",
-    ),
-    (
-        "missing configmaps in shop",
-        "findings ns=shop check=config.missing-configmap",
-    ),
-    (
-        "pods with missing secrets",
-        "findings check=config.missing-secret",
-    ),
-    (
-        "which config maps are missing?",
-        "findings kind=ConfigMap check=config.missing-configmap",
-    ),
-    (
-        "pending PVCs",
-        "findings kind=PersistentVolumeClaim check=pvc.pending",
-    ),
-    (
-        "why is my persistent volume claim pending",
-        "diagnose kind=PersistentVolumeClaim check=pvc.pending",
-    ),
+    ("pods stuck in Terminating", "findings kind=Pod check=pod.stuck-terminating"),
+    ("pods stuck in ContainerCreating", "findings kind=Pod check=pod.container-creating"),
+    ("Init:CrashLoopBackOff in shop", "findings ns=shop check=pod.init-container-failed"),
+    ("failing readiness probes", "findings check=pod.readiness-probe-failing"),
+    ("services with no endpoints", "findings kind=Service check=service.no-ready-endpoints"),
+    ("which services have no ready endpoints in shop", "findings ns=shop kind=Service check=service.no-ready-endpoints"),
+    ("why does svc/api have no endpoints", "why kind=Service name=api check=service.no-ready-endpoints"),
+    ("why is my load balancer pending?", "diagnose kind=Service check=service.lb-pending"),
+    ("expired certificates", "findings cat=certificate check=certificate.expired"),
+    ("which certs expire soon?", "findings cat=certificate check=certificate.expiring"),
+    ("tls certs expiring in the next 30 days", "findings cat=certificate check=certificate.expiring ignored=30"),
+    ("missing configmaps in shop", "findings ns=shop check=config.missing-configmap"),
+    ("pods with missing secrets", "findings check=config.missing-secret"),
+    ("which config maps are missing?", "findings kind=ConfigMap check=config.missing-configmap"),
+    ("pending PVCs", "findings kind=PersistentVolumeClaim check=pvc.pending"),
+    ("why is my persistent volume claim pending", "diagnose kind=PersistentVolumeClaim check=pvc.pending"),
     ("nodes not ready", "findings kind=Node check=node.not-ready"),
-    (
-        "which nodes are NotReady on prod?",
-        "findings cluster=prod kind=Node check=node.not-ready",
-    ),
-    (
-        "nodes under disk pressure",
-        "findings kind=Node check=node.pressure",
-    ),
+    ("which nodes are NotReady on prod?", "findings cluster=prod kind=Node check=node.not-ready"),
+    ("nodes under disk pressure", "findings kind=Node check=node.pressure"),
     ("failed jobs", "findings kind=Job check=job.failed"),
-    (
-        "why are my cron jobs failing",
-        "diagnose kind=CronJob check=cronjob.failing",
-    ),
-    (
-        "unavailable deployments in shop",
-        "findings ns=shop kind=Deployment check=deployment.unavailable",
-    ),
-    (
-        "which deployments are crash looping?",
-        "findings check=pod.crash-loop",
-    ),
-    (
-        "why is the checkout rollout stuck",
-        "why name=checkout check=deployment.progress-deadline-exceeded",
-    ),
-    (
-        "hpas at max replicas",
-        "findings kind=HorizontalPodAutoscaler check=hpa.at-max",
-    ),
+    ("why are my cron jobs failing", "diagnose kind=CronJob check=cronjob.failing"),
+    ("unavailable deployments in shop", "findings ns=shop kind=Deployment check=deployment.unavailable"),
+    ("which deployments are crash looping?", "findings check=pod.crash-loop"),
+    ("why is the checkout rollout stuck", "why name=checkout check=deployment.progress-deadline-exceeded"),
+    ("hpas at max replicas", "findings kind=HorizontalPodAutoscaler check=hpa.at-max"),
     // DNS has no check: said back, the rest still read.
-    (
-        "DNS problems in kube-system",
-        "diagnose ns=kube-system ignored=dns",
-    ),
+    ("DNS problems in kube-system", "diagnose ns=kube-system ignored=dns"),
     // Severities and categories.
     ("high severity issues", "findings sev=high"),
-    (
-        "anything critical or high in shop?",
-        "findings ns=shop sev=high",
-    ),
+    ("anything critical or high in shop?", "findings ns=shop sev=high"),
     ("medium and above", "findings sev=medium"),
     ("severity>=high", "findings sev=high"),
     ("security issues in shop", "findings ns=shop cat=security"),
-    (
-        "storage problems on staging",
-        "findings cluster=staging cat=storage",
-    ),
+    ("storage problems on staging", "findings cluster=staging cat=storage"),
     ("networking issues", "findings cat=network"),
-    (
-        "critical network issues in payments",
-        "findings ns=payments sev=critical cat=network",
-    ),
+    ("critical network issues in payments", "findings ns=payments sev=critical cat=network"),
     // Fix, explain, why.
-    (
-        "how do I fix the crash looping pods in payments?",
-        "fix ns=payments kind=Pod check=pod.crash-loop",
-    ),
+    ("how do I fix the crash looping pods in payments?", "fix ns=payments kind=Pod check=pod.crash-loop"),
     ("how to fix ImagePullBackOff", "fix check=pod.image-pull"),
     ("fix svc/api", "fix kind=Service name=api"),
-    (
-        "what should I do about checkout in shop?",
-        "fix ns=shop name=checkout",
-    ),
+    ("what should I do about checkout in shop?", "fix ns=shop name=checkout"),
     ("explain pod.crash-loop", "explain check=pod.crash-loop"),
-    (
-        "what does CrashLoopBackOff mean?",
-        "explain check=pod.crash-loop",
-    ),
+    ("what does CrashLoopBackOff mean?", "explain check=pod.crash-loop"),
     ("what is OOMKilled?", "explain check=pod.oom-killed"),
     ("what's crashing?", "findings check=pod.crash-loop"),
     ("why?", "diagnose"),
     // Clusters.
     ("what's wrong on cluster prod", "diagnose cluster=prod"),
     ("what is wrong in prod?", "diagnose cluster=prod"),
-    (
-        "crash looping pods in shop on staging",
-        "findings cluster=staging ns=shop kind=Pod check=pod.crash-loop",
-    ),
+    ("crash looping pods in shop on staging", "findings cluster=staging ns=shop kind=Pod check=pod.crash-loop"),
     ("problems --context=prod", "diagnose cluster=prod"),
-    (
-        "anything broken in the prod cluster?",
-        "diagnose cluster=prod",
-    ),
+    ("anything broken in the prod cluster?", "diagnose cluster=prod"),
     ("what is wrong in dev", "diagnose ns=dev"),
     // Everyday talk around the words that matter.
     ("list all pods", "findings kind=Pod"),
@@ -411,93 +244,30 @@ const TABLE: &[(&str, &str)] = &[
     ("what happened to checkout yesterday", "why name=checkout"),
     ("is checkout running?", "why name=checkout"),
     ("how's the cluster doing", "diagnose"),
-    (
-        "what is the root cause of the checkout outage",
-        "why name=checkout",
-    ),
-    (
-        "why is coredns crashing",
-        "why name=coredns check=pod.crash-loop",
-    ),
-    (
-        "why did the checkout job fail",
-        "why kind=Job name=checkout",
-    ),
-    (
-        "the service account checkout-sa is missing",
-        "why kind=ServiceAccount name=checkout-sa",
-    ),
-    (
-        "503 on ingress shop-web",
-        "why kind=Ingress name=shop-web check=ingress.backend-unavailable",
-    ),
-    (
-        "why is my pod stuck in pending state",
-        "diagnose kind=Pod check=pod.unschedulable",
-    ),
-    (
-        "pvc stuck pending in data",
-        "findings ns=data kind=PersistentVolumeClaim check=pvc.pending",
-    ),
-    (
-        "which secrets are missing in payments",
-        "findings ns=payments kind=Secret check=config.missing-secret",
-    ),
-    (
-        "pods with high restarts",
-        "findings kind=Pod check=pod.restarts",
-    ),
-    (
-        "critical crash loops",
-        "findings sev=critical check=pod.crash-loop",
-    ),
-    (
-        "volume mount errors",
-        "findings check=pod.container-creating",
-    ),
-    (
-        "quota exceeded in shop",
-        "findings ns=shop check=replicaset.failed-create",
-    ),
+    ("what is the root cause of the checkout outage", "why name=checkout"),
+    ("why is coredns crashing", "why name=coredns check=pod.crash-loop"),
+    ("why did the checkout job fail", "why kind=Job name=checkout"),
+    ("the service account checkout-sa is missing", "why kind=ServiceAccount name=checkout-sa"),
+    ("503 on ingress shop-web", "why kind=Ingress name=shop-web check=ingress.backend-unavailable"),
+    ("why is my pod stuck in pending state", "diagnose kind=Pod check=pod.unschedulable"),
+    ("pvc stuck pending in data", "findings ns=data kind=PersistentVolumeClaim check=pvc.pending"),
+    ("which secrets are missing in payments", "findings ns=payments kind=Secret check=config.missing-secret"),
+    ("pods with high restarts", "findings kind=Pod check=pod.restarts"),
+    ("critical crash loops", "findings sev=critical check=pod.crash-loop"),
+    ("volume mount errors", "findings check=pod.container-creating"),
+    ("quota exceeded in shop", "findings ns=shop check=replicaset.failed-create"),
     ("what's the cpu usage", "help ignored=cpu"),
     ("give me a summary of prod", "diagnose cluster=prod"),
-    (
-        "what's broken in staging and prod",
-        "diagnose cluster=staging ignored=prod",
-    ),
-    (
-        "what's causing high latency in the checkout namespace?",
-        "diagnose ns=checkout ignored=latency",
-    ),
-    (
-        "which ingresses point to missing services",
-        "findings kind=Ingress check=ingress.missing-service",
-    ),
+    ("what's broken in staging and prod", "diagnose cluster=staging ignored=prod"),
+    ("what's causing high latency in the checkout namespace?", "diagnose ns=checkout ignored=latency"),
+    ("which ingresses point to missing services", "findings kind=Ingress check=ingress.missing-service"),
     ("k8sgpt analyze --filter=Pod", "findings kind=Pod"),
-    (
-        "is my TLS secret valid",
-        "findings kind=Secret cat=certificate",
-    ),
-    (
-        "daemonset not scheduled on all nodes",
-        "findings kind=DaemonSet check=daemonset.unavailable",
-    ),
-    (
-        "hpa can't scale",
-        "findings kind=HorizontalPodAutoscaler check=hpa.unable-to-scale",
-    ),
-    (
-        "pdb blocking drain",
-        "findings kind=PodDisruptionBudget check=pdb.zero-disruptions",
-    ),
-    (
-        "find crashing pods",
-        "findings kind=Pod check=pod.crash-loop",
-    ),
-    (
-        "ledger keeps getting OOMKilled, how do I fix it?",
-        "fix name=ledger check=pod.oom-killed",
-    ),
+    ("is my TLS secret valid", "findings kind=Secret cat=certificate"),
+    ("daemonset not scheduled on all nodes", "findings kind=DaemonSet check=daemonset.unavailable"),
+    ("hpa can't scale", "findings kind=HorizontalPodAutoscaler check=hpa.unable-to-scale"),
+    ("pdb blocking drain", "findings kind=PodDisruptionBudget check=pdb.zero-disruptions"),
+    ("find crashing pods", "findings kind=Pod check=pod.crash-loop"),
+    ("ledger keeps getting OOMKilled, how do I fix it?", "fix name=ledger check=pod.oom-killed"),
     ("checkout is down, why?", "why name=checkout"),
     // Help, and nonsense said back.
     ("help", "help"),
