@@ -27,6 +27,8 @@
 //!    ("volume mount errors" is pod.container-creating, not storage).
 //! 9. The intent, from cue words and what was read; a free word that can be a name is the
 //!    object asked about when the question asks about something ("why is checkout down?").
+//!    Why/fix about one named object keep its whole cause chain: problem words do not narrow
+//!    it ("why is ledger crashing?" when ledger is OOM-killed); a check id written out does.
 //!
 //! A number is never a name ("within 30 days"), and topics no check reads ("dns", "logs") are
 //! always said back.
@@ -512,6 +514,18 @@ impl Parser {
         } else {
             Intent::Diagnose
         };
+        // Why and how to fix one named object: its whole cause chain answers, and the asker's
+        // word for the symptom does not narrow it (a pod "crashing" may be OOM-killed, not in
+        // CrashLoopBackOff). A check id written out still narrows.
+        let id_written = self
+            .check_at
+            .is_some_and(|(at, _)| self.req.check.as_ref() == Some(&self.toks[at]));
+        if matches!(self.req.intent, Intent::Why | Intent::Fix)
+            && self.req.name.is_some()
+            && !id_written
+        {
+            self.req.check = None;
+        }
         self.req
     }
 }
