@@ -85,7 +85,11 @@ const KEYS: &[&str] = &[
 /// joined.
 fn tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let text = text.replace(['’', '‘'], "'");
+    // Chat apps turn `--namespace` into an em dash and `-n` into an en dash.
+    let text = text
+        .replace(['’', '‘'], "'")
+        .replace('—', "--")
+        .replace('–', "-");
     let raw = text.split(|c: char| c.is_whitespace() || ",;!?()[]{}\"“”`<>=".contains(c));
     for r in raw {
         let parts = match r.split_once(':') {
@@ -478,11 +482,14 @@ impl Parser {
         for i in 0..self.toks.len() {
             let Some(w) = self.free(i) else { continue };
             // A second cluster ("in staging and prod") is not an object's name.
+            // "in shop and payments", "checkout and ledger": one of each is read, the second
+            // is said back.
+            let second = i > 0 && matches!(self.toks[i - 1].as_str(), "and" | "or");
             if words::UNSUPPORTED.contains(&w) || known.clusters.iter().any(|c| c == w) {
                 ignored.push(w.to_string());
             } else if words::is_reserved(w) {
                 continue;
-            } else if self.req.name.is_none() && can_name(w) && !list && asks {
+            } else if self.req.name.is_none() && can_name(w) && !list && asks && !second {
                 self.req.name = Some(w.to_string());
             } else {
                 ignored.push(w.to_string());

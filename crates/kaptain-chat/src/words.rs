@@ -138,7 +138,7 @@ pub const UNSUPPORTED: &[&str] = &[
 ];
 
 /// Words that ask for help.
-pub const HELP: &[&str] = &["help", "commands", "examples", "hello", "hi"];
+pub const HELP: &[&str] = &["help", "commands", "examples", "hello", "hi", "hey"];
 /// Words that ask what a check means.
 pub const EXPLAIN: &[&str] = &[
     "explain",
@@ -403,6 +403,20 @@ pub const FILLER: &[&str] = &[
     "within",
     "priority",
     "kubectl",
+    "completed",
+    "succeeded",
+    "terminated",
+    "waiting",
+    "unknown",
+    "top",
+    "biggest",
+    "worst",
+    "main",
+    "thanks",
+    "thank",
+    "pls",
+    "plz",
+    "wtf",
     "fire",
     "fires",
     "firing",
