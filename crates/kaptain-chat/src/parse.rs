@@ -239,7 +239,7 @@ impl Parser {
                     self.req.name = Some(n);
                     self.take(i);
                 }
-            } else if can_name(&k) && self.req.name.is_none() {
+            } else if can_name(&k) && can_name(&n) && self.req.name.is_none() {
                 if self.req.namespace.is_none() {
                     self.req.namespace = Some(k);
                 }

@@ -153,6 +153,7 @@ const TABLE: &[(&str, &str)] = &[
     ("are there any issues in the payments namespace?", "diagnose ns=payments"),
     ("what's wrong across all namespaces -A", "diagnose"),
     ("problems in ns/shop", "diagnose ns=shop"),
+    ("is anything failing 24/7 in tcp/8080", "diagnose ignored=24/7,tcp/8080"),
     // Objects: kubectl's kind/name, short names, kinds in words, possessives.
     ("why is svc/api down in shop", "why ns=shop kind=Service name=api"),
     ("why is deployment.apps/checkout failing -n shop", "why ns=shop kind=Deployment name=checkout"),
@@ -219,6 +220,7 @@ const TABLE: &[(&str, &str)] = &[
     ("anything critical or high in shop?", "findings ns=shop sev=high"),
     ("medium and above", "findings sev=medium"),
     ("severity>=high", "findings sev=high"),
+    ("severity:critical kind:pod category:reliability", "findings kind=Pod sev=critical cat=reliability"),
     ("security issues in shop", "findings ns=shop cat=security"),
     ("storage problems on staging", "findings cluster=staging cat=storage"),
     ("networking issues", "findings cat=network"),

@@ -330,6 +330,16 @@ mod tests {
             }
             assert!(default.is_none_or(|d| ids.contains(&d)), "{phrase:?}");
         }
+        // A state that does not apply (no kind it names) leaves its words free: they must never
+        // be taken for a name.
+        for (phrase, _, _) in STATES {
+            for w in phrase.iter() {
+                assert!(
+                    crate::words::is_reserved(w),
+                    "{w} of {phrase:?} could be a name"
+                );
+            }
+        }
         for id in &ids {
             for kind in check_kinds(id) {
                 assert_eq!(crate::words::kind(kind), Some(*kind), "{id}: {kind}");
