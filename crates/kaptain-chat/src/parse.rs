@@ -476,8 +476,13 @@ impl Parser {
         let help = self.has(words::HELP);
 
         // A free name is the object asked about only when the question asks about something
-        // ("why is checkout down?"), not in "make me a sandwich".
-        let asks = why || fix || self.has(words::DIAGNOSE);
+        // ("why is checkout down?", "when does the shop-tls cert expire?"), not in "make me a
+        // sandwich".
+        let asks = why
+            || fix
+            || self.has(words::DIAGNOSE)
+            || self.req.check.is_some()
+            || self.req.category.is_some();
         let mut ignored = Vec::new();
         for i in 0..self.toks.len() {
             let Some(w) = self.free(i) else { continue };

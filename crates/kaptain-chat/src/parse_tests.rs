@@ -280,6 +280,13 @@ const TABLE: &[(&str, &str)] = &[
     ("what’s wrong –n shop", "diagnose ns=shop"),
     ("diagnose —namespace payments", "diagnose ns=payments"),
     ("show top 5 issues", "findings ignored=5"),
+    ("Why is payments-api returning 503s?", "why name=payments-api"),
+    ("no healthy upstream", "findings check=service.no-ready-endpoints"),
+    ("why can't I reach checkout", "why name=checkout"),
+    ("when does the shop-tls cert expire", "why name=shop-tls cat=certificate"),
+    ("why is the frontend deployment not rolling out", "why kind=Deployment name=frontend"),
+    ("anything I should worry about?", "diagnose"),
+    ("which pods have no resource limits", "findings kind=Pod ignored=resource,limits"),
     // Help, and nonsense said back.
     ("help", "help"),
     ("hello", "help"),

@@ -135,6 +135,10 @@ pub const UNSUPPORTED: &[&str] = &[
     "traffic",
     "rbac",
     "permissions",
+    "limits",
+    "limit",
+    "resource",
+    "resources",
 ];
 
 /// Words that ask for help.
@@ -231,6 +235,23 @@ pub const DIAGNOSE: &[&str] = &[
     "outage",
     "outages",
     "incident",
+    "worry",
+    "concern",
+    "concerning",
+    "attention",
+    "reach",
+    "reachable",
+    "unreachable",
+    "connect",
+    "connecting",
+    "connection",
+    "connections",
+    "refused",
+    "timeout",
+    "timeouts",
+    "responding",
+    "respond",
+    "access",
 ];
 
 /// Words that carry no filter or intent of their own (skipped without a complaint).
@@ -403,6 +424,11 @@ pub const FILLER: &[&str] = &[
     "within",
     "priority",
     "kubectl",
+    "due",
+    "out",
+    "night",
+    "morning",
+    "count",
     "kind",
     "kinds",
     "category",
