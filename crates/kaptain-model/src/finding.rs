@@ -278,6 +278,49 @@ pub struct Finding {
     pub cause_hints: Vec<ObjectRef>,
 }
 
+impl Finding {
+    /// The confidence of a finding made by [`Finding::new`] (the analyzers' default too).
+    pub const DEFAULT_CONFIDENCE: f64 = 0.9;
+
+    /// A root-cause finding of check `id` on `object`: fingerprint
+    /// `fingerprint(id, &object, "")`, empty title, message and evidence, no causes, default
+    /// remediation, confidence [`Finding::DEFAULT_CONFIDENCE`] and no cause hints. Set the
+    /// rest with struct update syntax (`Finding { title, ..Finding::new(..) }`) or
+    /// [`Finding::caused_by`].
+    pub fn new(
+        id: impl Into<String>,
+        severity: Severity,
+        category: Category,
+        object: ObjectRef,
+    ) -> Finding {
+        let id = id.into();
+        Finding {
+            fingerprint: fingerprint(&id, &object, ""),
+            id,
+            severity,
+            category,
+            object,
+            title: String::new(),
+            message: String::new(),
+            evidence: Vec::new(),
+            root_cause: true,
+            caused_by: Vec::new(),
+            remediation: Remediation::default(),
+            confidence: Self::DEFAULT_CONFIDENCE,
+            cause_hints: Vec::new(),
+        }
+    }
+
+    /// Adds the fingerprints of findings that cause this one; it is a root cause only while it
+    /// has none (so an empty `causes` leaves it as it was).
+    #[must_use]
+    pub fn caused_by(mut self, causes: impl IntoIterator<Item = impl Into<String>>) -> Finding {
+        self.caused_by.extend(causes.into_iter().map(Into::into));
+        self.root_cause = self.caused_by.is_empty();
+        self
+    }
+}
+
 /// A stable 16-hex-digit fingerprint (FNV-1a 64) of a check id, an object and a key detail.
 /// Stable across runs and versions, so findings can be tracked over time.
 pub fn fingerprint(id: &str, object: &ObjectRef, key: &str) -> String {
@@ -321,6 +364,41 @@ mod tests {
         let c = ObjectRef::new("v1", "Pod", Some("nsa"), "b");
         let d = ObjectRef::new("v1", "Pod", Some("ns"), "ab");
         assert_ne!(fingerprint("x", &c, ""), fingerprint("x", &d, ""));
+    }
+
+    #[test]
+    fn new_is_a_root_cause_fingerprinted_by_id_and_object() {
+        let o = ObjectRef::new("v1", "Pod", Some("shop"), "api");
+        let f = Finding::new(
+            "pod.crash-loop",
+            Severity::High,
+            Category::Reliability,
+            o.clone(),
+        );
+        assert_eq!(f.id, "pod.crash-loop");
+        assert_eq!(f.fingerprint, fingerprint("pod.crash-loop", &o, ""));
+        assert_eq!(
+            (f.severity, f.category),
+            (Severity::High, Category::Reliability)
+        );
+        assert_eq!(f.object, o);
+        assert!(f.title.is_empty() && f.message.is_empty() && f.evidence.is_empty());
+        assert!(f.root_cause && f.caused_by.is_empty() && f.cause_hints.is_empty());
+        assert_eq!(f.remediation, Remediation::default());
+        assert_eq!(f.confidence, Finding::DEFAULT_CONFIDENCE);
+    }
+
+    #[test]
+    fn caused_by_makes_a_symptom_unless_empty() {
+        let o = ObjectRef::new("v1", "Pod", Some("shop"), "api");
+        let root = Finding::new("x", Severity::Low, Category::Config, o.clone());
+        let same = root.clone().caused_by(Vec::<String>::new());
+        assert_eq!(same, root);
+        let sym = Finding::new("y", Severity::Low, Category::Config, o)
+            .caused_by([root.fingerprint.as_str()])
+            .caused_by(["other".to_string()]);
+        assert!(!sym.root_cause);
+        assert_eq!(sym.caused_by, [root.fingerprint.clone(), "other".into()]);
     }
 
     #[test]

@@ -38,23 +38,15 @@ pub fn with_causes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Category, ObjectRef, Remediation, Severity};
+    use crate::{Category, ObjectRef, Severity};
 
     fn f(fp: &str, sev: Severity, ns: &str, causes: &[&str]) -> Finding {
+        let object = ObjectRef::new("v1", "Pod", Some(ns), fp);
         Finding {
-            id: "x.y".into(),
             fingerprint: fp.into(),
-            severity: sev,
-            category: Category::Reliability,
-            object: ObjectRef::new("v1", "Pod", Some(ns), fp),
-            title: String::new(),
-            message: String::new(),
-            evidence: vec![],
-            root_cause: causes.is_empty(),
-            caused_by: causes.iter().map(|c| c.to_string()).collect(),
-            remediation: Remediation::default(),
             confidence: 1.0,
-            cause_hints: vec![],
+            ..Finding::new("x.y", sev, Category::Reliability, object)
+                .caused_by(causes.iter().copied())
         }
     }
 
