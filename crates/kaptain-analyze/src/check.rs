@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use kaptain_cluster::{ClusterIndex, Kind};
-use kaptain_model::{Category, Evidence, Finding, ObjectRef, Remediation, Severity, fingerprint};
+use kaptain_model::{Category, Evidence, Finding, ObjectRef, Severity, fingerprint};
 
 /// What a check is: its stable id, category, default severity and the kinds it reads.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +34,7 @@ impl CheckInfo {
             severity,
             description,
             needs,
-            confidence: 0.9,
+            confidence: Finding::DEFAULT_CONFIDENCE,
             post: false,
         }
     }
@@ -91,19 +91,9 @@ impl<'a> Ctx<'a> {
     pub fn finding(&self, info: &CheckInfo, object: ObjectRef, key: &str) -> FindingBuilder {
         FindingBuilder {
             f: Finding {
-                id: info.id.to_string(),
                 fingerprint: fingerprint(info.id, &object, key),
-                severity: info.severity,
-                category: info.category,
-                object,
-                title: String::new(),
-                message: String::new(),
-                evidence: Vec::new(),
-                root_cause: true,
-                caused_by: Vec::new(),
-                remediation: Remediation::default(),
                 confidence: info.confidence,
-                cause_hints: Vec::new(),
+                ..Finding::new(info.id, info.severity, info.category, object)
             },
         }
     }

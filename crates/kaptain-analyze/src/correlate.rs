@@ -97,27 +97,16 @@ pub fn roots_of<'a>(findings: &'a [Finding], f: &'a Finding) -> Vec<&'a Finding>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kaptain_model::{Category, ObjectRef, Remediation, fingerprint};
+    use kaptain_model::{Category, ObjectRef};
 
     fn f(id: &str, kind: &str, name: &str, hints: &[(&str, &str)]) -> Finding {
         let object = ObjectRef::new("v1", kind, Some("ns"), name);
         Finding {
-            id: id.into(),
-            fingerprint: fingerprint(id, &object, ""),
-            severity: Severity::High,
-            category: Category::Reliability,
-            object,
-            title: String::new(),
-            message: String::new(),
-            evidence: vec![],
-            root_cause: true,
-            caused_by: vec![],
-            remediation: Remediation::default(),
-            confidence: 0.9,
             cause_hints: hints
                 .iter()
                 .map(|(k, n)| ObjectRef::new("v1", k, Some("ns"), n))
                 .collect(),
+            ..Finding::new(id, Severity::High, Category::Reliability, object)
         }
     }
 
