@@ -220,25 +220,21 @@ impl ReportSink for Recorder {
 
 #[cfg(test)]
 mod tests {
-    use kaptain_model::{Category, ObjectRef, Remediation, Severity};
+    use kaptain_model::{Category, ObjectRef, Severity};
 
     use super::*;
 
     fn finding(name: &str) -> Finding {
+        let object = ObjectRef::new("v1", "Pod", Some("shop"), name);
         Finding {
-            id: "pod.crash-loop".into(),
             fingerprint: format!("fp-{name}"),
-            severity: Severity::High,
-            category: Category::Reliability,
-            object: ObjectRef::new("v1", "Pod", Some("shop"), name),
-            title: String::new(),
-            message: String::new(),
-            evidence: vec![],
-            root_cause: true,
-            caused_by: vec![],
-            remediation: Remediation::default(),
             confidence: 1.0,
-            cause_hints: vec![],
+            ..Finding::new(
+                "pod.crash-loop",
+                Severity::High,
+                Category::Reliability,
+                object,
+            )
         }
     }
 

@@ -97,24 +97,14 @@ fn symptoms_by_root(findings: &[Finding]) -> HashMap<&str, Vec<&Finding>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kaptain_model::{Category, ObjectRef, Remediation, Severity, SourceKind};
+    use kaptain_model::{Category, ObjectRef, Severity, SourceKind};
 
     fn finding(id: &str, kind: &str, name: &str, caused_by: &[&str]) -> Finding {
         let object = ObjectRef::new("v1", kind, Some("shop"), name);
         Finding {
-            id: id.into(),
-            fingerprint: kaptain_model::fingerprint(id, &object, ""),
-            severity: Severity::High,
-            category: Category::Config,
-            object,
             title: format!("{kind} {name}"),
-            message: String::new(),
-            evidence: vec![],
-            root_cause: caused_by.is_empty(),
-            caused_by: caused_by.iter().map(|s| (*s).to_owned()).collect(),
-            remediation: Remediation::default(),
-            confidence: 0.9,
-            cause_hints: vec![],
+            ..Finding::new(id, Severity::High, Category::Config, object)
+                .caused_by(caused_by.iter().copied())
         }
     }
 

@@ -22,9 +22,7 @@ pub(crate) mod tests {
         ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, HealingActionStatus,
         Operation, Phase, PolicyKind, PolicyRef,
     };
-    use kaptain_model::{
-        Category, Finding, ObjectRef, Remediation, Report, ReportSource, Severity, SourceKind,
-    };
+    use kaptain_model::{Category, Finding, ObjectRef, Report, ReportSource, Severity, SourceKind};
 
     use super::*;
 
@@ -43,20 +41,12 @@ pub(crate) mod tests {
         name: &str,
         root_cause: bool,
     ) -> Finding {
+        let object = ObjectRef::new("v1", kind, namespace, name);
         Finding {
-            id: id.to_string(),
             fingerprint: format!("{id}/{}/{kind}/{name}", namespace.unwrap_or("")),
-            severity,
-            category: Category::Reliability,
-            object: ObjectRef::new("v1", kind, namespace, name),
             title: format!("{kind} {name}: {id}"),
-            message: String::new(),
-            evidence: Vec::new(),
             root_cause,
-            caused_by: Vec::new(),
-            remediation: Remediation::default(),
-            confidence: 0.9,
-            cause_hints: Vec::new(),
+            ..Finding::new(id, severity, Category::Reliability, object)
         }
     }
 
