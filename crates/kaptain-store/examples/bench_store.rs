@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use kaptain_model::{Category, Evidence, Finding, ObjectRef, Remediation, Severity, fingerprint};
+use kaptain_model::{Category, Evidence, Finding, ObjectRef, Remediation, Severity};
 use kaptain_store::{FindingQuery, NewAudit, Role, Store};
 
 const N: usize = 10_000;
@@ -28,10 +28,6 @@ fn finding(i: usize, generation: usize) -> Finding {
     );
     let check = ["pod.crash-loop", "pod.image-pull", "service.no-endpoints"][i % 3];
     Finding {
-        id: check.into(),
-        fingerprint: fingerprint(check, &object, ""),
-        severity: Severity::ALL[i % 5],
-        category: Category::Reliability,
         title: format!("{check} on pod-{i}"),
         message: format!(
             "container app restarted {generation} times; last exit code 137 (OOMKilled)"
@@ -41,15 +37,12 @@ fn finding(i: usize, generation: usize) -> Finding {
             Evidence::event("Back-off restarting failed container app in pod"),
         ],
         root_cause: i.is_multiple_of(4),
-        caused_by: vec![],
         remediation: Remediation {
             summary: "Raise the memory limit or fix the leak".into(),
             commands: vec![format!("kubectl -n ns{} describe pod pod-{i}", i % 50)],
             patch: None,
         },
-        confidence: 0.9,
-        object,
-        cause_hints: vec![],
+        ..Finding::new(check, Severity::ALL[i % 5], Category::Reliability, object)
     }
 }
 

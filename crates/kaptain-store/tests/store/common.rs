@@ -1,7 +1,7 @@
 //! Backends and fixtures shared by the store tests.
 
 use jiff::{SignedDuration, Timestamp};
-use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity, fingerprint};
+use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
 use kaptain_store::{SecretKey, Store, StoreOptions};
 use sqlx::{AssertSqlSafe, Connection as _};
 
@@ -114,32 +114,21 @@ pub fn at(secs: i64) -> Timestamp {
 pub fn finding(check: &str, ns: Option<&str>, name: &str, severity: Severity) -> Finding {
     let object = ObjectRef::new("v1", "Pod", ns, name);
     Finding {
-        id: check.to_owned(),
-        fingerprint: fingerprint(check, &object, ""),
-        severity,
-        category: Category::Reliability,
-        object,
         title: format!("{check} on {name}"),
         message: "something is wrong".into(),
         evidence: vec![kaptain_model::Evidence::status("restarts: 3")],
-        root_cause: true,
-        caused_by: vec![],
         remediation: Remediation {
             summary: "fix it".into(),
             commands: vec![format!("kubectl describe pod {name}")],
             patch: None,
         },
-        confidence: 0.9,
-        cause_hints: vec![],
+        ..Finding::new(check, severity, Category::Reliability, object)
     }
 }
 
 /// `finding` that is a symptom of `cause`.
 pub fn symptom(check: &str, ns: Option<&str>, name: &str, cause: &Finding) -> Finding {
-    let mut f = finding(check, ns, name, Severity::High);
-    f.root_cause = false;
-    f.caused_by = vec![cause.fingerprint.clone()];
-    f
+    finding(check, ns, name, Severity::High).caused_by([cause.fingerprint.clone()])
 }
 
 pub fn fingerprints<'a>(
