@@ -177,10 +177,6 @@ fn finding(i: usize, restarts: usize) -> Finding {
         "",
     );
     Finding {
-        id: check.into(),
-        fingerprint: fingerprint(check, &object, ""),
-        severity,
-        category,
         title: format!("{kind} {ns}/{name}: {check}"),
         message: format!(
             "container app restarted {restarts} times; last state Terminated (exit code 1) — \
@@ -193,16 +189,12 @@ fn finding(i: usize, restarts: usize) -> Finding {
             )),
             Evidence::spec("containers[0].envFrom[0].configMapRef.name=app-config"),
         ],
-        root_cause: root,
-        caused_by: if root { vec![] } else { vec![root_fp] },
         remediation: Remediation {
             summary: "Create the missing ConfigMap or fix the reference".into(),
             commands: vec![format!("kubectl -n {ns} describe {kind} {name}")],
             patch: None,
         },
-        confidence: 0.9,
-        object,
-        cause_hints: vec![],
+        ..Finding::new(check, severity, category, object).caused_by((!root).then_some(root_fp))
     }
 }
 

@@ -15,7 +15,7 @@ mod system;
 use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, Method, StatusCode};
-use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
+use kaptain_model::{Category, Finding, ObjectRef, Severity};
 use kaptain_server::hub::HubConfig;
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::{Role, Scope};
@@ -78,19 +78,9 @@ fn rand_suffix() -> String {
 fn finding(name: &str, ns: &str, severity: Severity) -> Finding {
     let object = ObjectRef::new("v1", "Pod", Some(ns), name);
     Finding {
-        id: "pod.crash-loop".into(),
-        fingerprint: kaptain_model::fingerprint("pod.crash-loop", &object, ""),
-        severity,
-        category: Category::Reliability,
-        object,
         title: format!("{name} crash-loops"),
         message: "restarting".into(),
-        evidence: vec![],
-        root_cause: true,
-        caused_by: vec![],
-        remediation: Remediation::default(),
-        confidence: 0.9,
-        cause_hints: vec![],
+        ..Finding::new("pod.crash-loop", severity, Category::Reliability, object)
     }
 }
 

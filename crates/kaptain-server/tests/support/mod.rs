@@ -20,7 +20,7 @@ use kaptain_heal::crd::{
     ActionKind, Change, FindingRef, GROUP, HealingAction, HealingActionSpec, Operation, PolicyKind,
     PolicyRef, VERSION,
 };
-use kaptain_model::{Category, Finding, ObjectRef, Remediation, Severity};
+use kaptain_model::{Category, Finding, ObjectRef, Severity};
 use kaptain_server::hub::{ClusterSource, HubConfig};
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::{Role, Scope};
@@ -291,19 +291,9 @@ pub fn proposed_restart(
     let object = ObjectRef::new("v1", "Pod", Some(namespace), pod);
     let check = "pod.create-container-config-error";
     let finding = Finding {
-        id: check.into(),
-        fingerprint: kaptain_model::fingerprint(check, &object, ""),
-        severity: Severity::High,
-        category: Category::Config,
-        object: object.clone(),
         title: format!("Pod {pod} cannot start its containers"),
-        message: String::new(),
-        evidence: Vec::new(),
         root_cause: false,
-        caused_by: Vec::new(),
-        remediation: Remediation::default(),
-        confidence: 0.9,
-        cause_hints: Vec::new(),
+        ..Finding::new(check, Severity::High, Category::Config, object.clone())
     };
     let mut change = Change::new(object, Operation::Delete);
     change.precondition_uid = uid;
