@@ -69,7 +69,12 @@ pub enum Command {
             kaptain ask \"how do I fix svc/api in shop\" --context prod\n  \
             kaptain ask \"which pods are crash looping?\" --from ./snap -o json\n  \
             kaptain ask \"what does pod.oom-killed mean?\"\n  \
-            kaptain ask --parse-only \"critical network issues in payments\""
+            kaptain ask --parse-only \"critical network issues in payments\"",
+        mut_arg("namespace", |a| a.help(
+            "Namespace to look at (default: the one the question names, else every namespace). \
+             Cluster-scoped objects such as nodes are always checked"
+        )),
+        mut_arg("all_namespaces", |a| a.help("Every namespace (the default unless one is named)"))
     )]
     Ask(AskArgs),
     /// Capture what the checks need from a live cluster into files (Secret values redacted).
