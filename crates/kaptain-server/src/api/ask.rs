@@ -92,7 +92,9 @@ pub fn ask(
         .collect();
     let request = kaptain_chat::parse(question, &Known { clusters: &names })
         .map_err(ApiError::bad_request)?;
-    if request.intent == Intent::Help {
+    // Help needs no cluster; nor does what a check means when no cluster is in scope.
+    let no_clusters = names.is_empty() && request.cluster.is_none() && cluster.is_none();
+    if request.intent == Intent::Help || (request.intent == Intent::Explain && no_clusters) {
         let answer = kaptain_chat::answer(&request, None);
         return Ok(AskReply {
             request,

@@ -129,6 +129,19 @@ async fn ask_without_clusters() -> TestResult {
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["request"]["intent"], "diagnose");
     assert_eq!(body["answers"], Value::Array(vec![]));
+    // What a check means is answered without a cluster too.
+    let (s, body, _) = api
+        .get(
+            "/api/v1/ask?q=what%20does%20pod.oom-killed%20mean",
+            Some(&viewer),
+        )
+        .await?;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["request"]["intent"], "explain");
+    let headline = body["answers"][0]["answer"]["headline"]
+        .as_str()
+        .ok_or("no headline")?;
+    assert!(headline.starts_with("pod.oom-killed"), "{body}");
     let (s, body, _) = api.get("/api/v1/ask?q=%20", Some(&viewer)).await?;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "bad_request", "{body}");
