@@ -83,13 +83,7 @@ pub fn ask(
             "the question is longer than {MAX_QUESTION} characters"
         )));
     }
-    let names: Vec<String> = state
-        .hub
-        .clusters()
-        .into_iter()
-        .map(|c| c.name)
-        .filter(|c| principal.touches(c))
-        .collect();
+    let names = state.visible_clusters(principal, None);
     let request = kaptain_chat::parse(question, &Known { clusters: &names })
         .map_err(ApiError::bad_request)?;
     // Help needs no cluster; nor does what a check means when no cluster is in scope.

@@ -59,6 +59,16 @@ impl AppState {
         });
     }
 
+    /// The names of the clusters `p` may see (some scope names them), optionally only `only`.
+    pub fn visible_clusters(&self, p: &Principal, only: Option<&str>) -> Vec<String> {
+        self.hub
+            .clusters()
+            .into_iter()
+            .map(|c| c.name)
+            .filter(|c| p.touches(c) && only.is_none_or(|o| o == c))
+            .collect()
+    }
+
     /// The findings of `cluster`'s live report that `p` may see (namespaced ones in its
     /// namespaces; cluster-scoped ones only with a whole-cluster scope); None before the
     /// first report.

@@ -10,7 +10,7 @@ use kaptain_store::Role;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{self, Page, badge, cluster_query, urlencode};
+use super::layout::{Page, badge, cluster_query, urlencode};
 use super::{PageError, PageResult};
 use crate::api::AppState;
 use crate::api::error::ApiError;
@@ -37,7 +37,7 @@ pub async fn list(
 ) -> PageResult {
     principal.require(Role::Viewer)?;
     super::lists::check_cluster(&state, &principal, &q)?;
-    let clusters = layout::visible_clusters(&state, &principal, q.cluster.as_deref());
+    let clusters = state.visible_clusters(&principal, q.cluster.as_deref());
     let body = html! {
         h1 { "Findings" }
         @for cluster in &clusters {

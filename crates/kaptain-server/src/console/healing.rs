@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use kaptain_store::Role;
 use maud::{Markup, html};
 
-use super::layout::{self, Page, age, badge, state_badge, urlencode};
+use super::layout::{Page, age, badge, state_badge, urlencode};
 use super::{PageResult, is_htmx};
 use crate::api::AppState;
 use crate::api::error::ApiError;
@@ -25,7 +25,7 @@ pub async fn page(
     principal.require(Role::Viewer)?;
     let can_decide = principal.role.allows(Role::Operator);
     let mut rows: Vec<(String, HealingActionRow)> = Vec::new();
-    for cluster in layout::visible_clusters(&state, &principal, None) {
+    for cluster in state.visible_clusters(&principal, None) {
         for a in state.hub.healing_actions(&cluster).unwrap_or_default() {
             if principal.covers(&cluster, Some(&a.namespace)) {
                 rows.push((cluster.clone(), a));

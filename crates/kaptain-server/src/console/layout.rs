@@ -137,21 +137,6 @@ pub fn age(t: Option<Timestamp>) -> String {
     }
 }
 
-/// The clusters the principal may see, optionally only `only`.
-pub fn visible_clusters(
-    state: &crate::api::AppState,
-    p: &Principal,
-    only: Option<&str>,
-) -> Vec<String> {
-    state
-        .hub
-        .clusters()
-        .into_iter()
-        .map(|c| c.name)
-        .filter(|c| p.touches(c) && only.is_none_or(|o| o == c))
-        .collect()
-}
-
 /// A `?cluster=` filter as a query-string suffix.
 pub fn cluster_query(cluster: Option<&str>) -> String {
     match cluster {

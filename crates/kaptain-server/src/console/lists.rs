@@ -7,7 +7,7 @@ use maud::html;
 
 use super::PageResult;
 use super::findings::ClusterFilter;
-use super::layout::{self, Page, age, badge, cluster_query, state_badge};
+use super::layout::{Page, age, badge, cluster_query, state_badge};
 use crate::api::AppState;
 use crate::auth::Principal;
 
@@ -37,7 +37,7 @@ pub async fn namespaces(
 ) -> PageResult {
     principal.require(Role::Viewer)?;
     check_cluster(&state, &principal, &q)?;
-    let clusters = layout::visible_clusters(&state, &principal, q.cluster.as_deref());
+    let clusters = state.visible_clusters(&principal, q.cluster.as_deref());
     let body = html! {
         h1 { "Namespaces" }
         @for cluster in &clusters {
@@ -97,7 +97,8 @@ pub async fn nodes(
     if let Some(c) = &q.cluster {
         principal.ensure(c, None)?;
     }
-    let clusters: Vec<String> = layout::visible_clusters(&state, &principal, q.cluster.as_deref())
+    let clusters: Vec<String> = state
+        .visible_clusters(&principal, q.cluster.as_deref())
         .into_iter()
         .filter(|c| principal.covers(c, None))
         .collect();

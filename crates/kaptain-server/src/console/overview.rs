@@ -7,7 +7,7 @@ use axum::response::Response;
 use jiff::{SignedDuration, Timestamp};
 use maud::{Markup, html};
 
-use super::layout::{self, Page, age, badge, state_badge, urlencode};
+use super::layout::{Page, age, badge, state_badge, urlencode};
 use super::{PageResult, chart, findings};
 use crate::api::AppState;
 use crate::auth::Principal;
@@ -20,7 +20,7 @@ pub async fn page(
     headers: HeaderMap,
 ) -> PageResult {
     let mut body = Vec::new();
-    let names = layout::visible_clusters(&state, &principal, None);
+    let names = state.visible_clusters(&principal, None);
     for name in &names {
         body.push(cluster_card(&state, &principal, name).await);
     }
