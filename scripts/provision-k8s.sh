@@ -4,10 +4,24 @@
 # source package into a cache, once. Later runs reuse the cache.
 #
 #   scripts/provision-k8s.sh            # prints the directory holding the binaries
+#   scripts/provision-k8s.sh --no-build # packages and source only (the fresh-root check)
 #
 # Honours KUBEBUILDER_ASSETS: if it points at a directory with `etcd` and
 # `kube-apiserver` (setup-envtest's layout), nothing is built and that path is printed.
+#
+# kubectl: any kubectl already on PATH is used as it is (machines of this kind ship one in a
+# `kubectl` package, which owns /usr/bin/kubectl; Debian's `kubernetes-client` would fight it
+# for that path and fail). Debian's `kubernetes-client` is installed only when there is none.
 set -euo pipefail
+
+NO_BUILD=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) NO_BUILD=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) printf 'provision-k8s: unknown argument %s (see --help)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 CACHE="${KAPTAIN_K8S_CACHE:-$HOME/.cache/kaptain/k8s-v1.20.2}"
 log() { printf 'provision-k8s: %s\n' "$*" >&2; }
@@ -25,7 +39,9 @@ have_bins() {
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-if have_bins && command -v kubectl >/dev/null 2>&1; then
+have_kubectl() { command -v kubectl >/dev/null 2>&1; }
+
+if [ $NO_BUILD -eq 0 ] && have_bins && have_kubectl; then
   echo "$CACHE"
   exit 0
 fi
@@ -51,14 +67,23 @@ if ! grep -qs 'deb-src' /etc/apt/sources.list.d/debian.sources; then
   apt_updated=0
 fi
 
-if have_bins; then
-  # Only kubectl (Debian's kubernetes-client, v1.20) is missing: tests compare against it.
-  apt_install kubernetes-client
+# The tests call kubectl (any version from 1.20 on talks to the v1.20 server). Keep the one
+# the machine has; Debian's kubernetes-client only where there is none.
+kubectl_pkg=()
+if have_kubectl; then
+  log "using $(command -v kubectl) (already installed)"
+else
+  kubectl_pkg=(kubernetes-client)
+fi
+
+if [ $NO_BUILD -eq 0 ] && have_bins; then
+  apt_install "${kubectl_pkg[@]}"
   echo "$CACHE"
   exit 0
 fi
 
-apt_install golang-1.19-go etcd-server rsync jq openssl curl dpkg-dev golang-github-modern-go-reflect2-dev kubernetes-client
+apt_install golang-1.19-go etcd-server make rsync jq openssl curl dpkg-dev golang-github-modern-go-reflect2-dev "${kubectl_pkg[@]}"
+have_kubectl || { log "kubectl is still missing after installing kubernetes-client"; exit 1; }
 
 mkdir -p "$CACHE"
 BUILD="$(dirname "$CACHE")/build"
@@ -77,6 +102,13 @@ if [ ! -d "$SRC" ]; then
   rm -rf "$SRC/vendor/github.com/modern-go/reflect2"
   cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$SRC/vendor/github.com/modern-go/reflect2"
   rm -f "$SRC/vendor/github.com/modern-go/reflect2/go.mod"
+fi
+if [ $NO_BUILD -eq 1 ]; then
+  [ -x /usr/lib/go-1.19/bin/go ] && command -v etcd >/dev/null && [ -f "$SRC/Makefile" ] || {
+    log "packages or source missing after provisioning"; exit 1; }
+  log "--no-build: packages installed and source unpacked in $SRC"
+  echo "$SRC"
+  exit 0
 fi
 cd "$SRC"
 # A failed generator run leaves an empty prerelease-lifecycle-gen that breaks later builds.
