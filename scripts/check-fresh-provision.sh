@@ -93,6 +93,7 @@ EOF
 fi
 
 ROOT="$(mktemp -d /tmp/kaptain-fresh-root.XXXXXX)"
+chmod 755 "$ROOT"   # mktemp makes it 0700: the root's own users (postgres, _apt) must reach /
 cleanup() { rm -rf "$ROOT"; }
 trap cleanup EXIT
 log "fresh root in $ROOT"

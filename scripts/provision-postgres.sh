@@ -40,7 +40,8 @@ SUDO=""
 log "apt-get update"
 $SUDO apt-get update -qq >&2
 log "installing postgresql"
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >&2
+# Only the server binaries: recommends (a mail server, cron, ...) add nothing the tests use.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql >&2
 if ! dir="$(find_bin)"; then
   log "initdb and postgres are still missing after installing postgresql"
   exit 1

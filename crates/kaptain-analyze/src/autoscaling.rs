@@ -7,7 +7,7 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, MetricValueStatus,
 };
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, EvidenceSource, Finding, ObjectRef, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};

@@ -3,7 +3,7 @@
 //! certificate are named in the message, since they are what users see break.
 
 use k8s_openapi::api::core::v1::Secret;
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;

@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Category, Evidence, Finding, ObjectRef, Severity, fingerprint};
 
 /// What a check is: its stable id, category, default severity and the kinds it reads.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kaptain_cluster::{Kind, RefKind, Reference};
+use kaptain_index::{Kind, RefKind, Reference};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
@@ -283,7 +283,7 @@ fn missing_key(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use crate::testutil::{index, run};
-    use kaptain_cluster::Kind;
+    use kaptain_index::Kind;
 
     const DEPLOY: &str = r#"
 apiVersion: apps/v1

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kaptain_cluster::{ClusterIndex, Kind, event_time};
+use kaptain_index::{ClusterIndex, Kind, event_time};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
@@ -224,7 +224,7 @@ mod tests {
     use crate::check::Ctx;
     use crate::testutil::{index, now, run};
     use crate::util::ref_to;
-    use kaptain_cluster::{ClusterIndex, Kind};
+    use kaptain_index::{ClusterIndex, Kind};
     use kaptain_model::{Finding, ObjectRef, Severity};
 
     fn event(name: &str, kind: &str, obj: &str, reason: &str, count: i32, last: &str) -> String {

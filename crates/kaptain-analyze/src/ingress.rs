@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, ServiceBackendPort};
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
@@ -399,7 +399,7 @@ fn missing_tls_secret(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use crate::testutil::{index, run};
-    use kaptain_cluster::Kind;
+    use kaptain_index::Kind;
 
     const OLD: &str = "2025-12-01T00:00:00Z";
 

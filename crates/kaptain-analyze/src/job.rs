@@ -4,7 +4,7 @@
 mod cron;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job, JobCondition};
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};

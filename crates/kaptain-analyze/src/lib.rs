@@ -30,7 +30,7 @@ pub use check::{Check, CheckInfo, Ctx, FindingBuilder};
 pub use correlate::correlate;
 pub use util::parse_quantity;
 
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::Finding;
 use rayon::prelude::*;
 

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
@@ -222,7 +222,7 @@ mod tests {
         assert!(
             run(
                 "networkpolicy.selects-nothing",
-                &index(&no_pods, &[kaptain_cluster::Kind::Pod])
+                &index(&no_pods, &[kaptain_index::Kind::Pod])
             )
             .is_empty()
         );

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
@@ -319,7 +319,7 @@ status: {{phase: Running, conditions: [{{type: Ready, status: "{ready}"}}]}}
         assert!(
             run(
                 "pdb.selects-nothing",
-                &index(&unknown, &[kaptain_cluster::Kind::Pod])
+                &index(&unknown, &[kaptain_index::Kind::Pod])
             )
             .is_empty()
         );

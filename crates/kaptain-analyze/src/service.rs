@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};

@@ -1,7 +1,8 @@
 //! Fixtures for analyzer unit tests: build an index from YAML text and run one check.
 
-use kaptain_cluster::{ClusterIndex, Kind, offline};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::Finding;
+use kaptain_sources::offline;
 
 use crate::catalog::catalog;
 use crate::check::Ctx;

@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kaptain_cluster::{ClusterIndex, Kind, ObjKey, event_time};
+use kaptain_index::{ClusterIndex, Kind, ObjKey, event_time};
 use kaptain_model::{Evidence, ObjectRef};
 
 /// The ObjectRef of an indexed object.

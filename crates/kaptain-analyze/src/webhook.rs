@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::admissionregistration::v1::{RuleWithOperations, ServiceReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
@@ -173,7 +173,7 @@ fn no_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             .iter()
             .filter(|e| e.message.as_deref().is_some_and(|m| m.contains(&needle)))
             .collect();
-        evs.sort_by_key(|e| kaptain_cluster::event_time(e));
+        evs.sort_by_key(|e| kaptain_index::event_time(e));
         let kind_plural = h.kind.plural().trim_end_matches('s');
         let json_patch = format!(
             r#"[{{"op":"replace","path":"/webhooks/{}/failurePolicy","value":"Ignore"}}]"#,
@@ -222,7 +222,7 @@ fn no_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use crate::testutil::{index, run};
-    use kaptain_cluster::Kind;
+    use kaptain_index::Kind;
     use kaptain_model::Severity;
 
     const OLD: &str = "2025-12-01T00:00:00Z";

@@ -7,7 +7,7 @@ mod create;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, ObjectRef, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kaptain_analyze::{analyze, catalog};
-use kaptain_cluster::watch::UNREAD_EVENT_REASONS;
-use kaptain_cluster::{AnyObject, offline};
+use kaptain_index::AnyObject;
+use kaptain_index::UNREAD_EVENT_REASONS;
+use kaptain_sources::offline;
 
 #[test]
 fn no_check_reads_the_events_watches_leave_out() {

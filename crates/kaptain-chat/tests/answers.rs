@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use kaptain_chat::{Answer, Intent, Known, answer, parse, render_text};
-use kaptain_cluster::{ClusterIndex, offline};
+use kaptain_index::ClusterIndex;
 use kaptain_model::Finding;
+use kaptain_sources::offline;
 
 fn shop_findings() -> Vec<Finding> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/broken-shop");

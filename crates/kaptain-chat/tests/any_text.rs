@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use kaptain_chat::{Known, answer, parse, render_text};
-use kaptain_cluster::{ClusterIndex, offline};
+use kaptain_index::ClusterIndex;
 use kaptain_model::Finding;
+use kaptain_sources::offline;
 use proptest::prelude::*;
 
 fn shop_findings() -> &'static [Finding] {

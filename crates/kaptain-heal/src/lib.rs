@@ -3,7 +3,7 @@
 //! - [`crd`]: the `kaptain.dev/v1alpha1` custom resources (HealingPolicy,
 //!   ClusterHealingPolicy, HealingAction), the HealingAction phase machine, and the YAML of
 //!   their definitions.
-//! - [`planner`]: findings + policies (+ a [`kaptain_cluster::ClusterIndex`] for workload
+//! - [`planner`]: findings + policies (+ a [`kaptain_index::ClusterIndex`] for workload
 //!   facts) → [`Proposal`]s, each with the exact change, reasoning and an idempotency key.
 //! - [`guard`]: the safety guard every proposal passes, whoever made it: protected objects,
 //!   never-allow list, bounds, rate limits, cool-downs, blast radius, circuit breaker,

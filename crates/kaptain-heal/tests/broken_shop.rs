@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use kaptain_analyze::{analyze, catalog};
-use kaptain_cluster::offline;
 use kaptain_heal::crd::{ActionKind, ClusterHealingPolicy, Policy, from_yaml};
 use kaptain_heal::guard::{
     CircuitBreaker, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate,
 };
 use kaptain_heal::planner::{PlanInput, observe, plan};
+use kaptain_sources::offline;
 
 const POLICY: &str = r#"
 apiVersion: kaptain.dev/v1alpha1

@@ -17,7 +17,7 @@ pub const CONFIG_CONFIGMAP: &str = "kaptain-operator-config";
 /// Key of [`CONFIG_CONFIGMAP`] holding a YAML [`SafetyConfig`].
 pub const SAFETY_KEY: &str = "safety.yaml";
 /// The field manager of every change, and the reporting component of every Event.
-pub const MANAGER: &str = "kaptain-operator";
+pub use kaptain_index::identity::MANAGER;
 /// Label carrying a HealingAction's idempotency key.
 pub const KEY_LABEL: &str = "kaptain.dev/idempotency-key";
 /// Annotation naming the operator instance that created a HealingAction.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use kaptain_analyze::{Check, analyze};
-use kaptain_cluster::ClusterIndex;
+use kaptain_analyze::Check;
+use kaptain_engine::scan;
 use kaptain_heal::crd::{HealingAction, HealingActionSpec, Phase, Policy};
 use kaptain_heal::guard::{ActionRecord, Decision, GuardContext, SafetyConfig, evaluate};
 use kaptain_heal::planner::{PlanInput, observe, plan};
+use kaptain_index::ClusterIndex;
 use kaptain_model::Finding;
 use kube::api::{Api, PostParams};
 
@@ -206,7 +207,7 @@ impl Controller {
             .set(u64::try_from(watched).unwrap_or(u64::MAX));
         let ahead = jiff::SignedDuration::try_from(self.cfg.analyze_ahead).unwrap_or_default();
         let findings: Vec<Finding> =
-            analyze(&idx, &self.checks, now.checked_add(ahead).unwrap_or(now))
+            scan::findings(&idx, &self.checks, now.checked_add(ahead).unwrap_or(now))
                 .into_iter()
                 .filter(|f| {
                     f.object

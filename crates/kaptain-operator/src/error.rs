@@ -5,7 +5,7 @@ pub enum Error {
     #[error("Kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
     #[error("cannot read the cluster")]
-    Cluster(#[from] kaptain_cluster::Error),
+    Cluster(#[from] kaptain_sources::Error),
     #[error("the Kaptain custom resources are not installed ({0}); apply deploy/crds first")]
     CrdsMissing(String),
     #[error("invalid JSON")]

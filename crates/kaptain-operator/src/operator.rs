@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kaptain_cluster::Kind;
-use kaptain_cluster::live::Cluster;
-use kaptain_cluster::watch::Signals;
+use kaptain_index::Kind;
+use kaptain_sources::live::Cluster;
+use kaptain_sources::watch::Signals;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{LEASE_NAME, OperatorConfig};
@@ -158,7 +158,7 @@ impl Operator {
         }
         // A forbidden kind would keep its watch retrying and the operator never ready.
         let (kinds, forbidden) =
-            kaptain_cluster::watch::readable(&client, &kinds, &cfg.watch_namespaces).await;
+            kaptain_sources::watch::readable(&client, &kinds, &cfg.watch_namespaces).await;
         for s in &forbidden {
             tracing::warn!(api = %s.api, "not watched: forbidden");
         }

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kaptain_cluster::live::{Cluster, LiveOptions};
-use kaptain_cluster::{ClusterIndex, Kind};
 use kaptain_heal::Proposal;
 use kaptain_heal::crd::{
     ClusterHealingPolicy, GuardVerdict, HealingAction, HealingPolicy, HealingPolicySpec, Phase,
@@ -16,6 +14,8 @@ use kaptain_heal::guard::{
     ActionRecord, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate,
 };
 use kaptain_heal::planner::{PlanInput, object_name, observe, plan};
+use kaptain_index::{ClusterIndex, Kind};
+use kaptain_sources::live::{Cluster, LiveOptions};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde::Serialize;
@@ -346,7 +346,7 @@ pub async fn plan_now(
     }
     let now = Timestamp::now();
     let checks: Vec<_> = kaptain_analyze::catalog().iter().collect();
-    let findings: Vec<_> = kaptain_analyze::analyze(&idx, &checks, now)
+    let findings: Vec<_> = kaptain_engine::scan::findings(&idx, &checks, now)
         .into_iter()
         .filter(|f| namespace.is_none() || f.object.namespace.as_deref() == namespace)
         .collect();

@@ -1,8 +1,8 @@
 //! The executor's hands: read, patch, delete and create the target of a change, for real or
 //! as a server-side dry-run, whatever its kind.
 
-use kaptain_cluster::Kind;
 use kaptain_heal::crd::{Change, PatchType};
+use kaptain_index::Kind;
 use kaptain_model::ObjectRef;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,

@@ -12,8 +12,8 @@
 //! verified once the node is unschedulable: cordoning isolates a node, it does not make it
 //! Ready.
 
-use kaptain_cluster::{ClusterIndex, Kind, ObjKey};
 use kaptain_heal::crd::{ActionKind, HealingActionSpec};
+use kaptain_index::{ClusterIndex, Kind, ObjKey};
 use kaptain_model::{Finding, ObjectRef};
 
 /// Whether the finding is cleared now, or why not.

@@ -1,27 +1,21 @@
-//! The operator's reflectors: the analyzer kinds (through [`kaptain_cluster::watch`]) plus the
+//! The operator's reflectors: the analyzer kinds (through [`kaptain_sources::watch`]) plus the
 //! Kaptain resources and the configuration ConfigMap. Every change wakes the controller
 //! through [`Signals::changed`]; the controller snapshots the stores into a [`ClusterIndex`]
 //! when it reconciles.
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Event};
-use kaptain_cluster::watch::{KindStores, Signals, Stores, Tasks};
-use kaptain_cluster::{ClusterIndex, Kind};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kaptain_heal::crd::{
     ClusterHealingPolicy, HealingAction, HealingPolicy, HealingPolicyStatus, Policy, PolicyRef,
 };
+use kaptain_index::{ClusterIndex, Kind};
+use kaptain_sources::watch::{KindStores, Signals, Stores, Tasks};
 use kube::Client;
 use kube::runtime::watcher;
 
-use crate::config::{CONFIG_CONFIGMAP, MANAGER, OperatorConfig};
-
-/// Kaptain's own Events are not evidence about the cluster (and must not feed back into
-/// analysis as unexplained warnings).
-fn by_kaptain(e: &Event) -> bool {
-    e.reporting_component.as_deref() == Some(MANAGER)
-        || e.source.as_ref().and_then(|s| s.component.as_deref()) == Some(MANAGER)
-}
+use crate::config::{CONFIG_CONFIGMAP, OperatorConfig};
+use kaptain_index::identity::is_own_event;
 
 /// Everything the operator watches.
 pub struct Reflectors {
@@ -75,7 +69,7 @@ impl Reflectors {
 
     /// An index of everything watched now (sharing the objects with the reflectors).
     pub fn index(&self) -> ClusterIndex {
-        self.kinds.index_without_events(&by_kaptain)
+        self.kinds.index_without_events(&is_own_event)
     }
 
     /// Every HealingPolicy and ClusterHealingPolicy.

@@ -1,7 +1,7 @@
 //! Kaptain's server (`kaptain serve`).
 //!
 //! - [`hub`]: watches any number of clusters, each independently, and keeps per cluster a
-//!   live [`kaptain_cluster::ClusterIndex`], the latest analysis and the summaries the REST
+//!   live [`kaptain_index::ClusterIndex`], the latest analysis and the summaries the REST
 //!   API and the console read.
 //! - [`api`]: the REST API under `/api/v1` with its generated OpenAPI document; [`auth`]:
 //!   API tokens, OIDC JWTs, roles and scopes; every state-changing request is recorded in the

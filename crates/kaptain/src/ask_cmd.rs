@@ -2,8 +2,8 @@
 //! → an answer from the findings.
 
 use kaptain_chat::{Intent, Known, Request};
-use kaptain_cluster::live;
 use kaptain_model::{Finding, Severity};
+use kaptain_sources::live;
 
 use crate::cli::{AskArgs, AskFormat, ClusterArgs, DiagnoseArgs, EXIT_CLEAN, EXIT_ERROR, Format};
 use crate::diagnose;

@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 
 use kaptain_analyze::{Check, Selection};
-use kaptain_cluster::live::{self, LiveOptions, Progress};
-use kaptain_cluster::{AnyObject, ClusterIndex, LabelSelector, SourceInfo, offline};
-use kaptain_model::{Finding, Report, ReportSource, Severity, SourceKind};
+use kaptain_engine::scan;
+use kaptain_index::{ClusterIndex, LabelSelector, SourceInfo};
+use kaptain_model::{Report, SourceKind};
+use kaptain_sources::live::{self, ClusterSource, LiveOptions, Progress, Timeouts};
 
 use crate::cli::{ClusterArgs, DiagnoseArgs, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Format};
 use crate::output;
@@ -54,34 +55,21 @@ pub fn collect(a: &DiagnoseArgs) -> Result<(Vec<Report>, bool), String> {
     let mut reports = Vec::new();
     let mut had_error = false;
     if !a.from.is_empty() {
-        let loaded = offline::load_paths(&a.from).map_err(|e| e.to_string())?;
-        for e in &loaded.errors {
+        let f = scan::files(&a.from, selector.as_ref()).map_err(|e| e.to_string())?;
+        for e in &f.errors {
             eprintln!("kaptain: error: {e}");
         }
-        had_error = !loaded.errors.is_empty();
-        if loaded.objects.is_empty() {
-            return Err(format!(
-                "no Kubernetes objects found in {}",
-                a.from
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        had_error = !f.errors.is_empty();
         let now = a
             .now
-            .or(loaded.info.captured_at)
+            .or(f.info.captured_at)
             .unwrap_or_else(jiff::Timestamp::now);
-        let objects = filter_by_selector(loaded.objects, selector.as_ref());
-        let idx = ClusterIndex::build(objects, &loaded.declared_kinds);
-        let info = loaded.info;
         let ns = (!a.cluster.all_namespaces)
             .then_some(a.cluster.namespace.clone())
             .flatten();
         reports.push(finish(
-            &idx,
-            info,
+            &f.index,
+            f.info,
             SourceKind::Snapshot,
             &checks,
             now,
@@ -115,33 +103,22 @@ pub fn collect(a: &DiagnoseArgs) -> Result<(Vec<Report>, bool), String> {
     Ok((reports, had_error))
 }
 
-fn filter_by_selector(objects: Vec<AnyObject>, sel: Option<&LabelSelector>) -> Vec<AnyObject> {
-    match sel {
-        None => objects,
-        Some(sel) => objects
-            .into_iter()
-            .filter(|o| {
-                !live::selector_applies(o.kind()) || sel.matches(o.metadata().labels.as_ref())
-            })
-            .collect(),
-    }
-}
-
 async fn scan_live(
     a: &DiagnoseArgs,
     context: Option<String>,
     checks: &[&Check],
 ) -> Result<Report, String> {
     let c: &ClusterArgs = &a.cluster;
+    let source = ClusterSource::kubeconfig(c.kubeconfig.clone(), context);
     let mut opts = LiveOptions {
-        kubeconfig: c.kubeconfig.clone(),
-        context,
         namespace: None,
         label_selector: c.selector.clone(),
         page_size: c.page_size,
         complete: false,
     };
-    let cluster = live::connect(&opts).await.map_err(|e| e.to_string())?;
+    let cluster = live::connect(&source, Timeouts::REQUESTS)
+        .await
+        .map_err(|e| e.to_string())?;
     if !c.all_namespaces {
         opts.namespace = Some(
             c.namespace
@@ -149,10 +126,13 @@ async fn scan_live(
                 .unwrap_or_else(|| cluster.default_namespace.clone()),
         );
     }
-    let kinds = kaptain_analyze::needed_kinds(checks);
     let show =
         std::io::stderr().is_terminal() && matches!(a.output, Format::Table | Format::Markdown);
-    let bar = progress_bar(show, &cluster.context, kinds.len());
+    let bar = progress_bar(
+        show,
+        &cluster.context,
+        kaptain_analyze::needed_kinds(checks).len(),
+    );
     let on_progress = |p: Progress| {
         if let Some(b) = &bar {
             match p {
@@ -167,7 +147,7 @@ async fn scan_live(
             }
         }
     };
-    let res = cluster.load(&kinds, &opts, &on_progress).await;
+    let res = scan::live(&cluster, &opts, checks, &on_progress).await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -205,26 +185,6 @@ fn finish(
     a: &DiagnoseArgs,
     namespace: Option<&str>,
 ) -> Report {
-    let findings = kaptain_analyze::analyze(idx, checks, now);
-    let findings = keep(findings, a.min_severity, namespace);
-    let source = ReportSource {
-        kind,
-        context: info.context,
-        server_version: info.server_version,
-    };
-    Report::new(source, info.skipped, findings)
-}
-
-/// Keeps findings at or above `min` (in `namespace`, plus cluster-scoped ones), and every
-/// finding they trace back to, so no `caused_by` dangles.
-pub fn keep(findings: Vec<Finding>, min: Severity, namespace: Option<&str>) -> Vec<Finding> {
-    let in_namespace = |f: &Finding| match (namespace, f.object.namespace.as_deref()) {
-        (Some(ns), Some(o)) => ns == o,
-        _ => true,
-    };
-    kaptain_model::with_causes(
-        &findings,
-        |f| f.severity >= min && in_namespace(f),
-        |_| true,
-    )
+    let findings = scan::keep(scan::findings(idx, checks, now), a.min_severity, namespace);
+    Report::new(scan::source(kind, &info), info.skipped, findings)
 }

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use kaptain_cluster::live::{self, Cluster, LiveOptions};
 use kaptain_heal::crd::HealingAction;
 use kaptain_heal::guard::SafetyConfig;
 use kaptain_operator::ops;
+use kaptain_sources::live::{self, Cluster, ClusterSource, Timeouts};
 
 use crate::cli::{
     EXIT_CLEAN, EXIT_ERROR, HealArgs, HealCommand, HealDecideArgs, HealFormat, HealListArgs,
@@ -37,13 +37,10 @@ pub fn run(a: HealArgs) -> u8 {
 }
 
 async fn run_inner(a: &HealArgs) -> Result<String, String> {
-    let cluster = live::connect(&LiveOptions {
-        kubeconfig: a.kubeconfig.clone(),
-        context: a.context.clone(),
-        ..LiveOptions::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let source = ClusterSource::kubeconfig(a.kubeconfig.clone(), a.context.clone());
+    let cluster = live::connect(&source, Timeouts::REQUESTS)
+        .await
+        .map_err(|e| e.to_string())?;
     match &a.command {
         HealCommand::Plan(p) => plan(a, &cluster, p).await,
         HealCommand::List(l) => list(&cluster, l, false).await,
@@ -70,10 +67,7 @@ fn actor(a: &HealArgs, as_user: Option<&String>) -> Result<String, String> {
     if let Some(u) = as_user.filter(|u| !u.trim().is_empty()) {
         return Ok(u.clone());
     }
-    let kc = match &a.kubeconfig {
-        Some(p) => kube::config::Kubeconfig::read_from(p).ok(),
-        None => kube::config::Kubeconfig::read().ok(),
-    };
+    let kc = live::read_kubeconfig(a.kubeconfig.as_ref()).ok();
     kc.and_then(|kc| {
         let name = a.context.clone().or(kc.current_context.clone())?;
         kc.contexts

@@ -1,7 +1,7 @@
 //! `kaptain operator`: runs the healing operator until SIGINT or SIGTERM.
 
-use kaptain_cluster::live::{self, LiveOptions};
 use kaptain_operator::{Operator, OperatorConfig};
+use kaptain_sources::live::{self, ClusterSource, Timeouts};
 
 use crate::cli::{EXIT_CLEAN, EXIT_ERROR, LogFormat, OperatorArgs};
 
@@ -57,13 +57,10 @@ async fn run_inner(a: OperatorArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let cluster = live::connect(&LiveOptions {
-        kubeconfig: a.kubeconfig.clone(),
-        context: a.context.clone(),
-        ..LiveOptions::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let source = ClusterSource::kubeconfig(a.kubeconfig.clone(), a.context.clone());
+    let cluster = live::connect(&source, Timeouts::REQUESTS)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut cfg = OperatorConfig::new(&a.namespace);
     cfg.watch_namespaces = a.watch_namespaces.clone();
     cfg.metrics_addr = Some(a.metrics_addr);

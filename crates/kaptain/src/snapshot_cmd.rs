@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use kaptain_cluster::live::{self, LiveOptions, Progress};
+use kaptain_sources::live::{self, ClusterSource, LiveOptions, Progress, Timeouts};
 
 use crate::cli::{EXIT_CLEAN, EXIT_ERROR, SnapshotArgs};
 
@@ -23,15 +23,16 @@ fn run_inner(a: &SnapshotArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     rt.block_on(async {
         let c = &a.cluster;
+        let source = ClusterSource::kubeconfig(c.kubeconfig.clone(), c.context.clone());
         let mut opts = LiveOptions {
-            kubeconfig: c.kubeconfig.clone(),
-            context: c.context.clone(),
             namespace: None,
             label_selector: c.selector.clone(),
             page_size: c.page_size,
             complete: true,
         };
-        let cluster = live::connect(&opts).await.map_err(|e| e.to_string())?;
+        let cluster = live::connect(&source, Timeouts::REQUESTS)
+            .await
+            .map_err(|e| e.to_string())?;
         if !c.all_namespaces {
             opts.namespace = Some(
                 c.namespace
@@ -51,7 +52,7 @@ fn run_inner(a: &SnapshotArgs) -> Result<(), String> {
             .load(&kinds, &opts, &on_progress)
             .await
             .map_err(|e| e.to_string())?;
-        let files = kaptain_cluster::snapshot::write(&a.output_dir, &idx, &info)
+        let files = kaptain_sources::snapshot::write(&a.output_dir, &idx, &info)
             .map_err(|e| e.to_string())?;
         let objects: usize = idx.loaded_kinds().iter().map(|k| idx.count(*k)).sum();
         eprintln!(

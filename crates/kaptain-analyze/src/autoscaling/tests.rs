@@ -1,4 +1,4 @@
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 
 use crate::testutil::{index, run};
 use crate::util::parse_quantity as quantity;

@@ -1,7 +1,7 @@
 //! Containers that exit: crash loops, OOM kills, failing init containers, flapping restarts.
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Evidence, Finding, Severity};
 use serde_json::json;
 

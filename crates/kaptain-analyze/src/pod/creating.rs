@@ -2,7 +2,7 @@
 //! cannot be created.
 
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Evidence, Finding, ObjectRef, Severity};
 
 use super::{

@@ -1,7 +1,7 @@
 //! Pod-level lifecycle problems: eviction, pods stuck terminating, pods not Ready for no
 //! visible reason, and failed pods.
 
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Evidence, Finding};
 
 use super::{

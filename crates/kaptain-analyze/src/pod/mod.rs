@@ -13,7 +13,7 @@ mod startup;
 use k8s_openapi::api::core::v1::{
     Container, ContainerStateTerminated, ContainerStatus, Event, Pod, PodCondition,
 };
-use kaptain_cluster::{Kind, ObjKey};
+use kaptain_index::{Kind, ObjKey};
 use kaptain_model::{Category, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};

@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::{Event, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kaptain_cluster::{Kind, event_time};
+use kaptain_index::{Kind, event_time};
 use kaptain_model::{Evidence, Finding, Severity};
 
 use super::{condition, container_spec, event_container, live_pods, phase, statuses, tail};

@@ -1,7 +1,7 @@
 //! Pods the scheduler finds no node for.
 
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Evidence, Finding, ObjectRef, Severity};
 
 use super::{

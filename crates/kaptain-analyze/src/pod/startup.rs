@@ -2,7 +2,7 @@
 //! (ConfigMaps, Secrets, keys) the kubelet cannot find.
 
 use k8s_openapi::api::core::v1::Pod;
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::{Evidence, Finding, ObjectRef};
 
 use super::{

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
-use kaptain_cluster::{ClusterIndex, Kind, labels_match};
+use kaptain_index::{ClusterIndex, Kind, labels_match};
 use kaptain_model::ObjectRef;
 
 use super::endpoints::{age_of, pod_active};

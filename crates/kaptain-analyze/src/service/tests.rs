@@ -1,4 +1,4 @@
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 use kaptain_model::Severity;
 
 use crate::testutil::{index, run};

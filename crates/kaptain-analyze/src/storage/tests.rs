@@ -1,5 +1,5 @@
 use crate::testutil::{index, run, run_all};
-use kaptain_cluster::Kind;
+use kaptain_index::Kind;
 
 // Created 1h before testutil::now().
 const STD_CLASS: &str = r#"

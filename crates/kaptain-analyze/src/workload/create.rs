@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kaptain_cluster::{Kind, event_time};
+use kaptain_index::{Kind, event_time};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{CheckInfo, Ctx};

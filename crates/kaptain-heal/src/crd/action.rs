@@ -3,8 +3,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kaptain_model::{Category, Evidence, Finding, ObjectRef, Severity};
-use kube::CustomResource;
-use kube::core::Duration;
+use kube_core::Duration;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +21,7 @@ use super::schema::{
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "kaptain.dev",
     version = "v1alpha1",
     kind = "HealingAction",

@@ -22,7 +22,7 @@ pub use policy::{
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
+use kube_core::CustomResourceExt;
 
 /// The API group of every Kaptain resource.
 pub const GROUP: &str = "kaptain.dev";

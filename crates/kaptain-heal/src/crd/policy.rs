@@ -5,8 +5,8 @@ use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kaptain_model::{Category, Severity};
-use kube::CustomResource;
-use kube::core::Duration;
+use kube_core::Duration;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,7 @@ use super::schema::{CategorySchema, SeveritySchema, duration, optional_duration}
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "kaptain.dev",
     version = "v1alpha1",
     kind = "HealingPolicy",
@@ -87,6 +88,7 @@ pub struct HealingPolicySpec {
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "kaptain.dev",
     version = "v1alpha1",
     kind = "ClusterHealingPolicy",

@@ -9,7 +9,7 @@ pub(crate) fn any_json(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
 }
 
-/// A Go duration (`30s`, `5m`, `1h30m`, `0`), as `kube::core::Duration` parses it: the
+/// A Go duration (`30s`, `5m`, `1h30m`, `0`), as `kube_core::Duration` parses it: the
 /// pattern lets the API server refuse what the operator could not read (an unreadable
 /// object would stop the operator's watch of every policy).
 pub(crate) const DURATION_PATTERN: &str =

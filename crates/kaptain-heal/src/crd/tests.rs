@@ -309,7 +309,7 @@ fn the_duration_pattern_admits_exactly_what_the_operator_can_read() {
     ] {
         assert!(re.is_match(ok), "the pattern refuses {ok:?}");
         assert!(
-            ok.parse::<kube::core::Duration>().is_ok(),
+            ok.parse::<kube_core::Duration>().is_ok(),
             "kube refuses {ok:?}"
         );
     }

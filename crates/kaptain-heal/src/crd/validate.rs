@@ -4,7 +4,7 @@
 //! `Ready` condition (reason `InvalidSpec`).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::core::Duration;
+use kube_core::Duration;
 
 use super::policy::{ActionTemplate, HealingPolicySpec};
 use crate::quantity;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use kaptain_model::ObjectRef;
-use kube::core::Duration;
+use kube_core::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::crd::Operation;

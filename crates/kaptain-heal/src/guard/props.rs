@@ -307,7 +307,7 @@ fn is_protected(w: &World, p: &crate::Proposal) -> bool {
         })
 }
 
-fn secs(d: &kube::core::Duration) -> i64 {
+fn secs(d: &kube_core::Duration) -> i64 {
     std::time::Duration::from(*d).as_secs() as i64
 }
 

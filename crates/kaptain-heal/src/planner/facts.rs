@@ -1,7 +1,7 @@
 //! What the operator observes about a proposal's target, for the guard. Computed from the
 //! index, never taken from the proposer.
 
-use kaptain_cluster::{ClusterIndex, Kind, ObjKey};
+use kaptain_index::{ClusterIndex, Kind, ObjKey};
 
 use super::resolve::{labels_of, meta_of, namespace_labels, owner_of, pod, pod_count, replicas};
 use crate::Proposal;

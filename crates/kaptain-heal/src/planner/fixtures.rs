@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use kaptain_analyze::{Selection, analyze, select};
-use kaptain_cluster::{AnyObject, ClusterIndex, Kind};
+use kaptain_index::{AnyObject, ClusterIndex, Kind};
 use kaptain_model::Finding;
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use kaptain_cluster::{ClusterIndex, selector_matches};
+use kaptain_index::{ClusterIndex, selector_matches};
 use kaptain_model::Finding;
 
 use super::resolve::{labels_of, namespace_labels};

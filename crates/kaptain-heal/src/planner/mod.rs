@@ -28,7 +28,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use kaptain_cluster::ClusterIndex;
+use kaptain_index::ClusterIndex;
 use kaptain_model::{Finding, ObjectRef, Severity, fingerprint};
 
 pub use facts::observe;

@@ -1,7 +1,7 @@
 //! Actions on single pods and nodes: restart a pod, force-delete a stuck one, cordon a node.
 
 use jiff::Timestamp;
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::Finding;
 use serde_json::json;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kaptain_cluster::{ClusterIndex, Kind, ObjKey};
+use kaptain_index::{ClusterIndex, Kind, ObjKey};
 use kaptain_model::ObjectRef;
 
 /// The metadata of an object the index holds, by reference.

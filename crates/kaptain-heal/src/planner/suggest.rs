@@ -2,7 +2,7 @@
 //! suggestion is a skeleton with the names and keys the workloads ask for and empty values,
 //! and only a person can approve it.
 
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Finding, fingerprint};
 use serde_json::{Map, Value, json};
 

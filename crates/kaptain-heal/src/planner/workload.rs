@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Container;
-use kaptain_cluster::{ClusterIndex, Kind, ObjKey};
+use kaptain_index::{ClusterIndex, Kind, ObjKey};
 use kaptain_model::{Finding, fingerprint};
 use serde_json::{Value, json};
 
@@ -356,7 +356,7 @@ pub(super) fn rollback(f: &Finding, idx: &ClusterIndex) -> Build {
             "images": images(rs.spec.as_ref().and_then(|s| s.template.as_ref())),
         })
     };
-    let target = kaptain_cluster::ObjKey::new(Kind::Deployment, &ns, &name).to_ref();
+    let target = kaptain_index::ObjKey::new(Kind::Deployment, &ns, &name).to_ref();
     let mut change = Change::new(target.clone(), Operation::Patch);
     change.patch_type = Some(PatchType::Json);
     change.patch =

@@ -2,9 +2,9 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use kaptain_analyze::{analyze, catalog};
-use kaptain_cluster::{AnyObject, ClusterIndex, Kind};
 use kaptain_heal::crd::{ActionKind, ClusterHealingPolicy, Policy, from_yaml};
 use kaptain_heal::planner::{PlanInput, plan};
+use kaptain_index::{AnyObject, ClusterIndex, Kind};
 use kaptain_model::Finding;
 use serde_json::{Value, json};
 

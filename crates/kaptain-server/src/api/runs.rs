@@ -175,8 +175,7 @@ async fn fresh_report(state: &AppState, cluster: &str) -> Result<kaptain_model::
     let checks = state.hub.config().checks.clone();
     let now = (state.hub.config().now)();
     tokio::task::spawn_blocking(move || {
-        let findings = kaptain_analyze::analyze(&index, &checks, now);
-        kaptain_model::Report::new(source, skipped, findings)
+        kaptain_engine::scan::report(&index, source, skipped, &checks, now)
     })
     .await
     .map_err(|e| format!("the analysis failed: {e}"))

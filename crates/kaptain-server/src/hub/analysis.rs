@@ -5,26 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Event;
 use kaptain_analyze::Check;
-use kaptain_cluster::{ClusterIndex, Kind};
+use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Finding, Report, ReportSource, Skipped, SourceKind};
 
 use super::status::ReportChange;
 use super::summary::{
     NamespaceRow, NodeRow, WarningEvent, namespace_table, node_table, warning_events,
 };
-
-/// Components whose Events are Kaptain's own: they are not evidence about the cluster and
-/// must not come back as unexplained warnings (the operator leaves them out the same way).
-const KAPTAIN_COMPONENTS: &[&str] = &[kaptain_operator::MANAGER];
-
-/// Whether an Event is Kaptain's own (left out of the analysis).
-pub(crate) fn is_kaptain_event(e: &Event) -> bool {
-    let by_kaptain = |c: Option<&str>| c.is_some_and(|c| KAPTAIN_COMPONENTS.contains(&c));
-    by_kaptain(e.reporting_component.as_deref())
-        || by_kaptain(e.source.as_ref().and_then(|s| s.component.as_deref()))
-}
 
 /// Everything one analysis produces.
 pub(crate) struct Analysis {
@@ -45,8 +33,7 @@ pub(crate) fn analyze(
     skipped: Vec<Skipped>,
     warnings_kept: usize,
 ) -> Analysis {
-    let findings = kaptain_analyze::analyze(idx, checks, now);
-    let report = Report::new(source, skipped, findings);
+    let report = kaptain_engine::scan::report(idx, source, skipped, checks, now);
     Analysis {
         nodes: Arc::new(node_table(idx, Some(&report))),
         namespaces: Arc::new(namespace_table(idx, Some(&report))),
@@ -113,6 +100,7 @@ pub(crate) fn counts(idx: &ClusterIndex) -> (usize, usize, usize) {
 mod tests {
     use super::*;
     use crate::hub::summary::tests::{finding, index, report};
+    use kaptain_index::identity::is_own_event;
     use kaptain_model::Severity;
 
     #[test]
@@ -167,7 +155,7 @@ involvedObject: {kind: Pod, namespace: shop, name: a}
             .objects
             .events
             .iter()
-            .filter(|e| !is_kaptain_event(e))
+            .filter(|e| !is_own_event(e))
             .map(|e| e.metadata.name.clone().unwrap_or_default())
             .collect();
         assert_eq!(kept, vec!["theirs"]);

@@ -1,16 +1,11 @@
-//! How the hub runs ([`HubConfig`]) and where a cluster's credentials come from
-//! ([`ClusterSource`]).
+//! How the hub runs ([`HubConfig`]).
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use kaptain_analyze::Check;
-use kube::config::Kubeconfig;
-
-use super::error::HubError;
 
 /// The time analyses measure ages against (grace periods, "stuck for").
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -21,7 +16,7 @@ pub struct HubConfig {
     /// The checks to run (default: every check in the catalog).
     pub checks: Vec<&'static Check>,
     /// Watch Secrets (their values are emptied as they arrive, except public certificates;
-    /// see [`kaptain_cluster::watch::strip`]). Default true.
+    /// see [`kaptain_sources::watch::strip`]). Default true.
     pub read_secrets: bool,
     /// Namespaces to watch; empty for all. Cluster-scoped kinds are always watched whole.
     pub namespaces: Vec<String>,
@@ -122,91 +117,5 @@ impl fmt::Debug for HubConfig {
             .field("backoff_initial", &self.backoff_initial)
             .field("backoff_max", &self.backoff_max)
             .finish_non_exhaustive()
-    }
-}
-
-/// Where a cluster's credentials come from. The kubeconfig is read again at every
-/// connection attempt, so refreshed credentials are picked up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterSource {
-    /// A kubeconfig context. `path` `None`: `KUBECONFIG` or `~/.kube/config`; `context`
-    /// `None`: the kubeconfig's current context.
-    Kubeconfig {
-        path: Option<PathBuf>,
-        context: Option<String>,
-    },
-    /// The service account of the pod the server runs in.
-    InCluster,
-}
-
-impl ClusterSource {
-    /// `--context NAME` (with `--kubeconfig PATH` if given).
-    pub fn context(path: Option<PathBuf>, context: impl Into<String>) -> Self {
-        ClusterSource::Kubeconfig {
-            path,
-            context: Some(context.into()),
-        }
-    }
-
-    /// `--all-contexts`: one source per context of the kubeconfig.
-    pub fn all_contexts(path: Option<PathBuf>) -> Result<Vec<ClusterSource>, HubError> {
-        let names = kaptain_cluster::live::context_names(path.as_ref())?;
-        Ok(names
-            .into_iter()
-            .map(|c| ClusterSource::context(path.clone(), c))
-            .collect())
-    }
-
-    /// The hub's name for the cluster: the context's name (the current context when none is
-    /// given), or `in-cluster`. Fails when the kubeconfig cannot be read or has no such
-    /// context: that is bad input, not an unreachable cluster.
-    pub fn resolve_name(&self) -> Result<String, HubError> {
-        match self {
-            ClusterSource::InCluster => Ok("in-cluster".to_string()),
-            ClusterSource::Kubeconfig { path, context } => {
-                let kc = read_kubeconfig(path.as_ref())?;
-                let name = match context {
-                    Some(c) => c.clone(),
-                    None => kc.current_context.clone().ok_or_else(|| {
-                        kaptain_cluster::Error::Kubeconfig(
-                            "no current context; name one with --context".into(),
-                        )
-                    })?,
-                };
-                if !kc.contexts.iter().any(|c| c.name == name) {
-                    return Err(kaptain_cluster::Error::UnknownContext(name).into());
-                }
-                Ok(name)
-            }
-        }
-    }
-
-    /// For people: `kubeconfig /path, context prod`, `kubeconfig (default), context prod`,
-    /// `in-cluster`.
-    pub fn describe(&self) -> String {
-        match self {
-            ClusterSource::InCluster => "in-cluster service account".to_string(),
-            ClusterSource::Kubeconfig { path, context } => {
-                let p = path
-                    .as_ref()
-                    .map_or_else(|| "(default)".to_string(), |p| p.display().to_string());
-                match context {
-                    Some(c) => format!("kubeconfig {p}, context {c}"),
-                    None => format!("kubeconfig {p}, current context"),
-                }
-            }
-        }
-    }
-}
-
-pub(crate) fn read_kubeconfig(
-    path: Option<&PathBuf>,
-) -> Result<Kubeconfig, kaptain_cluster::Error> {
-    use kaptain_cluster::watch::one_line;
-    match path {
-        Some(p) => Kubeconfig::read_from(p).map_err(|e| {
-            kaptain_cluster::Error::Kubeconfig(format!("{}: {}", p.display(), one_line(&e)))
-        }),
-        None => Kubeconfig::read().map_err(|e| kaptain_cluster::Error::Kubeconfig(one_line(&e))),
     }
 }

@@ -1,47 +1,25 @@
 //! Connecting to one cluster: a client from its source, discovery (what is served and
 //! readable), and the liveness probe. Every error is one classified line (see
-//! [`kaptain_cluster::Error`]).
+//! [`kaptain_sources::Error`]).
 
 use std::time::Duration;
 
-use kaptain_cluster::live::Cluster;
-use kaptain_cluster::watch::{one_line, readable};
-use kaptain_cluster::{Error, Kind};
 use kaptain_heal::crd::{GROUP, HealingAction, VERSION};
+use kaptain_index::Kind;
 use kaptain_model::Skipped;
+use kaptain_sources::Error;
+use kaptain_sources::live::{Cluster, ClusterSource, Timeouts};
+use kaptain_sources::watch::readable;
 use kube::api::ListParams;
-use kube::config::KubeConfigOptions;
-use kube::{Api, Client, Config};
+use kube::{Api, Client};
 
-use super::config::{ClusterSource, read_kubeconfig};
-
-/// A client for `source`. The kubeconfig is read each time, so refreshed credentials are
-/// picked up at the next attempt.
+/// A client for `source`, named `name`. The kubeconfig is read each time, so refreshed
+/// credentials are picked up at the next attempt. No read timeout: watches are guarded by the
+/// watcher's idle timeout, one-off requests by the hub's own timeouts.
 pub(crate) async fn client(name: &str, source: &ClusterSource) -> Result<Cluster, Error> {
-    let mut config = match source {
-        ClusterSource::Kubeconfig { path, context } => {
-            let kc = read_kubeconfig(path.as_ref())?;
-            let opts = KubeConfigOptions {
-                context: context.clone(),
-                ..Default::default()
-            };
-            Config::from_custom_kubeconfig(kc, &opts)
-                .await
-                .map_err(|e| Error::Kubeconfig(one_line(&e)))?
-        }
-        ClusterSource::InCluster => kaptain_cluster::incluster::config()?,
-    };
-    config.connect_timeout = Some(Duration::from_secs(5));
-    // No read timeout: watches are guarded by the watcher's idle timeout, one-off requests by
-    // the hub's own timeouts (a read timeout would also cut quiet watches).
-    config.read_timeout = None;
-    let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| Error::Kubeconfig(one_line(&e)))?;
-    Ok(Cluster {
-        client,
-        context: Some(name.to_string()),
-        default_namespace,
-    })
+    let mut cluster = kaptain_sources::live::connect(source, Timeouts::WATCHES).await?;
+    cluster.context = Some(name.to_string());
+    Ok(cluster)
 }
 
 /// What discovery found.

@@ -6,7 +6,7 @@
 pub enum HubError {
     /// The kubeconfig cannot be read or has no such context.
     #[error(transparent)]
-    Cluster(#[from] kaptain_cluster::Error),
+    Cluster(#[from] kaptain_sources::Error),
     #[error("cluster {0:?} is already watched")]
     Duplicate(String),
     #[error("the hub must be used inside a tokio runtime")]

@@ -23,7 +23,7 @@
 //!    the in-cluster service account; discovery (server version, which needed kinds are
 //!    served and may be listed — the others are reported under `skipped` — and whether the
 //!    HealingAction CRD is installed); one reflector per kind
-//!    ([`kaptain_cluster::watch`]); wait until each has listed once.
+//!    ([`kaptain_sources::watch`]); wait until each has listed once.
 //! 2. **Ready**: after every burst of changes (quiet for `debounce`, at most `max_delay`
 //!    after the first change) and every `resync`, the stores are snapshot into a
 //!    `ClusterIndex`, every check runs as of [`HubConfig::now`] with correlation, and the
@@ -50,15 +50,16 @@ mod worker;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use kaptain_cluster::ClusterIndex;
 use kaptain_heal::crd::HealingAction;
+use kaptain_index::ClusterIndex;
 use kaptain_model::Report;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use analysis::diff;
-pub use config::{Clock, ClusterSource, HubConfig};
+pub use config::{Clock, HubConfig};
 pub use error::HubError;
+pub use kaptain_sources::live::ClusterSource;
 pub use sink::{ReportSink, SinkError, sink_fn};
 pub use status::{
     ClusterInfo, ClusterStatus, ClusterView, HubEvent, ReportChange, SeverityCounts, SkippedApi,

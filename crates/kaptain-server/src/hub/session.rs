@@ -7,18 +7,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jiff::Timestamp;
-use kaptain_cluster::live::Cluster;
-use kaptain_cluster::watch::{KindStores, Stores, Tasks};
 use kaptain_heal::crd::HealingAction;
 use kaptain_model::Skipped;
+use kaptain_sources::live::Cluster;
+use kaptain_sources::watch::{KindStores, Stores, Tasks};
 use kube::runtime::watcher;
 use tokio::time::sleep_until;
 
-use super::analysis::{self, Analysis, diff, is_kaptain_event, live_source};
+use super::analysis::{self, Analysis, diff, live_source};
 use super::connect;
 use super::state::{Shared, Slot};
 use super::status::{ClusterStatus, HubEvent, WatchError};
 use super::summary::phase_of;
+use kaptain_index::identity::is_own_event;
 
 /// What a successful connection hands to the session.
 pub(crate) struct Connected {
@@ -170,7 +171,7 @@ impl Session {
         let data_as_of = Timestamp::now();
         let done = tokio::task::spawn_blocking(move || {
             // Shares the objects with the reflectors' stores: no copy.
-            let idx = stores.index_without_events(&is_kaptain_event);
+            let idx = stores.index_without_events(&is_own_event);
             let a = analysis::analyze(&idx, &checks, now, source, skipped, kept);
             (Arc::new(idx), a)
         })

@@ -4,17 +4,18 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jiff::Timestamp;
-use kaptain_cluster::ClusterIndex;
 use kaptain_heal::crd::HealingAction;
+use kaptain_index::ClusterIndex;
 use kaptain_model::Report;
 use tokio::sync::broadcast;
 
-use super::config::{ClusterSource, HubConfig};
+use super::config::HubConfig;
 use super::sink::ReportSink;
 use super::status::{
     ClusterInfo, ClusterStatus, ClusterView, HubEvent, SeverityCounts, SkippedApi, WatchError,
 };
 use super::summary::{NamespaceRow, NodeRow, WarningEvent, phase_of};
+use kaptain_sources::live::ClusterSource;
 
 /// What every cluster task shares.
 pub(crate) struct Shared {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kaptain_cluster::watch::{KindStores, Signals, Tasks};
+use kaptain_sources::watch::{KindStores, Signals, Tasks};
 use kube::runtime::watcher;
 
 use super::backoff::Backoff;
@@ -136,9 +136,9 @@ async fn connect_and_sync(slot: &Arc<Slot>, shared: &Arc<Shared>) -> Result<Sess
 fn needed_kinds(
     checks: &[&'static kaptain_analyze::Check],
     read_secrets: bool,
-) -> Vec<kaptain_cluster::Kind> {
+) -> Vec<kaptain_index::Kind> {
     kaptain_analyze::needed_kinds(checks)
         .into_iter()
-        .filter(|k| read_secrets || *k != kaptain_cluster::Kind::Secret)
+        .filter(|k| read_secrets || *k != kaptain_index::Kind::Secret)
         .collect()
 }

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
-use kaptain_cluster::{ClusterIndex, event_time};
+use kaptain_index::{ClusterIndex, event_time};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -1,5 +1,5 @@
 //! Per-cluster summaries the API and the console show: pure functions of a
-//! [`kaptain_cluster::ClusterIndex`] and a [`kaptain_model::Report`] (and the HealingActions),
+//! [`kaptain_index::ClusterIndex`] and a [`kaptain_model::Report`] (and the HealingActions),
 //! serializable as they are and described for the OpenAPI spec.
 
 mod events;
@@ -17,12 +17,13 @@ pub(crate) mod tests {
     use std::sync::Arc;
 
     use jiff::Timestamp;
-    use kaptain_cluster::{ClusterIndex, Kind, offline};
     use kaptain_heal::crd::{
         ActionKind, Change, FindingRef, HealingAction, HealingActionSpec, HealingActionStatus,
         Operation, Phase, PolicyKind, PolicyRef,
     };
+    use kaptain_index::{ClusterIndex, Kind};
     use kaptain_model::{Category, Finding, ObjectRef, Report, ReportSource, Severity, SourceKind};
+    use kaptain_sources::offline;
 
     use super::*;
 

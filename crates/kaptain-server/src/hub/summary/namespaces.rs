@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use kaptain_cluster::ClusterIndex;
+use kaptain_index::ClusterIndex;
 use kaptain_model::Report;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

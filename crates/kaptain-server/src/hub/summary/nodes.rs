@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kaptain_analyze::parse_quantity;
-use kaptain_cluster::ClusterIndex;
+use kaptain_index::ClusterIndex;
 use kaptain_model::Report;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -12,10 +12,10 @@ use kaptain_model::Skipped;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::SourceInfo;
 use crate::error::Error;
-use crate::index::ClusterIndex;
-use crate::kinds::Kind;
+use kaptain_index::ClusterIndex;
+use kaptain_index::Kind;
+use kaptain_index::SourceInfo;
 
 pub const META_FILE: &str = "kaptain-snapshot.json";
 pub const SNAPSHOT_SCHEMA: &str = "kaptain.snapshot/v1";
@@ -127,7 +127,7 @@ pub fn redact_secret(item: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::AnyObject;
+    use kaptain_index::AnyObject;
 
     #[test]
     fn secrets_are_redacted_and_snapshot_reads_back() {

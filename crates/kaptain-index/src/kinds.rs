@@ -1,11 +1,44 @@
 //! Every kind Kaptain reads, in one table: its Rust type, API group/version, plural, scope,
 //! and the older apiVersions whose shape is the same (accepted from files).
 
-use k8s_openapi::api::{
-    admissionregistration::v1 as admission, apps::v1 as apps, autoscaling::v2 as autoscaling,
-    batch::v1 as batch, core::v1 as core, networking::v1 as networking, policy::v1 as policy,
-    storage::v1 as storage,
-};
+/// The kinds table, handed to a macro: `for_each_kind!(my_macro)` expands to
+/// `my_macro! { Pod => pods: Type, "", "v1", "pods", namespaced = true, alt = []; ... }`, one
+/// row per kind with its variant, store field, Rust type, group, version, plural, scope and
+/// older same-shape apiVersions. Every per-kind dispatch (here, the live LIST, the watches)
+/// is generated from this one table.
+#[macro_export]
+macro_rules! for_each_kind {
+    ($callback:ident) => {
+        $callback! {
+            Pod => pods: $crate::__k8s::api::core::v1::Pod, "", "v1", "pods", namespaced = true, alt = [];
+            Node => nodes: $crate::__k8s::api::core::v1::Node, "", "v1", "nodes", namespaced = false, alt = [];
+            Namespace => namespaces: $crate::__k8s::api::core::v1::Namespace, "", "v1", "namespaces", namespaced = false, alt = [];
+            Service => services: $crate::__k8s::api::core::v1::Service, "", "v1", "services", namespaced = true, alt = [];
+            Endpoints => endpoints: $crate::__k8s::api::core::v1::Endpoints, "", "v1", "endpoints", namespaced = true, alt = [];
+            ConfigMap => configmaps: $crate::__k8s::api::core::v1::ConfigMap, "", "v1", "configmaps", namespaced = true, alt = [];
+            Secret => secrets: $crate::__k8s::api::core::v1::Secret, "", "v1", "secrets", namespaced = true, alt = [];
+            ServiceAccount => serviceaccounts: $crate::__k8s::api::core::v1::ServiceAccount, "", "v1", "serviceaccounts", namespaced = true, alt = [];
+            PersistentVolumeClaim => pvcs: $crate::__k8s::api::core::v1::PersistentVolumeClaim, "", "v1", "persistentvolumeclaims", namespaced = true, alt = [];
+            PersistentVolume => pvs: $crate::__k8s::api::core::v1::PersistentVolume, "", "v1", "persistentvolumes", namespaced = false, alt = [];
+            Event => events: $crate::__k8s::api::core::v1::Event, "", "v1", "events", namespaced = true, alt = [];
+            ResourceQuota => resourcequotas: $crate::__k8s::api::core::v1::ResourceQuota, "", "v1", "resourcequotas", namespaced = true, alt = [];
+            Deployment => deployments: $crate::__k8s::api::apps::v1::Deployment, "apps", "v1", "deployments", namespaced = true, alt = [];
+            ReplicaSet => replicasets: $crate::__k8s::api::apps::v1::ReplicaSet, "apps", "v1", "replicasets", namespaced = true, alt = [];
+            StatefulSet => statefulsets: $crate::__k8s::api::apps::v1::StatefulSet, "apps", "v1", "statefulsets", namespaced = true, alt = [];
+            DaemonSet => daemonsets: $crate::__k8s::api::apps::v1::DaemonSet, "apps", "v1", "daemonsets", namespaced = true, alt = [];
+            Job => jobs: $crate::__k8s::api::batch::v1::Job, "batch", "v1", "jobs", namespaced = true, alt = [];
+            CronJob => cronjobs: $crate::__k8s::api::batch::v1::CronJob, "batch", "v1", "cronjobs", namespaced = true, alt = ["batch/v1beta1"];
+            Ingress => ingresses: $crate::__k8s::api::networking::v1::Ingress, "networking.k8s.io", "v1", "ingresses", namespaced = true, alt = [];
+            IngressClass => ingressclasses: $crate::__k8s::api::networking::v1::IngressClass, "networking.k8s.io", "v1", "ingressclasses", namespaced = false, alt = [];
+            NetworkPolicy => networkpolicies: $crate::__k8s::api::networking::v1::NetworkPolicy, "networking.k8s.io", "v1", "networkpolicies", namespaced = true, alt = [];
+            StorageClass => storageclasses: $crate::__k8s::api::storage::v1::StorageClass, "storage.k8s.io", "v1", "storageclasses", namespaced = false, alt = [];
+            HorizontalPodAutoscaler => hpas: $crate::__k8s::api::autoscaling::v2::HorizontalPodAutoscaler, "autoscaling", "v2", "horizontalpodautoscalers", namespaced = true, alt = ["autoscaling/v2beta2"];
+            PodDisruptionBudget => pdbs: $crate::__k8s::api::policy::v1::PodDisruptionBudget, "policy", "v1", "poddisruptionbudgets", namespaced = true, alt = ["policy/v1beta1"];
+            ValidatingWebhookConfiguration => validating_webhooks: $crate::__k8s::api::admissionregistration::v1::ValidatingWebhookConfiguration, "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", namespaced = false, alt = ["admissionregistration.k8s.io/v1beta1"];
+            MutatingWebhookConfiguration => mutating_webhooks: $crate::__k8s::api::admissionregistration::v1::MutatingWebhookConfiguration, "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", namespaced = false, alt = ["admissionregistration.k8s.io/v1beta1"];
+        }
+    };
+}
 
 macro_rules! kinds {
     ($( $variant:ident => $field:ident : $ty:ty, $group:literal, $version:literal, $plural:literal,
@@ -70,83 +103,44 @@ macro_rules! kinds {
 
         /// Typed stores, one per kind.
         #[derive(Debug, Default, Clone)]
-        pub struct Stores { $(pub $field: crate::Store<$ty>,)* }
+        pub struct Stores { $(pub $field: $crate::Store<$ty>,)* }
 
         impl Stores {
-            pub(crate) fn insert(&mut self, obj: AnyObject) {
+            pub fn insert(&mut self, obj: AnyObject) {
                 match obj { $(AnyObject::$variant(o) => self.$field.insert(*o),)* }
             }
-            pub(crate) fn len_of(&self, kind: Kind) -> usize {
+            pub fn len_of(&self, kind: Kind) -> usize {
                 match kind { $(Kind::$variant => self.$field.len(),)* }
             }
             /// Every object as JSON, for the snapshot writer.
-            pub(crate) fn values_of(&self, kind: Kind) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+            pub fn values_of(&self, kind: Kind) -> Result<Vec<serde_json::Value>, serde_json::Error> {
                 match kind { $(Kind::$variant => self.$field.iter().map(serde_json::to_value).collect(),)* }
             }
         }
 
         /// Every object of one kind, as a LIST returned them (not boxed one by one).
-        pub(crate) enum Listed { $($variant(Vec<std::sync::Arc<$ty>>),)* }
+        pub enum Listed { $($variant(Vec<std::sync::Arc<$ty>>),)* }
 
         impl Listed {
-            pub(crate) fn len(&self) -> usize {
+            pub fn len(&self) -> usize {
                 match self { $(Listed::$variant(v) => v.len(),)* }
+            }
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
             }
         }
 
         impl Stores {
             /// Adds a listed kind: its vector becomes the store when the store is empty.
-            pub(crate) fn put(&mut self, listed: Listed) {
+            pub fn put(&mut self, listed: Listed) {
                 match listed { $(Listed::$variant(v) => self.$field.extend_shared(v),)* }
             }
         }
 
-        /// LIST one kind from a live cluster, paginated.
-        pub(crate) async fn list_kind(
-            client: &kube::Client,
-            kind: Kind,
-            namespace: Option<&str>,
-            lp: &kube::api::ListParams,
-            values: crate::page::Values,
-        ) -> Result<Listed, kube::Error> {
-            let namespace = if kind.namespaced() { namespace } else { None };
-            Ok(match kind {
-                $(Kind::$variant => Listed::$variant(
-                    crate::live::list_all::<$ty>(client, namespace, lp, values).await?,
-                ),)*
-            })
-        }
     };
 }
 
-kinds! {
-    Pod => pods: core::Pod, "", "v1", "pods", namespaced = true, alt = [];
-    Node => nodes: core::Node, "", "v1", "nodes", namespaced = false, alt = [];
-    Namespace => namespaces: core::Namespace, "", "v1", "namespaces", namespaced = false, alt = [];
-    Service => services: core::Service, "", "v1", "services", namespaced = true, alt = [];
-    Endpoints => endpoints: core::Endpoints, "", "v1", "endpoints", namespaced = true, alt = [];
-    ConfigMap => configmaps: core::ConfigMap, "", "v1", "configmaps", namespaced = true, alt = [];
-    Secret => secrets: core::Secret, "", "v1", "secrets", namespaced = true, alt = [];
-    ServiceAccount => serviceaccounts: core::ServiceAccount, "", "v1", "serviceaccounts", namespaced = true, alt = [];
-    PersistentVolumeClaim => pvcs: core::PersistentVolumeClaim, "", "v1", "persistentvolumeclaims", namespaced = true, alt = [];
-    PersistentVolume => pvs: core::PersistentVolume, "", "v1", "persistentvolumes", namespaced = false, alt = [];
-    Event => events: core::Event, "", "v1", "events", namespaced = true, alt = [];
-    ResourceQuota => resourcequotas: core::ResourceQuota, "", "v1", "resourcequotas", namespaced = true, alt = [];
-    Deployment => deployments: apps::Deployment, "apps", "v1", "deployments", namespaced = true, alt = [];
-    ReplicaSet => replicasets: apps::ReplicaSet, "apps", "v1", "replicasets", namespaced = true, alt = [];
-    StatefulSet => statefulsets: apps::StatefulSet, "apps", "v1", "statefulsets", namespaced = true, alt = [];
-    DaemonSet => daemonsets: apps::DaemonSet, "apps", "v1", "daemonsets", namespaced = true, alt = [];
-    Job => jobs: batch::Job, "batch", "v1", "jobs", namespaced = true, alt = [];
-    CronJob => cronjobs: batch::CronJob, "batch", "v1", "cronjobs", namespaced = true, alt = ["batch/v1beta1"];
-    Ingress => ingresses: networking::Ingress, "networking.k8s.io", "v1", "ingresses", namespaced = true, alt = [];
-    IngressClass => ingressclasses: networking::IngressClass, "networking.k8s.io", "v1", "ingressclasses", namespaced = false, alt = [];
-    NetworkPolicy => networkpolicies: networking::NetworkPolicy, "networking.k8s.io", "v1", "networkpolicies", namespaced = true, alt = [];
-    StorageClass => storageclasses: storage::StorageClass, "storage.k8s.io", "v1", "storageclasses", namespaced = false, alt = [];
-    HorizontalPodAutoscaler => hpas: autoscaling::HorizontalPodAutoscaler, "autoscaling", "v2", "horizontalpodautoscalers", namespaced = true, alt = ["autoscaling/v2beta2"];
-    PodDisruptionBudget => pdbs: policy::PodDisruptionBudget, "policy", "v1", "poddisruptionbudgets", namespaced = true, alt = ["policy/v1beta1"];
-    ValidatingWebhookConfiguration => validating_webhooks: admission::ValidatingWebhookConfiguration, "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", namespaced = false, alt = ["admissionregistration.k8s.io/v1beta1"];
-    MutatingWebhookConfiguration => mutating_webhooks: admission::MutatingWebhookConfiguration, "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", namespaced = false, alt = ["admissionregistration.k8s.io/v1beta1"];
-}
+crate::for_each_kind!(kinds);
 
 impl Kind {
     /// `v1` or `apps/v1`.

@@ -23,11 +23,11 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::ClusterIndex;
 use crate::error::Error;
-use crate::kinds::{AnyObject, Kind};
 use crate::live::flatten;
 use crate::snapshot::KEEP_SECRET_KEYS;
+use kaptain_index::ClusterIndex;
+use kaptain_index::{AnyObject, Kind};
 
 /// Builds an `Api` for either scope.
 pub trait Scoped {
@@ -66,11 +66,7 @@ impl Scoped for ClusterResourceScope {
 /// instead of failing.
 pub const WATCH_TIMEOUT_SECS: u32 = 100;
 
-/// Event reasons no check reads and every pod start writes (four Normal events per pod):
-/// watches of Events leave them out on the server side (a field selector), which keeps the
-/// largest store of a big cluster small. `Pulling`, `Killing` and `SuccessfulCreate`, which
-/// checks do read, stay.
-pub const UNREAD_EVENT_REASONS: &[&str] = &["Scheduled", "Pulled", "Created", "Started"];
+use kaptain_index::UNREAD_EVENT_REASONS;
 
 /// The watch configuration of a kind: Events without [`UNREAD_EVENT_REASONS`].
 pub fn watch_config(kind: Kind) -> watcher::Config {
@@ -309,7 +305,8 @@ impl Drop for Tasks {
 }
 
 macro_rules! analyzed_kinds {
-    ($( $variant:ident => $field:ident : $ty:ty ),* $(,)?) => {
+    ($( $variant:ident => $field:ident : $ty:ty, $group:literal, $version:literal, $plural:literal,
+        namespaced = $ns:literal, alt = [$($alt:literal),*]; )*) => {
         /// One store per kind the analyzers read; kinds not watched stay `None`.
         #[derive(Default)]
         pub struct KindStores {
@@ -337,7 +334,7 @@ macro_rules! analyzed_kinds {
             /// Every object held for which `keep` is true, shared with the reflectors' stores
             /// (not copied). `keep` sees each object as an [`AnyObject`]: a copy made for the
             /// question and dropped at once.
-            fn share(&self, keep: &dyn Fn(&AnyObject) -> bool, out: &mut crate::kinds::Stores) {
+            fn share(&self, keep: &dyn Fn(&AnyObject) -> bool, out: &mut kaptain_index::Stores) {
                 $( if let Some(s) = &self.$field {
                     for o in s.items() {
                         if keep(&AnyObject::$variant(Box::new((*o).clone()))) {
@@ -349,12 +346,12 @@ macro_rules! analyzed_kinds {
 
             /// Every object held, shared with the reflectors' stores, but the Events for
             /// which `drop_event` is true.
-            fn share_but_events(&self, drop_event: &dyn Fn(&core::Event) -> bool,
-                                out: &mut crate::kinds::Stores) {
+            fn share_but_events(&self, drop_event: &dyn Fn(&k8s_openapi::api::core::v1::Event) -> bool,
+                                out: &mut kaptain_index::Stores) {
                 $( if let Some(s) = &self.$field {
                     for o in s.items() {
                         let any: &dyn std::any::Any = o.as_ref();
-                        if any.downcast_ref::<core::Event>().is_some_and(|e| drop_event(e)) {
+                        if any.downcast_ref::<k8s_openapi::api::core::v1::Event>().is_some_and(|e| drop_event(e)) {
                             continue;
                         }
                         out.$field.insert_shared(o);
@@ -365,40 +362,7 @@ macro_rules! analyzed_kinds {
     };
 }
 
-use k8s_openapi::api::{
-    admissionregistration::v1 as admission, apps::v1 as apps, autoscaling::v2 as autoscaling,
-    batch::v1 as batch, core::v1 as core, networking::v1 as networking, policy::v1 as policy,
-    storage::v1 as storage,
-};
-
-analyzed_kinds! {
-    Pod => pods: core::Pod,
-    Node => nodes: core::Node,
-    Namespace => namespaces: core::Namespace,
-    Service => services: core::Service,
-    Endpoints => endpoints: core::Endpoints,
-    ConfigMap => configmaps: core::ConfigMap,
-    Secret => secrets: core::Secret,
-    ServiceAccount => serviceaccounts: core::ServiceAccount,
-    PersistentVolumeClaim => pvcs: core::PersistentVolumeClaim,
-    PersistentVolume => pvs: core::PersistentVolume,
-    Event => events: core::Event,
-    ResourceQuota => resourcequotas: core::ResourceQuota,
-    Deployment => deployments: apps::Deployment,
-    ReplicaSet => replicasets: apps::ReplicaSet,
-    StatefulSet => statefulsets: apps::StatefulSet,
-    DaemonSet => daemonsets: apps::DaemonSet,
-    Job => jobs: batch::Job,
-    CronJob => cronjobs: batch::CronJob,
-    Ingress => ingresses: networking::Ingress,
-    IngressClass => ingressclasses: networking::IngressClass,
-    NetworkPolicy => networkpolicies: networking::NetworkPolicy,
-    StorageClass => storageclasses: storage::StorageClass,
-    HorizontalPodAutoscaler => hpas: autoscaling::HorizontalPodAutoscaler,
-    PodDisruptionBudget => pdbs: policy::PodDisruptionBudget,
-    ValidatingWebhookConfiguration => validating_webhooks: admission::ValidatingWebhookConfiguration,
-    MutatingWebhookConfiguration => mutating_webhooks: admission::MutatingWebhookConfiguration,
-}
+kaptain_index::for_each_kind!(analyzed_kinds);
 
 impl KindStores {
     /// The kinds watched (the index's `loaded` kinds).
@@ -416,15 +380,18 @@ impl KindStores {
     /// `keep` is asked about a copy of each object — [`Self::index_without_events`] is
     /// cheaper when only Events are filtered).
     pub fn index_filtered(&self, keep: &dyn Fn(&AnyObject) -> bool) -> ClusterIndex {
-        let mut stores = crate::kinds::Stores::default();
+        let mut stores = kaptain_index::Stores::default();
         self.share(keep, &mut stores);
         ClusterIndex::from_stores(stores, &self.watched)
     }
 
     /// An index of everything held now but the Events for which `drop_event` is true
     /// (shared, as [`Self::index`]).
-    pub fn index_without_events(&self, drop_event: &dyn Fn(&core::Event) -> bool) -> ClusterIndex {
-        let mut stores = crate::kinds::Stores::default();
+    pub fn index_without_events(
+        &self,
+        drop_event: &dyn Fn(&k8s_openapi::api::core::v1::Event) -> bool,
+    ) -> ClusterIndex {
+        let mut stores = kaptain_index::Stores::default();
         self.share_but_events(drop_event, &mut stores);
         ClusterIndex::from_stores(stores, &self.watched)
     }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, FileError};
-use crate::kinds::{AnyObject, Kind};
 use crate::snapshot::{META_FILE, SnapshotMeta};
-use crate::{ClusterIndex, SourceInfo};
+use kaptain_index::{AnyObject, Kind};
+use kaptain_index::{ClusterIndex, SourceInfo};
 
 /// What was read from files.
 #[derive(Debug, Default)]

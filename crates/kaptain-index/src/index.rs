@@ -259,7 +259,7 @@ impl ClusterIndex {
     }
 
     /// Builds an index from stores filled by a live scan.
-    pub(crate) fn from_stores(objects: Stores, loaded: &[Kind]) -> ClusterIndex {
+    pub fn from_stores(objects: Stores, loaded: &[Kind]) -> ClusterIndex {
         let mut idx = ClusterIndex {
             objects,
             ..ClusterIndex::default()

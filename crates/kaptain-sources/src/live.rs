@@ -18,17 +18,16 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
-use crate::kinds::{Kind, Listed, Stores, list_kind};
+use crate::list::list_kind;
 use crate::page::{self, Values};
 use crate::snapshot::KEEP_SECRET_KEYS;
-use crate::watch::UNREAD_EVENT_REASONS;
-use crate::{ClusterIndex, SourceInfo};
+use kaptain_index::UNREAD_EVENT_REASONS;
+use kaptain_index::{ClusterIndex, SourceInfo};
+use kaptain_index::{Kind, Listed, Stores};
 
-/// Where and what to scan.
+/// What to read from a connected cluster.
 #[derive(Debug, Clone, Default)]
 pub struct LiveOptions {
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
     /// `None`: all namespaces. Cluster-scoped kinds are always listed whole.
     pub namespace: Option<String>,
     /// Applied to workloads, pods, Services, Ingresses, PVCs, HPAs and PDBs; never to the
@@ -65,7 +64,8 @@ pub fn context_names(kubeconfig: Option<&PathBuf>) -> Result<Vec<String>, Error>
     Ok(kc.contexts.into_iter().map(|c| c.name).collect())
 }
 
-fn read_kubeconfig(path: Option<&PathBuf>) -> Result<Kubeconfig, Error> {
+/// Reads a kubeconfig: `path`, or `KUBECONFIG`, or `~/.kube/config`.
+pub fn read_kubeconfig(path: Option<&PathBuf>) -> Result<Kubeconfig, Error> {
     match path {
         Some(p) => Kubeconfig::read_from(p)
             .map_err(|e| Error::Kubeconfig(format!("{}: {}", p.display(), flatten(&e)))),
@@ -73,51 +73,152 @@ fn read_kubeconfig(path: Option<&PathBuf>) -> Result<Kubeconfig, Error> {
     }
 }
 
-/// Connects using a kubeconfig (or `KUBECONFIG`, or `~/.kube/config`, or in-cluster config).
-pub async fn connect(opts: &LiveOptions) -> Result<Cluster, Error> {
-    let kc_opts = KubeConfigOptions {
-        context: opts.context.clone(),
-        ..Default::default()
-    };
-    let (mut config, context) = match &opts.kubeconfig {
-        Some(path) => {
-            let kc = read_kubeconfig(Some(path))?;
-            check_context(&kc, opts.context.as_deref())?;
-            let ctx = opts.context.clone().or(kc.current_context.clone());
-            let cfg = Config::from_custom_kubeconfig(kc, &kc_opts)
-                .await
-                .map_err(|e| Error::Kubeconfig(flatten(&e)))?;
-            (cfg, ctx)
+/// Where a cluster is reached from. A kubeconfig is read again at every [`connect`], so
+/// refreshed credentials are picked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterSource {
+    /// A kubeconfig context. `path` `None`: `KUBECONFIG` or `~/.kube/config` (and, when there
+    /// is no kubeconfig and no context is named, the pod's service account); `context`
+    /// `None`: the kubeconfig's current context.
+    Kubeconfig {
+        path: Option<PathBuf>,
+        context: Option<String>,
+    },
+    /// The service account of the pod this runs in.
+    InCluster,
+}
+
+impl ClusterSource {
+    /// `--kubeconfig PATH --context NAME`, both optional.
+    pub fn kubeconfig(path: Option<PathBuf>, context: Option<String>) -> Self {
+        ClusterSource::Kubeconfig { path, context }
+    }
+
+    /// `--context NAME` (with `--kubeconfig PATH` if given).
+    pub fn context(path: Option<PathBuf>, context: impl Into<String>) -> Self {
+        ClusterSource::Kubeconfig {
+            path,
+            context: Some(context.into()),
         }
-        None => match Kubeconfig::read() {
-            Ok(kc) => {
-                check_context(&kc, opts.context.as_deref())?;
-                let ctx = opts.context.clone().or(kc.current_context.clone());
-                let cfg = Config::from_kubeconfig(&kc_opts)
-                    .await
-                    .map_err(|e| Error::Kubeconfig(flatten(&e)))?;
-                (cfg, ctx)
+    }
+
+    /// `--all-contexts`: one source per context of the kubeconfig.
+    pub fn all_contexts(path: Option<PathBuf>) -> Result<Vec<ClusterSource>, Error> {
+        let names = context_names(path.as_ref())?;
+        Ok(names
+            .into_iter()
+            .map(|c| ClusterSource::context(path.clone(), c))
+            .collect())
+    }
+
+    /// A name for the cluster: the context's name (the current context when none is given),
+    /// or `in-cluster`. Fails when the kubeconfig cannot be read or has no such context:
+    /// that is bad input, not an unreachable cluster.
+    pub fn resolve_name(&self) -> Result<String, Error> {
+        match self {
+            ClusterSource::InCluster => Ok("in-cluster".to_string()),
+            ClusterSource::Kubeconfig { path, context } => {
+                let kc = read_kubeconfig(path.as_ref())?;
+                let name = match context {
+                    Some(c) => c.clone(),
+                    None => kc.current_context.clone().ok_or_else(|| {
+                        Error::Kubeconfig("no current context; name one with --context".into())
+                    })?,
+                };
+                check_context(&kc, Some(&name))?;
+                Ok(name)
             }
-            Err(kerr) => match crate::incluster::config() {
-                Ok(cfg) if opts.context.is_none() => (cfg, None),
-                // In a pod whose service account cannot be used, say why.
-                Err(ierr) if opts.context.is_none() && crate::incluster::in_a_pod() => {
-                    return Err(Error::Kubeconfig(format!(
-                        "{} (and {ierr})",
-                        flatten(&kerr)
-                    )));
+        }
+    }
+
+    /// For people: `kubeconfig /path, context prod`, `kubeconfig (default), current
+    /// context`, `in-cluster service account`.
+    pub fn describe(&self) -> String {
+        match self {
+            ClusterSource::InCluster => "in-cluster service account".to_string(),
+            ClusterSource::Kubeconfig { path, context } => {
+                let p = path
+                    .as_ref()
+                    .map_or_else(|| "(default)".to_string(), |p| p.display().to_string());
+                match context {
+                    Some(c) => format!("kubeconfig {p}, context {c}"),
+                    None => format!("kubeconfig {p}, current context"),
                 }
-                _ => {
-                    return Err(Error::Kubeconfig(format!(
-                        "{} (and not running in a cluster)",
-                        flatten(&kerr)
-                    )));
-                }
-            },
-        },
+            }
+        }
+    }
+}
+
+/// How long a connection waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// `None` for a client that holds watches (they are guarded by the watcher's own idle
+    /// timeout; a read timeout would cut quiet watches).
+    pub read: Option<Duration>,
+}
+
+impl Timeouts {
+    /// One-off requests (scans, healing commands): 5 s to connect, 120 s to read.
+    pub const REQUESTS: Timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        read: Some(Duration::from_secs(120)),
     };
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(120));
+    /// Long-lived watches (the server's hub, the operator): no read timeout.
+    pub const WATCHES: Timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        read: None,
+    };
+}
+
+/// The one way Kaptain reaches a cluster: a client for `source`. Every error is one line
+/// (a kubeconfig that cannot be read, an unknown context, an unusable service account).
+pub async fn connect(source: &ClusterSource, timeouts: Timeouts) -> Result<Cluster, Error> {
+    let (mut config, context) = match source {
+        ClusterSource::InCluster => (crate::incluster::config()?, None),
+        ClusterSource::Kubeconfig { path, context } => {
+            let kc = match path {
+                Some(p) => Some(read_kubeconfig(Some(p))?),
+                None => match Kubeconfig::read() {
+                    Ok(kc) => Some(kc),
+                    // No kubeconfig: the pod's service account, unless a context was named.
+                    Err(kerr) => match crate::incluster::config() {
+                        Ok(_) if context.is_none() => None,
+                        // In a pod whose service account cannot be used, say why.
+                        Err(ierr) if context.is_none() && crate::incluster::in_a_pod() => {
+                            return Err(Error::Kubeconfig(format!(
+                                "{} (and {ierr})",
+                                flatten(&kerr)
+                            )));
+                        }
+                        _ => {
+                            return Err(Error::Kubeconfig(format!(
+                                "{} (and not running in a cluster)",
+                                flatten(&kerr)
+                            )));
+                        }
+                    },
+                },
+            };
+            match kc {
+                None => (crate::incluster::config()?, None),
+                Some(kc) => {
+                    check_context(&kc, context.as_deref())?;
+                    let ctx = context.clone().or(kc.current_context.clone());
+                    let kc_opts = KubeConfigOptions {
+                        context: context.clone(),
+                        ..Default::default()
+                    };
+                    let cfg = Config::from_custom_kubeconfig(kc, &kc_opts)
+                        .await
+                        .map_err(|e| Error::Kubeconfig(flatten(&e)))?;
+                    (cfg, ctx)
+                }
+            }
+        }
+    };
+    config.connect_timeout = Some(timeouts.connect);
+    config.read_timeout = timeouts.read;
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config).map_err(|e| Error::Kubeconfig(flatten(&e)))?;
     Ok(Cluster {
