@@ -20,7 +20,7 @@ pub fn catalog() -> &'static [Check] {
         v.extend(crate::policy::checks());
         v.extend(crate::network::checks());
         v.extend(crate::webhook::checks());
-        v.extend(crate::config::checks());
+        v.extend(crate::configmap::checks());
         v.extend(crate::certificate::checks());
         v.extend(crate::events::checks());
         v

@@ -9,7 +9,7 @@ mod util;
 
 mod autoscaling;
 mod certificate;
-mod config;
+mod configmap;
 mod events;
 mod ingress;
 mod job;

@@ -4,5 +4,11 @@
 //!
 //! - [`scan`]: a source's objects → [`ClusterIndex`](kaptain_index::ClusterIndex) → checks
 //!   and correlation → [`Report`](kaptain_model::Report).
+//! - [`live`]: [`LiveClusters`](live::LiveClusters), the hub — any number of clusters
+//!   watched, each with a live index, the latest report, its changes and summaries.
+//! - [`healing`]: list, plan, approve and reject HealingActions through the same guard as
+//!   the operator, and what the operator shares with them.
 
+pub mod healing;
+pub mod live;
 pub mod scan;

@@ -17,11 +17,11 @@ use kaptain_model::Finding;
 use kube::api::{Api, PostParams};
 
 use crate::config::{OperatorConfig, safety_from_configmap};
-use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::recorder::Recorder;
-use crate::state::{self, PersistedState};
 use crate::watch::Reflectors;
+use kaptain_engine::healing::Recorder;
+use kaptain_engine::healing::{Error, Result};
+use kaptain_engine::healing::{PersistedState, load_state, save_state};
 
 /// Actor recorded when the safety guard rejects an action.
 pub const GUARD_ACTOR: &str = "kaptain-guard";
@@ -196,7 +196,7 @@ impl Controller {
     /// the loop comes back soon even without watch events.
     pub async fn reconcile(&mut self, refl: &Reflectors) -> Result<bool> {
         if !self.state_loaded {
-            self.state = state::load(&self.client, &self.cfg.namespace).await?;
+            self.state = load_state(&self.client, &self.cfg.namespace).await?;
             self.state_loaded = true;
         }
         let now = Timestamp::now();
@@ -384,7 +384,7 @@ impl Controller {
         self.metrics
             .set_breaker(self.state.breaker.state_at(&safety.breaker, now));
         if self.state_dirty {
-            state::save(&self.client, &self.cfg.namespace, &self.state).await?;
+            save_state(&self.client, &self.cfg.namespace, &self.state).await?;
             self.state_dirty = false;
         }
         Ok(waiting)

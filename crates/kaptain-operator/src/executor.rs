@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 
 use crate::config::FailPoint;
 use crate::controller::{Controller, GUARD_ACTOR, KAPTAIN_ACTOR, Round, uid};
-use crate::error::{Error, Result};
-use crate::recorder::Level;
 use crate::target::{DeleteOutcome, Target, comparable, trimmed};
 use crate::verify::{self, Check};
+use kaptain_engine::healing::Level;
+use kaptain_engine::healing::{Error, Result};
 
 fn secs(d: &kube::core::Duration) -> i64 {
     if d.is_negative() {
@@ -438,7 +438,7 @@ impl Controller {
         .await;
         let (succeeded, message, result) = match result {
             Ok(r) => r,
-            Err(e) => (false, crate::error::one_line(&e), None),
+            Err(e) => (false, kaptain_engine::healing::one_line(&e), None),
         };
         DryRunResult {
             succeeded,

@@ -14,8 +14,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use kaptain_engine::healing::{Error, Result};
 
 /// What the probes read.
 #[derive(Default)]

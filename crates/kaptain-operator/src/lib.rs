@@ -10,22 +10,19 @@
 //! them and rolls back what did not help (see [`executor`]). Every decision is an Event on the
 //! target and a structured log line; `/metrics`, `/healthz` and `/readyz` are served over HTTP.
 //!
-//! [`ops`] holds what the `kaptain heal` commands do without an operator running.
+//! What the `kaptain heal` commands do without an operator running is in
+//! [`kaptain_engine::healing::ops`], with what it shares with this loop.
 
 mod config;
 mod controller;
-mod error;
 pub mod executor;
 mod http;
 mod leader;
 mod metrics;
 mod operator;
-pub mod ops;
 mod policy_status;
 mod proposals;
-mod recorder;
 mod rollback;
-mod state;
 mod target;
 pub mod verify;
 mod watch;
@@ -35,8 +32,8 @@ pub use config::{
     OperatorConfig, SAFETY_KEY, STATE_CONFIGMAP, default_identity, load_safety, parse_safety,
 };
 pub use controller::{GUARD_ACTOR, KAPTAIN_ACTOR};
-pub use error::{Error, Result, one_line};
+pub use kaptain_engine::healing::watched_kinds;
+pub use kaptain_engine::healing::{Error, PersistedState, Result, one_line};
 pub use leader::holder as lease_holder;
 pub use metrics::{Metrics, count_lines};
-pub use operator::{Handle, Operator, watched_kinds};
-pub use state::PersistedState;
+pub use operator::{Handle, Operator};

@@ -6,18 +6,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kaptain_index::Kind;
 use kaptain_sources::live::Cluster;
 use kaptain_sources::watch::Signals;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{LEASE_NAME, OperatorConfig};
 use crate::controller::Controller;
-use crate::error::{Error, Result};
 use crate::http::{self, Health};
 use crate::leader::Elector;
 use crate::metrics::Metrics;
 use crate::watch::Reflectors;
+use kaptain_engine::healing::watched_kinds;
+use kaptain_engine::healing::{Error, Result};
 
 /// A healing operator instance.
 pub struct Operator {
@@ -68,15 +68,6 @@ impl Drop for Handle {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// The kinds the analyzers need, minus Secrets unless reading them is enabled.
-pub fn watched_kinds(read_secrets: bool) -> Vec<Kind> {
-    let checks: Vec<_> = kaptain_analyze::catalog().iter().collect();
-    kaptain_analyze::needed_kinds(&checks)
-        .into_iter()
-        .filter(|k| read_secrets || *k != Kind::Secret)
-        .collect()
 }
 
 impl Operator {
@@ -145,7 +136,7 @@ impl Operator {
             ))
             .await
         {
-            return Err(Error::CrdsMissing(crate::error::one_line(&e)));
+            return Err(Error::CrdsMissing(kaptain_engine::healing::one_line(&e)));
         }
         let cluster = Cluster {
             client: client.clone(),
@@ -314,7 +305,7 @@ async fn main_loop(
             Err(e) => {
                 waiting = true;
                 ctl.metrics.reconciled(secs, e.category());
-                tracing::warn!(error = %crate::error::one_line(&e), category = e.category(), "reconcile failed");
+                tracing::warn!(error = %kaptain_engine::healing::one_line(&e), category = e.category(), "reconcile failed");
             }
         }
     }

@@ -22,7 +22,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use crate::config::MANAGER;
-use crate::error::Result;
+use kaptain_engine::healing::Result;
 
 pub const READY: &str = "Ready";
 pub const ACTIVE: &str = "Active";

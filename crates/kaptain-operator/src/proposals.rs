@@ -11,8 +11,8 @@ use kube::api::{Api, ObjectMeta, PostParams};
 
 use crate::config::{INSTANCE_ANNOTATION, KEY_LABEL};
 use crate::controller::{Controller, GUARD_ACTOR, KAPTAIN_ACTOR, Round, uid};
-use crate::error::Result;
-use crate::recorder::Level;
+use kaptain_engine::healing::Level;
+use kaptain_engine::healing::Result;
 
 impl Controller {
     /// The namespace a proposal's HealingAction lives in: its target's (or finding's), unless

@@ -15,9 +15,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kaptain_heal::crd::{HealingAction, Phase, PhaseEvent, RollbackAttempt};
 
 use crate::controller::{Controller, Round};
-use crate::error::Result;
-use crate::recorder::Level;
 use crate::target::Target;
+use kaptain_engine::healing::Level;
+use kaptain_engine::healing::Result;
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -110,7 +110,10 @@ impl Controller {
         st.rollback_attempts.push(RollbackAttempt {
             time: Time(now),
             succeeded: outcome.is_ok(),
-            error: outcome.as_ref().err().map(|e| crate::error::one_line(e)),
+            error: outcome
+                .as_ref()
+                .err()
+                .map(|e| kaptain_engine::healing::one_line(e)),
         });
         let n = st.rollback_attempts.len();
         match outcome {
@@ -141,13 +144,14 @@ impl Controller {
                 let failed = st.rollback_attempts.iter().filter(|x| !x.succeeded).count();
                 a.status = Some(st);
                 if failed >= max as usize {
-                    self.give_up(r, a, &crate::error::one_line(&e)).await?;
+                    self.give_up(r, a, &kaptain_engine::healing::one_line(&e))
+                        .await?;
                     return Ok(false);
                 }
                 let wait = backoff(self.cfg.rollback_backoff, failed);
                 let msg = format!(
                     "the reverse patch failed (attempt {failed} of {max}): {}; retrying in {}s",
-                    crate::error::one_line(&e),
+                    kaptain_engine::healing::one_line(&e),
                     wait.as_secs_f64()
                 );
                 self.step(&a, None, msg, Level::Warning, "HealingRollbackRetry", now)

@@ -10,7 +10,7 @@ use kube::api::{
 use serde_json::Value;
 
 use crate::config::MANAGER;
-use crate::error::{Error, Result};
+use kaptain_engine::healing::{Error, Result};
 
 /// What a delete with a UID precondition did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -483,7 +483,7 @@ spec:
     // A person approves (as `kaptain heal approve` does): the manifest is created as proposed.
     let name = a.metadata.name.clone().unwrap_or_default();
     let approved =
-        kaptain_operator::ops::approve(&client, &name, Some(ns), "alice", ns, None).await?;
+        kaptain_engine::healing::ops::approve(&client, &name, Some(ns), "alice", ns, None).await?;
     assert_eq!(phase(&approved), Phase::Approved);
     let done = action_in(&client, ns, Phase::Succeeded, TIMEOUT).await?;
     assert_eq!(

@@ -26,8 +26,8 @@ use hyper::header;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use jiff::{SignedDuration, Timestamp};
+use kaptain_engine::live::LiveConfig;
 use kaptain_model::{Category, Evidence, Finding, ObjectRef, Remediation, Severity, fingerprint};
-use kaptain_server::hub::HubConfig;
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::Role;
 
@@ -419,7 +419,7 @@ async fn bench(
         operator_namespace: "kaptain-system".into(),
         workers: 1,
     };
-    let server = Server::build(&opts, HubConfig::default()).await?;
+    let server = Server::build(&opts, LiveConfig::default()).await?;
     let store = server.state.store.clone();
 
     // Two scans a minute apart: 10,500 findings, of which the last 10,000 stay open.

@@ -4,14 +4,14 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::hub::{Hub, HubEvent};
+use kaptain_engine::live::{LiveClusters, LiveEvent};
 
 /// One change.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum ServerEvent {
     /// A cluster's status, report or healing actions changed.
-    Hub(HubEvent),
+    LiveClusters(LiveEvent),
     /// A diagnose run changed (`GET /api/v1/runs/{id}` has the rest).
     Run {
         /// The run's id.
@@ -26,7 +26,7 @@ impl ServerEvent {
     /// The cluster the event is about, if it names one.
     pub fn cluster(&self) -> Option<&str> {
         match self {
-            ServerEvent::Hub(e) => Some(e.cluster()),
+            ServerEvent::LiveClusters(e) => Some(e.cluster()),
             ServerEvent::Run { cluster, .. } => Some(cluster),
         }
     }
@@ -34,9 +34,9 @@ impl ServerEvent {
     /// The SSE `event:` name: `cluster`, `report`, `healing` or `run`.
     pub fn kind(&self) -> &'static str {
         match self {
-            ServerEvent::Hub(HubEvent::ClusterStatusChanged { .. }) => "cluster",
-            ServerEvent::Hub(HubEvent::ReportUpdated { .. }) => "report",
-            ServerEvent::Hub(HubEvent::HealingActionChanged { .. }) => "healing",
+            ServerEvent::LiveClusters(LiveEvent::ClusterStatusChanged { .. }) => "cluster",
+            ServerEvent::LiveClusters(LiveEvent::ReportUpdated { .. }) => "report",
+            ServerEvent::LiveClusters(LiveEvent::HealingActionChanged { .. }) => "healing",
             ServerEvent::Run { .. } => "run",
         }
     }
@@ -44,7 +44,7 @@ impl ServerEvent {
 
 /// A channel for [`ServerEvent`]s fed with every event of `hub` (by a task that ends when
 /// the hub's channel closes).
-pub fn channel(hub: &Hub, capacity: usize) -> broadcast::Sender<ServerEvent> {
+pub fn channel(hub: &LiveClusters, capacity: usize) -> broadcast::Sender<ServerEvent> {
     let (tx, _) = broadcast::channel(capacity);
     let mut from_hub = hub.subscribe();
     let forward = tx.clone();
@@ -52,7 +52,7 @@ pub fn channel(hub: &Hub, capacity: usize) -> broadcast::Sender<ServerEvent> {
         loop {
             match from_hub.recv().await {
                 Ok(e) => {
-                    let _ = forward.send(ServerEvent::Hub(e));
+                    let _ = forward.send(ServerEvent::LiveClusters(e));
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!("event forwarder lagged behind the hub by {n} events");

@@ -1,13 +1,14 @@
 //! Kaptain's server (`kaptain serve`).
 //!
-//! - [`hub`]: watches any number of clusters, each independently, and keeps per cluster a
-//!   live [`kaptain_index::ClusterIndex`], the latest analysis and the summaries the REST
-//!   API and the console read.
+//! The clusters themselves are watched by [`kaptain_engine::live::LiveClusters`] (the hub:
+//! per cluster a live index, the latest report and the summaries the REST API and the
+//! console read); the server puts HTTP in front of it.
+//!
 //! - [`api`]: the REST API under `/api/v1` with its generated OpenAPI document; [`auth`]:
 //!   API tokens, OIDC JWTs, roles and scopes; every state-changing request is recorded in the
 //!   store's hash-chained audit log.
 //! - [`console`]: the web console (server-rendered, htmx, assets embedded by [`assets`]).
-//! - [`serve`]: wires store, hub and HTTP together; [`recorder`]: records the findings
+//! - [`serve`]: wires store, hub and HTTP together; [`history`]: records the findings
 //!   history, one replica per cluster; [`tasks`]: the queue of diagnose runs.
 
 pub mod api;
@@ -16,8 +17,7 @@ pub mod assets;
 pub mod auth;
 pub mod console;
 pub mod events;
-pub mod hub;
+pub mod history;
 pub mod metrics;
-pub mod recorder;
 pub mod serve;
 pub mod tasks;

@@ -9,10 +9,10 @@ use kaptain_store::{Store, StoreOptions};
 
 use crate::api::AppState;
 use crate::auth::{Auth, Oidc, OidcConfig};
-use crate::hub::{ClusterSource, Hub, HubConfig};
+use crate::history::HistoryRecorder;
 use crate::metrics::Metrics;
-use crate::recorder::Recorder;
 use crate::tasks::Tasks;
+use kaptain_engine::live::{ClusterSource, LiveClusters, LiveConfig};
 
 /// Everything `kaptain serve` is told.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ pub enum ServeError {
     #[error("OIDC: {0}")]
     Oidc(#[from] crate::auth::OidcError),
     #[error("cluster: {0}")]
-    Hub(#[from] crate::hub::HubError),
+    LiveClusters(#[from] kaptain_engine::live::LiveError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -59,8 +59,8 @@ pub struct Server {
 impl Server {
     /// Opens the store, starts the hub on `opts.clusters` (recording every analysis in the
     /// findings history while this replica holds the cluster's lease, see
-    /// [`crate::recorder`]) and builds the application.
-    pub async fn build(opts: &ServeOptions, hub_config: HubConfig) -> Result<Server, ServeError> {
+    /// [`crate::history`]) and builds the application.
+    pub async fn build(opts: &ServeOptions, hub_config: LiveConfig) -> Result<Server, ServeError> {
         if opts.no_auth && !opts.listen.ip().is_loopback() {
             return Err(ServeError::NoAuthNotLoopback(opts.listen));
         }
@@ -74,9 +74,13 @@ impl Server {
         })
         .await?;
         let metrics = Metrics::new();
-        let recorder = Arc::new(Recorder::new(store.clone(), &hub_config, metrics.clone())?);
-        let sink: Arc<dyn crate::hub::ReportSink> = recorder.clone();
-        let hub = Arc::new(Hub::with_sink(hub_config, Some(sink)));
+        let history = Arc::new(HistoryRecorder::new(
+            store.clone(),
+            &hub_config,
+            metrics.clone(),
+        )?);
+        let sink: Arc<dyn kaptain_engine::live::ReportSink> = history.clone();
+        let hub = Arc::new(LiveClusters::with_sink(hub_config, Some(sink)));
         for c in &opts.clusters {
             hub.add_cluster(c.clone())?;
         }
@@ -93,7 +97,7 @@ impl Server {
         let state = AppState {
             hub,
             store,
-            recorder,
+            history,
             auth,
             metrics,
             tasks: Tasks::new(opts.workers),
@@ -107,7 +111,7 @@ impl Server {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
-    let server = Server::build(&opts, HubConfig::default()).await?;
+    let server = Server::build(&opts, LiveConfig::default()).await?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -129,7 +133,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         .await
         .map_err(ServeError::Serve);
     // Another replica takes over recording at once instead of after the lease expires.
-    server.state.recorder.release().await;
+    server.state.history.release().await;
     served
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use kaptain_server::hub::{ClusterSource, HubConfig};
+use kaptain_engine::live::{ClusterSource, LiveConfig};
 use kaptain_server::serve::Server;
 use kaptain_store::{AuditQuery, Role, Scope};
 use kaptain_testenv::{ControlPlane, apply_yaml};
@@ -24,7 +24,7 @@ struct Console {
 }
 
 impl Console {
-    async fn start(clusters: Vec<ClusterSource>, hub: HubConfig) -> Result<Console, Error> {
+    async fn start(clusters: Vec<ClusterSource>, hub: LiveConfig) -> Result<Console, Error> {
         let dir = tempfile::tempdir()?;
         let opts = serve_options(dir.path(), clusters);
         let server = Server::build(&opts, hub).await?;
@@ -80,7 +80,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn login_sets_the_session_cookie_and_rejects_bad_tokens() -> TestResult {
-    let c = Console::start(Vec::new(), HubConfig::default()).await?;
+    let c = Console::start(Vec::new(), LiveConfig::default()).await?;
     let token = c.token("alice", Role::Viewer, Vec::new()).await?;
 
     let (s, _, body) = c.get("/console/login", None).await?;
@@ -175,7 +175,7 @@ async fn login_sets_the_session_cookie_and_rejects_bad_tokens() -> TestResult {
 
 #[tokio::test]
 async fn pages_need_the_session_cookie() -> TestResult {
-    let c = Console::start(Vec::new(), HubConfig::default()).await?;
+    let c = Console::start(Vec::new(), LiveConfig::default()).await?;
     let pages = [
         "/console",
         "/console/findings",
@@ -286,7 +286,7 @@ async fn pages_need_the_session_cookie() -> TestResult {
 
 #[tokio::test]
 async fn a_viewer_cannot_approve_and_posts_need_htmx() -> TestResult {
-    let c = Console::start(Vec::new(), HubConfig::default()).await?;
+    let c = Console::start(Vec::new(), LiveConfig::default()).await?;
     let viewer = c.token("vic", Role::Viewer, Vec::new()).await?;
     let operator = c
         .token(

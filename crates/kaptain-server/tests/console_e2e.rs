@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use kaptain_engine::live::ClusterSource;
 use kaptain_heal::crd::{HealingAction, Phase};
-use kaptain_server::hub::ClusterSource;
 use kaptain_server::serve::Server;
 use kaptain_store::{AuditQuery, Role};
 use kaptain_testenv::ControlPlane;

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use kaptain_engine::healing::ops;
 use kaptain_heal::crd::HealingAction;
 use kaptain_heal::guard::SafetyConfig;
-use kaptain_operator::ops;
 use kaptain_sources::live::{self, Cluster, ClusterSource, Timeouts};
 
 use crate::cli::{
@@ -50,14 +50,14 @@ async fn run_inner(a: &HealArgs) -> Result<String, String> {
     }
 }
 
-fn err(e: kaptain_operator::Error) -> String {
-    kaptain_operator::one_line(&e)
+fn err(e: kaptain_engine::healing::Error) -> String {
+    kaptain_engine::healing::one_line(&e)
 }
 
 fn safety_file(path: Option<&PathBuf>) -> Result<Option<SafetyConfig>, String> {
     let Some(p) = path else { return Ok(None) };
     let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    kaptain_operator::parse_safety(&text)
+    kaptain_engine::healing::parse_safety(&text)
         .map(Some)
         .map_err(|e| format!("{}: {e}", p.display()))
 }

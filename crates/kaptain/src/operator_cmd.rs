@@ -51,7 +51,7 @@ async fn run_inner(a: OperatorArgs) -> Result<(), String> {
             let text =
                 std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Some(
-                kaptain_operator::parse_safety(&text)
+                kaptain_engine::healing::parse_safety(&text)
                     .map_err(|e| format!("{}: {e}", path.display()))?,
             )
         }
@@ -72,7 +72,7 @@ async fn run_inner(a: OperatorArgs) -> Result<(), String> {
     Operator::new(cluster.client, cfg)
         .run(shutdown_signal())
         .await
-        .map_err(|e| kaptain_operator::one_line(&e))
+        .map_err(|e| kaptain_engine::healing::one_line(&e))
 }
 
 /// Completes on SIGINT or SIGTERM (what Kubernetes sends before killing a pod).

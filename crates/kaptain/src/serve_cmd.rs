@@ -1,7 +1,7 @@
 //! `kaptain serve`: the REST API and web console (crates/kaptain-server).
 
+use kaptain_engine::live::ClusterSource;
 use kaptain_server::auth::OidcConfig;
-use kaptain_server::hub::ClusterSource;
 use kaptain_server::serve::ServeOptions;
 
 use crate::cli::{EXIT_ERROR, ServeArgs};

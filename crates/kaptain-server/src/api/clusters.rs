@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
-use crate::hub::{ClusterInfo, ClusterView, NamespaceRow, NodeRow, WarningEvent};
+use kaptain_engine::live::{ClusterInfo, ClusterView, NamespaceRow, NodeRow, WarningEvent};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

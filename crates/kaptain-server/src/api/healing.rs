@@ -14,7 +14,7 @@ use super::AppState;
 use super::audit::AuditNote;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::auth::Principal;
-use crate::hub::HealingActionRow;
+use kaptain_engine::live::HealingActionRow;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -164,7 +164,7 @@ pub async fn decide(
     let client = state.client(cluster)?;
     let (done, verb) = match decision {
         Decision::Approve => (
-            kaptain_operator::ops::approve(
+            kaptain_engine::healing::ops::approve(
                 &client,
                 name,
                 Some(namespace),
@@ -176,7 +176,7 @@ pub async fn decide(
             "approve",
         ),
         Decision::Reject(reason) => (
-            kaptain_operator::ops::reject(
+            kaptain_engine::healing::ops::reject(
                 &client,
                 name,
                 Some(namespace),
@@ -188,8 +188,10 @@ pub async fn decide(
         ),
     };
     let done = done.map_err(|e| op_error(name, e))?;
-    let rows =
-        crate::hub::summary::healing_rows(&[std::sync::Arc::new(done)], jiff::Timestamp::now());
+    let rows = kaptain_engine::live::summary::healing_rows(
+        &[std::sync::Arc::new(done)],
+        jiff::Timestamp::now(),
+    );
     let Some(row) = rows.into_iter().next() else {
         return Err(ApiError::internal("no row for the decided action"));
     };
@@ -223,8 +225,8 @@ pub fn with_note(mut response: Response, note: AuditNote) -> Response {
     response
 }
 
-fn op_error(name: &str, e: kaptain_operator::Error) -> ApiError {
-    use kaptain_operator::Error as E;
+fn op_error(name: &str, e: kaptain_engine::healing::Error) -> ApiError {
+    use kaptain_engine::healing::Error as E;
     let message = format!("HealingAction {name}: {e}");
     match &e {
         E::Invalid(m) if m.starts_with("no HealingAction") => ApiError::not_found(message),

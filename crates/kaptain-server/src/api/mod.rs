@@ -27,20 +27,20 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{Auth, Principal};
 use crate::events::ServerEvent;
-use crate::hub::Hub;
+use crate::history::HistoryRecorder;
 use crate::metrics::Metrics;
-use crate::recorder::Recorder;
 use crate::tasks::Tasks;
 use error::{ApiError, ApiResult};
+use kaptain_engine::live::LiveClusters;
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub hub: Arc<Hub>,
+    pub hub: Arc<LiveClusters>,
     pub store: Store,
     /// Records findings history (the hub's sink, and diagnose runs) while this replica
     /// holds the cluster's lease.
-    pub recorder: Arc<Recorder>,
+    pub history: Arc<HistoryRecorder>,
     pub auth: Auth,
     pub metrics: Metrics,
     pub tasks: Tasks,

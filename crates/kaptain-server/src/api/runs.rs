@@ -99,7 +99,7 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
                 progress(&work_state, id, &cluster, 0.7, "recording findings").await;
                 // Through the recorder: of several replicas, only the lease holder writes
                 // the cluster's history.
-                match work_state.recorder.record(&cluster, &report.findings).await {
+                match work_state.history.record(&cluster, &report.findings).await {
                     Ok(diff) => Ok(super::run_result::summary(&report, diff.as_ref())),
                     Err(e) => Err(format!("recording findings: {e}")),
                 }

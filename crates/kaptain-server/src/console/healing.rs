@@ -14,7 +14,7 @@ use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::healing::{Decision, decide as decide_action, with_note};
 use crate::auth::Principal;
-use crate::hub::HealingActionRow;
+use kaptain_engine::live::HealingActionRow;
 
 /// `GET /console/healing`.
 pub async fn page(
@@ -134,7 +134,7 @@ pub async fn decide(
                 .healing_action(&cluster, &namespace, &name)
                 .filter(|_| visible)
                 .and_then(|a| {
-                    crate::hub::summary::healing_rows(&[a], jiff::Timestamp::now())
+                    kaptain_engine::live::summary::healing_rows(&[a], jiff::Timestamp::now())
                         .into_iter()
                         .next()
                 });

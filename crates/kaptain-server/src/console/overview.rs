@@ -11,7 +11,7 @@ use super::layout::{Page, age, badge, state_badge, urlencode};
 use super::{PageResult, chart, findings};
 use crate::api::AppState;
 use crate::auth::Principal;
-use crate::hub::SeverityCounts;
+use kaptain_engine::live::SeverityCounts;
 
 /// `GET /console`.
 pub async fn page(

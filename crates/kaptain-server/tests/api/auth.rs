@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::http::{Method, StatusCode, header};
-use kaptain_server::hub::HubConfig;
+use kaptain_engine::live::LiveConfig;
 use kaptain_server::serve::Server;
 use kaptain_store::Role;
 use serde_json::json;
@@ -139,7 +139,7 @@ async fn no_auth_only_on_loopback() -> TestResult {
     let mut opts = crate::support::serve_options(dir.path(), Vec::new());
     opts.no_auth = true;
     opts.listen = "0.0.0.0:7878".parse::<SocketAddr>()?;
-    let err = Server::build(&opts, HubConfig::default())
+    let err = Server::build(&opts, LiveConfig::default())
         .await
         .err()
         .ok_or("must refuse")?;

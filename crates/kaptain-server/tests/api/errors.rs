@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use kaptain_server::hub::ClusterSource;
+use kaptain_engine::live::ClusterSource;
 use kaptain_store::{Role, Scope};
 use serde_json::{Value, json};
 use tower::ServiceExt;

@@ -15,8 +15,8 @@ mod system;
 use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, Method, StatusCode};
+use kaptain_engine::live::LiveConfig;
 use kaptain_model::{Category, Finding, ObjectRef, Severity};
-use kaptain_server::hub::HubConfig;
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::{Role, Scope};
 use serde_json::Value;
@@ -39,7 +39,7 @@ impl Api {
         let dir = tempfile::tempdir()?;
         let mut opts = serve_options(dir.path(), Vec::new());
         change(&mut opts);
-        let server = Server::build(&opts, HubConfig::default()).await?;
+        let server = Server::build(&opts, LiveConfig::default()).await?;
         Ok(Api { server, _dir: dir })
     }
 

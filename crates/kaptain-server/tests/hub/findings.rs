@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kaptain_server::hub::{ClusterSource, Hub, HubConfig, HubEvent, ReportChange, sink_fn};
+use kaptain_engine::live::{
+    ClusterSource, LiveClusters, LiveConfig, LiveEvent, ReportChange, sink_fn,
+};
 use kaptain_testenv::{ControlPlane, apply_yaml};
 
 use super::{config, findings_in, wait_state};
@@ -64,12 +66,12 @@ async fn a_broken_app_appears_in_the_report_and_clears_when_fixed() -> TestResul
             }
         })
     };
-    let cfg = HubConfig {
+    let cfg = LiveConfig {
         sink_interval: Duration::from_secs(1),
         resync: Duration::from_secs(2),
         ..config()
     };
-    let hub = Hub::with_sink(cfg, Some(sink));
+    let hub = LiveClusters::with_sink(cfg, Some(sink));
     let mut events = hub.subscribe();
     let name = hub.add_cluster(ClusterSource::context(
         Some(cp.kubeconfig_path().to_owned()),
@@ -157,7 +159,7 @@ async fn a_broken_app_appears_in_the_report_and_clears_when_fixed() -> TestResul
     // And subscribers heard of it.
     let mut heard = false;
     while let Ok(e) = events.try_recv() {
-        if let HubEvent::ReportUpdated {
+        if let LiveEvent::ReportUpdated {
             cluster,
             generation: g,
             ..

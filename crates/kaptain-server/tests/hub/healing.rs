@@ -1,7 +1,7 @@
 //! HealingActions, watched once their CRD is installed.
 
+use kaptain_engine::live::{ClusterSource, LiveClusters, LiveEvent};
 use kaptain_heal::crd::{HealingAction, HealingActionStatus, Phase};
-use kaptain_server::hub::{ClusterSource, Hub, HubEvent};
 use kaptain_testenv::{ControlPlane, apply_yaml};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -13,7 +13,7 @@ use crate::support::{DEADLINE, TestResult, eventually, install_crds, proposed_re
 async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult {
     let cp = ControlPlane::shared();
     let client = cp.client().await?;
-    let hub = Hub::new(config());
+    let hub = LiveClusters::new(config());
     let mut events = hub.subscribe();
     let name = hub.add_cluster(ClusterSource::context(
         Some(cp.kubeconfig_path().to_owned()),
@@ -91,7 +91,7 @@ async fn healing_actions_are_watched_once_their_crd_is_installed() -> TestResult
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while !phases.contains(&Some("Rejected".to_string())) {
         let e = tokio::time::timeout_at(deadline, events.recv()).await??;
-        if let HubEvent::HealingActionChanged {
+        if let LiveEvent::HealingActionChanged {
             namespace,
             name: action,
             phase,

@@ -14,16 +14,16 @@ mod unreachable;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kaptain_engine::live::{ClusterStatus, LiveClusters, LiveConfig};
 use kaptain_model::Finding;
-use kaptain_server::hub::{ClusterStatus, Hub, HubConfig};
 use kaptain_testenv::ControlPlane;
 
 use support::{Error, eventually, fast_hub};
 
 /// Analyses run 15 minutes ahead, so that grace periods (young pods are not yet flagged)
 /// have passed, as the live CLI tests do with `--now`.
-fn config() -> HubConfig {
-    HubConfig {
+fn config() -> LiveConfig {
+    LiveConfig {
         probe_interval: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
         backoff_initial: Duration::from_millis(200),
@@ -32,7 +32,11 @@ fn config() -> HubConfig {
     }
 }
 
-async fn wait_state(hub: &Hub, cluster: &str, state: &str) -> Result<ClusterStatus, Error> {
+async fn wait_state(
+    hub: &LiveClusters,
+    cluster: &str,
+    state: &str,
+) -> Result<ClusterStatus, Error> {
     eventually(&format!("cluster {cluster} {state}"), || async {
         hub.cluster(cluster)
             .map(|v| v.info.status)

@@ -1,6 +1,6 @@
 //! What the identity may not read is skipped as forbidden.
 
-use kaptain_server::hub::{ClusterSource, Hub};
+use kaptain_engine::live::{ClusterSource, LiveClusters};
 use kaptain_testenv::{ControlPlane, apply_yaml};
 
 use super::{config, wait_state};
@@ -35,7 +35,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
     })
     .await?;
     let path = cp.kubeconfig_for(kaptain_testenv::VIEWER_TOKEN)?;
-    let hub = Hub::new(config());
+    let hub = LiveClusters::new(config());
     let name = hub.add_cluster(ClusterSource::context(Some(path), "kaptain-test-viewer"))?;
     wait_state(&hub, &name, "ready").await?;
     let view = eventually("a first report", || async {

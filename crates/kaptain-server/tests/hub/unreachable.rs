@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use kaptain_server::hub::{ClusterSource, ClusterStatus, Hub, HubEvent};
+use kaptain_engine::live::{ClusterSource, ClusterStatus, LiveClusters, LiveEvent};
 use kaptain_testenv::{ControlPlane, apply_yaml};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -39,7 +39,7 @@ async fn an_unreachable_cluster_does_not_affect_the_others() -> TestResult {
     let dead = format!("https://127.0.0.1:{closed}");
     let path = kubeconfig(dir.path(), &[("good", cp.server_url()), ("dead", &dead)])?;
 
-    let hub = Hub::new(config());
+    let hub = LiveClusters::new(config());
     // `--all-contexts`.
     let sources = ClusterSource::all_contexts(Some(path.clone()))?;
     assert_eq!(sources.len(), 2);
@@ -158,7 +158,7 @@ async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     let fwd = Forwarder::start(target).await?;
     let dir = tempfile::tempdir()?;
     let path = kubeconfig(dir.path(), &[("flaky", &format!("https://{}", fwd.addr))])?;
-    let hub = Hub::new(config());
+    let hub = LiveClusters::new(config());
     let mut events = hub.subscribe();
     let name = hub.add_cluster(ClusterSource::Kubeconfig {
         path: Some(path),
@@ -220,7 +220,7 @@ async fn a_cluster_recovers_by_itself_when_its_server_returns() -> TestResult {
     // Subscribers saw every transition, in order.
     let mut states = Vec::new();
     while let Ok(e) = events.try_recv() {
-        if let HubEvent::ClusterStatusChanged { cluster, status } = e {
+        if let LiveEvent::ClusterStatusChanged { cluster, status } = e {
             assert_eq!(cluster, name);
             if states.last() != Some(&status.state()) {
                 states.push(status.state());

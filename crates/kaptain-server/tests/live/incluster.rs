@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use axum::http::{Method, StatusCode};
-use kaptain_server::hub::ClusterSource;
+use kaptain_engine::live::ClusterSource;
 use kaptain_server::serve::Server;
 use kaptain_store::Role;
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use kaptain_server::hub::{ClusterSource, HubConfig};
+use kaptain_engine::live::{ClusterSource, LiveConfig};
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_testenv::{CONTEXT, ControlPlane};
 
@@ -35,7 +35,7 @@ pub fn options(cp: &ControlPlane, dir: &Path, database_url: String) -> ServeOpti
 }
 
 /// A hub that reacts quickly and analyses 15 minutes ahead (grace periods have passed).
-pub fn hub_config() -> HubConfig {
+pub fn hub_config() -> LiveConfig {
     crate::support::fast_hub()
 }
 

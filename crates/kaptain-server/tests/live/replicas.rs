@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kaptain_server::hub::HubConfig;
-use kaptain_server::recorder::lease_name;
+use kaptain_engine::live::LiveConfig;
+use kaptain_server::history::lease_name;
 use kaptain_server::serve::Server;
 use kaptain_store::{FindingQuery, FindingState, Role, StoredFinding};
 use kaptain_testenv::{Postgres, apply_yaml};
@@ -31,13 +31,13 @@ const ROOT: &str = "config.missing-configmap";
 /// Hubs that re-analyse and re-record every second: the lease holder keeps writing the
 /// cluster's scans into the store all along, and with a lease of a few seconds (the default
 /// for these intervals) a busy machine may hand it from one replica to the other meanwhile.
-fn busy_hub() -> HubConfig {
-    HubConfig {
+fn busy_hub() -> LiveConfig {
+    LiveConfig {
         debounce: Duration::from_millis(300),
         max_delay: Duration::from_secs(2),
         resync: Duration::from_secs(1),
         sink_interval: Duration::from_secs(1),
-        ..HubConfig::default()
+        ..LiveConfig::default()
     }
     .with_clock_offset(jiff::SignedDuration::from_mins(15))
 }
@@ -415,8 +415,8 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
 
 /// Busy hubs whose recorder lease outlives several missed renewals (a loaded machine does not
 /// hand the lease over by itself), yet expires soon after its holder stops.
-fn leased_hub() -> HubConfig {
-    HubConfig {
+fn leased_hub() -> LiveConfig {
+    LiveConfig {
         sink_lease: Some(Duration::from_secs(10)),
         ..busy_hub()
     }
@@ -482,14 +482,14 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
         Server::build(&opts_b, leased_hub()),
     );
     let (a, b) = (a?, b?);
-    assert_ne!(a.state.recorder.holder(), b.state.recorder.holder());
+    assert_ne!(a.state.history.holder(), b.state.history.holder());
 
     // Without the lease, neither writes: both report the missing ConfigMap and have tried to
     // record twice (sink calls of a cluster follow each other, so the first has finished),
     // and the store has no scan of the cluster.
     let skipped_twice = |s: &Server| {
         s.state
-            .recorder
+            .history
             .tally(CLUSTER)
             .is_some_and(|t| !t.holds && t.skipped >= 2)
     };
@@ -522,7 +522,7 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
         "a replica without the lease recorded: {scans:?}"
     );
     for s in [&a, &b] {
-        assert_eq!(s.state.recorder.tally(CLUSTER).map(|t| t.recorded), Some(0));
+        assert_eq!(s.state.history.tally(CLUSTER).map(|t| t.recorded), Some(0));
     }
     assert_eq!(root_open(&a, FIRST).await, Some(false));
 
@@ -533,13 +533,13 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
         "one replica records, the other knows it does not",
         || async {
             let holder = a.state.store.lease(&lease).await.ok()??.holder;
-            let a_holds = holder == a.state.recorder.holder();
-            if !a_holds && holder != b.state.recorder.holder() {
+            let a_holds = holder == a.state.history.holder();
+            if !a_holds && holder != b.state.history.holder() {
                 return None;
             }
             let (h, o) = if a_holds { (&a, &b) } else { (&b, &a) };
-            let settled = h.state.recorder.records(CLUSTER) == Some(true)
-                && o.state.recorder.records(CLUSTER) == Some(false)
+            let settled = h.state.history.records(CLUSTER) == Some(true)
+                && o.state.history.records(CLUSTER) == Some(false)
                 && recorder_gauge(h).await == Some(1)
                 && recorder_gauge(o).await == Some(0);
             settled.then_some(a_holds)
@@ -556,8 +556,8 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     assert!(holder.state.hub.remove_cluster(CLUSTER));
     eventually("the other replica takes the lease over", || async {
         let lease = other.state.store.lease(&lease).await.ok()??;
-        (lease.holder == other.state.recorder.holder()
-            && other.state.recorder.records(CLUSTER) == Some(true))
+        (lease.holder == other.state.history.holder()
+            && other.state.history.records(CLUSTER) == Some(true))
         .then_some(())
     })
     .await?;
@@ -579,14 +579,14 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     .await?;
     assert_eq!(
         other.state.store.lease(&lease).await?.map(|l| l.holder),
-        Some(other.state.recorder.holder().to_owned()),
+        Some(other.state.history.holder().to_owned()),
         "the replica that stopped took the lease back"
     );
 
     // A clean shutdown gives the lease up at once.
-    other.state.recorder.release().await;
+    other.state.history.release().await;
     assert_eq!(other.state.store.lease(&lease).await?, None);
-    assert_eq!(other.state.recorder.records(CLUSTER), Some(false));
+    assert_eq!(other.state.history.records(CLUSTER), Some(false));
     assert_eq!(recorder_gauge(&other).await, Some(0));
     Ok(())
 }

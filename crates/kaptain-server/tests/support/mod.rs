@@ -16,12 +16,12 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kaptain_engine::live::{ClusterSource, LiveConfig};
 use kaptain_heal::crd::{
     ActionKind, Change, FindingRef, GROUP, HealingAction, HealingActionSpec, Operation, PolicyKind,
     PolicyRef, VERSION,
 };
 use kaptain_model::{Category, Finding, ObjectRef, Severity};
-use kaptain_server::hub::{ClusterSource, HubConfig};
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::{Role, Scope};
 use kaptain_testenv::apply_yaml;
@@ -84,11 +84,11 @@ pub fn serve_options(dir: &Path, clusters: Vec<ClusterSource>) -> ServeOptions {
 
 /// A hub that reacts quickly and analyses 15 minutes ahead, so that grace periods (young pods
 /// are not yet flagged) have passed, as the live CLI tests do with `--now`.
-pub fn fast_hub() -> HubConfig {
-    HubConfig {
+pub fn fast_hub() -> LiveConfig {
+    LiveConfig {
         debounce: Duration::from_millis(300),
         max_delay: Duration::from_secs(2),
-        ..HubConfig::default()
+        ..LiveConfig::default()
     }
     .with_clock_offset(jiff::SignedDuration::from_mins(15))
 }

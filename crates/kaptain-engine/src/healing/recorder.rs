@@ -7,7 +7,7 @@ use kaptain_heal::crd::HealingAction;
 use kaptain_model::ObjectRef;
 use kube::api::{Api, PostParams};
 
-use crate::config::MANAGER;
+use super::MANAGER;
 
 /// Normal or Warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use tokio::time::sleep_until;
 use super::analysis::{self, Analysis, diff, live_source};
 use super::connect;
 use super::state::{Shared, Slot};
-use super::status::{ClusterStatus, HubEvent, WatchError};
+use super::status::{ClusterStatus, LiveEvent, WatchError};
 use super::summary::phase_of;
 use kaptain_index::identity::is_own_event;
 
@@ -228,7 +228,7 @@ impl Session {
                 ms = took.as_millis() as u64,
                 "report updated"
             );
-            shared.publish(HubEvent::ReportUpdated {
+            shared.publish(LiveEvent::ReportUpdated {
                 cluster: self.slot.name.clone(),
                 generation,
                 findings: report.findings.len(),
@@ -261,13 +261,13 @@ impl Session {
     }
 
     /// Events for HealingActions created, changed or deleted since the last look.
-    fn action_changes(&mut self, actions: &[Arc<HealingAction>]) -> Vec<HubEvent> {
+    fn action_changes(&mut self, actions: &[Arc<HealingAction>]) -> Vec<LiveEvent> {
         let now = action_versions(actions);
         let mut events = Vec::new();
         for a in actions {
             let key = key_of(a);
             if self.seen_actions.get(&key) != now.get(&key) {
-                events.push(HubEvent::HealingActionChanged {
+                events.push(LiveEvent::HealingActionChanged {
                     cluster: self.slot.name.clone(),
                     namespace: a.metadata.namespace.clone().unwrap_or_default(),
                     name: a.metadata.name.clone().unwrap_or_default(),
@@ -278,7 +278,7 @@ impl Session {
         for key in self.seen_actions.keys() {
             if !now.contains_key(key) {
                 let (ns, name) = key.split_once('/').unwrap_or(("", key));
-                events.push(HubEvent::HealingActionChanged {
+                events.push(LiveEvent::HealingActionChanged {
                     cluster: self.slot.name.clone(),
                     namespace: ns.to_string(),
                     name: name.to_string(),

@@ -92,7 +92,7 @@ fn row(e: &Event, last_seen: Option<Timestamp>) -> WarningEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::summary::tests::index;
+    use crate::live::summary::tests::index;
 
     const EVENTS: &str = r#"
 apiVersion: v1

@@ -20,10 +20,10 @@ use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde::Serialize;
 
-use crate::config::load_safety;
-use crate::error::{Error, Result};
-use crate::recorder::{Level, Recorder};
-use crate::state::{self, PersistedState};
+use super::load_safety;
+use super::state::{self, PersistedState};
+use super::{Error, Result};
+use super::{Level, Recorder};
 
 /// Every HealingAction in `namespace` (all namespaces when `None`).
 pub async fn list_actions(
@@ -339,14 +339,14 @@ pub async fn plan_now(
         ..LiveOptions::default()
     };
     let (idx, info) = cluster
-        .load(&crate::operator::watched_kinds(false), &opts, &|_| {})
+        .load(&super::watched_kinds(false), &opts, &|_| {})
         .await?;
     for s in info.skipped {
         notes.push(format!("not read: {} ({})", s.api, s.reason));
     }
     let now = Timestamp::now();
     let checks: Vec<_> = kaptain_analyze::catalog().iter().collect();
-    let findings: Vec<_> = kaptain_engine::scan::findings(&idx, &checks, now)
+    let findings: Vec<_> = crate::scan::findings(&idx, &checks, now)
         .into_iter()
         .filter(|f| namespace.is_none() || f.object.namespace.as_deref() == namespace)
         .collect();

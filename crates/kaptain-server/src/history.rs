@@ -7,7 +7,7 @@
 //! flapping history, a wrong MTTR). So a replica records a cluster only while it holds the
 //! cluster's lease in the store (`findings/<cluster>`, see [`Store::hold_lease`]): it takes or
 //! renews the lease — one statement — before each recording, for
-//! [`HubConfig::sink_lease_ttl`]. The hub calls the sink at every new report and at least
+//! [`LiveConfig::sink_lease_ttl`]. The hub calls the sink at every new report and at least
 //! every `sink_interval` while nothing changes, so the holder keeps it; a replica that stops,
 //! or whose cluster stops answering, stops renewing, and another takes over once the lease has
 //! expired. Without the lease a replica skips the write; its hub still serves its own view
@@ -23,18 +23,18 @@ use jiff::Timestamp;
 use kaptain_model::{Finding, Report};
 use kaptain_store::{ScanDiff, Store};
 
-use crate::hub::{HubConfig, ReportChange, ReportSink, SinkError};
 use crate::metrics::Metrics;
+use kaptain_engine::live::{LiveConfig, ReportChange, ReportSink, SinkError};
 
 /// Records the findings history of the clusters whose lease this replica holds.
-pub struct Recorder {
+pub struct HistoryRecorder {
     store: Store,
     holder: String,
     ttl: Duration,
     metrics: Metrics,
-    /// Per cluster, what happened so far (for logs, [`Recorder::records`], [`Recorder::tally`]).
+    /// Per cluster, what happened so far (for logs, [`HistoryRecorder::records`], [`HistoryRecorder::tally`]).
     tallies: Mutex<BTreeMap<String, Tally>>,
-    /// Recordings hold it shared; [`Recorder::release`] takes it exclusively and sets it:
+    /// Recordings hold it shared; [`HistoryRecorder::release`] takes it exclusively and sets it:
     /// nothing is recorded any more.
     closed: tokio::sync::RwLock<bool>,
 }
@@ -55,15 +55,15 @@ pub fn lease_name(cluster: &str) -> String {
     format!("findings/{cluster}")
 }
 
-impl Recorder {
+impl HistoryRecorder {
     /// A recorder into `store` with a new holder id, holding leases for
     /// `hub.sink_lease_ttl()`, reporting in `metrics`.
     pub fn new(
         store: Store,
-        hub: &HubConfig,
+        hub: &LiveConfig,
         metrics: Metrics,
-    ) -> Result<Recorder, kaptain_store::Error> {
-        Ok(Recorder {
+    ) -> Result<HistoryRecorder, kaptain_store::Error> {
+        Ok(HistoryRecorder {
             store,
             holder: kaptain_store::new_holder_id()?,
             ttl: hub.sink_lease_ttl(),
@@ -191,9 +191,9 @@ impl Recorder {
     }
 }
 
-impl std::fmt::Debug for Recorder {
+impl std::fmt::Debug for HistoryRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder")
+        f.debug_struct("HistoryRecorder")
             .field("holder", &self.holder)
             .field("ttl", &self.ttl)
             .field("tallies", &*self.tallies())
@@ -201,7 +201,7 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
-impl ReportSink for Recorder {
+impl ReportSink for HistoryRecorder {
     fn report<'a>(
         &'a self,
         cluster: &'a str,
@@ -238,10 +238,10 @@ mod tests {
         }
     }
 
-    fn hub(lease: Duration) -> HubConfig {
-        HubConfig {
+    fn hub(lease: Duration) -> LiveConfig {
+        LiveConfig {
             sink_lease: Some(lease),
-            ..HubConfig::default()
+            ..LiveConfig::default()
         }
     }
 
@@ -257,8 +257,8 @@ mod tests {
         );
         let ttl = Duration::from_secs(3600);
         let (ma, mb) = (Metrics::new(), Metrics::new());
-        let a = Recorder::new(sa.clone(), &hub(ttl), ma.clone()).expect("recorder");
-        let b = Recorder::new(sb, &hub(ttl), mb.clone()).expect("recorder");
+        let a = HistoryRecorder::new(sa.clone(), &hub(ttl), ma.clone()).expect("recorder");
+        let b = HistoryRecorder::new(sb, &hub(ttl), mb.clone()).expect("recorder");
         assert_eq!(a.ttl(), ttl);
         assert_eq!(a.records("prod"), None);
 
@@ -312,12 +312,12 @@ mod tests {
 
     #[test]
     fn the_default_lease_outlives_a_missed_renewal() {
-        let cfg = HubConfig::default();
+        let cfg = LiveConfig::default();
         // A ready cluster goes at most sink_interval + resync between sink calls.
         assert!(cfg.sink_lease_ttl() > cfg.sink_interval + cfg.resync);
-        let slow = HubConfig {
+        let slow = LiveConfig {
             sink_interval: Duration::from_secs(600),
-            ..HubConfig::default()
+            ..LiveConfig::default()
         };
         assert!(slow.sink_lease_ttl() > slow.sink_interval + slow.resync);
         assert_eq!(

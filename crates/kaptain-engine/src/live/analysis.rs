@@ -33,7 +33,7 @@ pub(crate) fn analyze(
     skipped: Vec<Skipped>,
     warnings_kept: usize,
 ) -> Analysis {
-    let report = kaptain_engine::scan::report(idx, source, skipped, checks, now);
+    let report = crate::scan::report(idx, source, skipped, checks, now);
     Analysis {
         nodes: Arc::new(node_table(idx, Some(&report))),
         namespaces: Arc::new(namespace_table(idx, Some(&report))),
@@ -99,7 +99,7 @@ pub(crate) fn counts(idx: &ClusterIndex) -> (usize, usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::summary::tests::{finding, index, report};
+    use crate::live::summary::tests::{finding, index, report};
     use kaptain_index::identity::is_own_event;
     use kaptain_model::Severity;
 

@@ -9,23 +9,23 @@ use kaptain_index::ClusterIndex;
 use kaptain_model::Report;
 use tokio::sync::broadcast;
 
-use super::config::HubConfig;
+use super::config::LiveConfig;
 use super::sink::ReportSink;
 use super::status::{
-    ClusterInfo, ClusterStatus, ClusterView, HubEvent, SeverityCounts, SkippedApi, WatchError,
+    ClusterInfo, ClusterStatus, ClusterView, LiveEvent, SeverityCounts, SkippedApi, WatchError,
 };
 use super::summary::{NamespaceRow, NodeRow, WarningEvent, phase_of};
 use kaptain_sources::live::ClusterSource;
 
 /// What every cluster task shares.
 pub(crate) struct Shared {
-    pub cfg: HubConfig,
-    pub events: broadcast::Sender<HubEvent>,
+    pub cfg: LiveConfig,
+    pub events: broadcast::Sender<LiveEvent>,
     pub sink: Option<Arc<dyn ReportSink>>,
 }
 
 impl Shared {
-    pub fn publish(&self, e: HubEvent) {
+    pub fn publish(&self, e: LiveEvent) {
         // No subscriber is not an error.
         let _ = self.events.send(e);
     }
@@ -122,7 +122,7 @@ impl Slot {
             }
             other => tracing::info!(cluster = %self.name, state = other.state(), "cluster status"),
         }
-        shared.publish(HubEvent::ClusterStatusChanged {
+        shared.publish(LiveEvent::ClusterStatusChanged {
             cluster: self.name.clone(),
             status,
         });

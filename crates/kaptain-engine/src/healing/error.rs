@@ -29,7 +29,7 @@ pub enum Error {
     Refused { rule: String, reason: String },
     /// A test fail point stopped the operator (a simulated crash).
     #[error("stopped at fail point {0:?}")]
-    FailPoint(crate::FailPoint),
+    FailPoint(super::FailPoint),
 }
 
 impl Error {

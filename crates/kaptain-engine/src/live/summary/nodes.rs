@@ -217,7 +217,7 @@ pub(crate) fn restarts(p: &Pod) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::summary::tests::index;
+    use crate::live::summary::tests::index;
 
     const NODES: &str = r#"
 apiVersion: v1

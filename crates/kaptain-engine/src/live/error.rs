@@ -3,7 +3,7 @@
 
 /// Each variant is one line a person can act on.
 #[derive(Debug, thiserror::Error)]
-pub enum HubError {
+pub enum LiveError {
     /// The kubeconfig cannot be read or has no such context.
     #[error(transparent)]
     Cluster(#[from] kaptain_sources::Error),

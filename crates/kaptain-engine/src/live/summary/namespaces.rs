@@ -7,7 +7,7 @@ use kaptain_model::Report;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::hub::status::SeverityCounts;
+use crate::live::status::SeverityCounts;
 
 /// Pods by phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -110,7 +110,7 @@ fn entry<'a>(rows: &'a mut BTreeMap<String, NamespaceRow>, ns: &str) -> &'a mut 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::summary::tests::{finding, index};
+    use crate::live::summary::tests::{finding, index};
     use kaptain_model::Severity;
 
     const OBJECTS: &str = r#"
@@ -171,7 +171,7 @@ spec: {ports: [{port: 80}]}
     #[test]
     fn counts_pods_workloads_and_findings_per_namespace() {
         let idx = index(OBJECTS);
-        let mut report = crate::hub::summary::tests::report(vec![
+        let mut report = crate::live::summary::tests::report(vec![
             finding(
                 "pod.crash-loop",
                 Severity::Critical,

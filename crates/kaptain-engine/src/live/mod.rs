@@ -3,9 +3,9 @@
 //! the console read.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), kaptain_server::hub::HubError> {
-//! use kaptain_server::hub::{ClusterSource, Hub, HubConfig};
-//! let hub = Hub::new(HubConfig::default());
+//! # async fn demo() -> Result<(), kaptain_engine::live::LiveError> {
+//! use kaptain_engine::live::{ClusterSource, LiveClusters, LiveConfig};
+//! let hub = LiveClusters::new(LiveConfig::default());
 //! hub.add_cluster(ClusterSource::context(None, "prod"))?;
 //! for source in ClusterSource::all_contexts(None)? {
 //!     let _ = hub.add_cluster(source); // a duplicate name is an error; skip it
@@ -26,9 +26,9 @@
 //!    ([`kaptain_sources::watch`]); wait until each has listed once.
 //! 2. **Ready**: after every burst of changes (quiet for `debounce`, at most `max_delay`
 //!    after the first change) and every `resync`, the stores are snapshot into a
-//!    `ClusterIndex`, every check runs as of [`HubConfig::now`] with correlation, and the
+//!    `ClusterIndex`, every check runs as of [`LiveConfig::now`] with correlation, and the
 //!    report and summaries replace the previous ones. When the findings changed, the
-//!    generation increases, [`HubEvent::ReportUpdated`] is broadcast and the
+//!    generation increases, [`LiveEvent::ReportUpdated`] is broadcast and the
 //!    [`ReportSink`] is called. The server is probed (`GET /version`) every
 //!    `probe_interval` and whenever a watch fails.
 //! 3. **Unreachable**: when a connection attempt or a probe fails, the watches are dropped
@@ -57,12 +57,12 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use analysis::diff;
-pub use config::{Clock, HubConfig};
-pub use error::HubError;
+pub use config::{Clock, LiveConfig};
+pub use error::LiveError;
 pub use kaptain_sources::live::ClusterSource;
 pub use sink::{ReportSink, SinkError, sink_fn};
 pub use status::{
-    ClusterInfo, ClusterStatus, ClusterView, HubEvent, ReportChange, SeverityCounts, SkippedApi,
+    ClusterInfo, ClusterStatus, ClusterView, LiveEvent, ReportChange, SeverityCounts, SkippedApi,
     WatchError,
 };
 pub use summary::{HealingActionRow, NamespaceRow, NodeRow, WarningEvent};
@@ -70,7 +70,7 @@ pub use summary::{HealingActionRow, NamespaceRow, NodeRow, WarningEvent};
 use state::{Shared, Slot};
 
 /// Watches clusters; see the [module documentation](self). Dropping it stops every watch.
-pub struct Hub {
+pub struct LiveClusters {
     shared: Arc<Shared>,
     clusters: RwLock<BTreeMap<String, Entry>>,
 }
@@ -80,16 +80,16 @@ struct Entry {
     task: JoinHandle<()>,
 }
 
-impl Hub {
+impl LiveClusters {
     /// A hub with no clusters yet.
-    pub fn new(config: HubConfig) -> Hub {
-        Hub::with_sink(config, None)
+    pub fn new(config: LiveConfig) -> LiveClusters {
+        LiveClusters::with_sink(config, None)
     }
 
     /// A hub that hands every new report generation to `sink` (e.g. the findings history).
-    pub fn with_sink(config: HubConfig, sink: Option<Arc<dyn ReportSink>>) -> Hub {
+    pub fn with_sink(config: LiveConfig, sink: Option<Arc<dyn ReportSink>>) -> LiveClusters {
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
-        Hub {
+        LiveClusters {
             shared: Arc::new(Shared {
                 cfg: config,
                 events,
@@ -99,7 +99,7 @@ impl Hub {
         }
     }
 
-    pub fn config(&self) -> &HubConfig {
+    pub fn config(&self) -> &LiveConfig {
         &self.shared.cfg
     }
 
@@ -108,18 +108,18 @@ impl Hub {
     /// has no such context, or the name is already watched. Connection problems are not
     /// errors: the cluster shows as [`ClusterStatus::Unreachable`] and keeps retrying. Must be
     /// called inside a tokio runtime.
-    pub fn add_cluster(&self, source: ClusterSource) -> Result<String, HubError> {
+    pub fn add_cluster(&self, source: ClusterSource) -> Result<String, LiveError> {
         let name = source.resolve_name()?;
         self.add_named(name, source)
     }
 
-    /// Like [`Hub::add_cluster`] with a name of your choice (e.g. two in-cluster sources
+    /// Like [`LiveClusters::add_cluster`] with a name of your choice (e.g. two in-cluster sources
     /// cannot share `in-cluster`).
-    pub fn add_named(&self, name: String, source: ClusterSource) -> Result<String, HubError> {
-        let rt = tokio::runtime::Handle::try_current().map_err(|_| HubError::NoRuntime)?;
+    pub fn add_named(&self, name: String, source: ClusterSource) -> Result<String, LiveError> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| LiveError::NoRuntime)?;
         let mut clusters = self.write();
         if clusters.contains_key(&name) {
-            return Err(HubError::Duplicate(name));
+            return Err(LiveError::Duplicate(name));
         }
         let slot = Arc::new(Slot::new(name.clone(), source));
         let task = rt.spawn(worker::run(slot.clone(), self.shared.clone()));
@@ -170,7 +170,7 @@ impl Hub {
     }
 
     /// The newest `limit` Warning events, newest first (at most
-    /// [`HubConfig::warning_events_kept`]).
+    /// [`LiveConfig::warning_events_kept`]).
     pub fn warning_events(&self, name: &str, limit: usize) -> Option<Vec<WarningEvent>> {
         self.with_data(name, |s| s.warnings.iter().take(limit).cloned().collect())
     }
@@ -183,7 +183,7 @@ impl Hub {
     }
 
     /// One HealingAction as watched (for approving or rejecting it through
-    /// [`Hub::client`] with its resourceVersion).
+    /// [`LiveClusters::client`] with its resourceVersion).
     pub fn healing_action(
         &self,
         cluster: &str,
@@ -213,8 +213,8 @@ impl Hub {
     }
 
     /// Events from now on. A receiver that falls more than
-    /// [`HubConfig::event_capacity`] behind gets `RecvError::Lagged` and continues.
-    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+    /// [`LiveConfig::event_capacity`] behind gets `RecvError::Lagged` and continues.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.shared.events.subscribe()
     }
 
@@ -242,7 +242,7 @@ impl Hub {
     }
 }
 
-impl Drop for Hub {
+impl Drop for LiveClusters {
     fn drop(&mut self) {
         for e in self.read().values() {
             e.task.abort();
@@ -250,9 +250,9 @@ impl Drop for Hub {
     }
 }
 
-impl std::fmt::Debug for Hub {
+impl std::fmt::Debug for LiveClusters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub")
+        f.debug_struct("LiveClusters")
             .field("clusters", &self.read().keys().collect::<Vec<_>>())
             .field("config", &self.shared.cfg)
             .finish()

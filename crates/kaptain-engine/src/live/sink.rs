@@ -15,7 +15,7 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 /// Receives every new report generation of every cluster, in order per cluster (the next
 /// analysis of that cluster waits for the call to finish; other clusters do not); and, while
 /// nothing changes, the same generation again with an empty [`ReportChange`] every
-/// [`super::HubConfig::sink_interval`] (the findings are still there).
+/// [`super::LiveConfig::sink_interval`] (the findings are still there).
 pub trait ReportSink: Send + Sync + 'static {
     fn report<'a>(
         &'a self,

@@ -13,8 +13,8 @@ use kaptain_heal::guard::CircuitBreaker;
 use kube::Api;
 use kube::api::{PatchParams, PostParams};
 
-use crate::config::STATE_CONFIGMAP;
-use crate::error::Result;
+use super::Result;
+use super::STATE_CONFIGMAP;
 
 const FIRST_SEEN_KEY: &str = "firstSeen";
 const BREAKER_KEY: &str = "breaker";

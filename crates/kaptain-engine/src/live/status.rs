@@ -185,7 +185,7 @@ impl ReportChange {
 /// What the hub broadcasts (for Server-Sent Events and the console).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum HubEvent {
+pub enum LiveEvent {
     /// A cluster connected, became unreachable, or scheduled another attempt.
     ClusterStatusChanged {
         cluster: String,
@@ -208,13 +208,13 @@ pub enum HubEvent {
     },
 }
 
-impl HubEvent {
+impl LiveEvent {
     /// The cluster the event is about.
     pub fn cluster(&self) -> &str {
         match self {
-            HubEvent::ClusterStatusChanged { cluster, .. }
-            | HubEvent::ReportUpdated { cluster, .. }
-            | HubEvent::HealingActionChanged { cluster, .. } => cluster,
+            LiveEvent::ClusterStatusChanged { cluster, .. }
+            | LiveEvent::ReportUpdated { cluster, .. }
+            | LiveEvent::HealingActionChanged { cluster, .. } => cluster,
         }
     }
 }
@@ -222,7 +222,7 @@ impl HubEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::summary::{HealingActionRow, NamespaceRow, NodeRow, WarningEvent};
+    use crate::live::summary::{HealingActionRow, NamespaceRow, NodeRow, WarningEvent};
     use utoipa::openapi::ComponentsBuilder;
 
     #[test]
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(v["attempts"], 3);
         let back: ClusterStatus = serde_json::from_value(v).expect("back");
         assert_eq!(back, s);
-        let e = HubEvent::ClusterStatusChanged {
+        let e = LiveEvent::ClusterStatusChanged {
             cluster: "a".into(),
             status: ClusterStatus::Ready { since: t },
         };
@@ -256,7 +256,7 @@ mod tests {
             .schema_from::<ClusterInfo>()
             .schema_from::<ClusterView>()
             .schema_from::<ClusterStatus>()
-            .schema_from::<HubEvent>()
+            .schema_from::<LiveEvent>()
             .schema_from::<NodeRow>()
             .schema_from::<NamespaceRow>()
             .schema_from::<WarningEvent>()
@@ -268,7 +268,7 @@ mod tests {
             "ClusterInfo",
             "ClusterView",
             "ClusterStatus",
-            "HubEvent",
+            "LiveEvent",
             "NodeRow",
             "NamespaceRow",
             "WarningEvent",

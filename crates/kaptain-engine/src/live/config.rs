@@ -1,4 +1,4 @@
-//! How the hub runs ([`HubConfig`]).
+//! How the hub runs ([`LiveConfig`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,9 +10,9 @@ use kaptain_analyze::Check;
 /// The time analyses measure ages against (grace periods, "stuck for").
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
-/// Tuning of the hub. `HubConfig::default()` suits a server.
+/// Tuning of the hub. `LiveConfig::default()` suits a server.
 #[derive(Clone)]
-pub struct HubConfig {
+pub struct LiveConfig {
     /// The checks to run (default: every check in the catalog).
     pub checks: Vec<&'static Check>,
     /// Watch Secrets (their values are emptied as they arrive, except public certificates;
@@ -43,7 +43,7 @@ pub struct HubConfig {
     /// call, so that of several replicas sharing one database one records a cluster (another
     /// takes over once the holder has stopped renewing for this long). Default `None`:
     /// 2 × (`sink_interval` + `resync`), the longest a ready cluster goes between sink calls
-    /// twice over; see [`HubConfig::sink_lease_ttl`].
+    /// twice over; see [`LiveConfig::sink_lease_ttl`].
     pub sink_lease: Option<Duration>,
     /// First retry delay after a failure; doubles per failure up to `backoff_max`. Default 1 s.
     pub backoff_initial: Duration,
@@ -57,9 +57,9 @@ pub struct HubConfig {
     pub now: Clock,
 }
 
-impl Default for HubConfig {
+impl Default for LiveConfig {
     fn default() -> Self {
-        HubConfig {
+        LiveConfig {
             checks: kaptain_analyze::catalog().iter().collect(),
             read_secrets: true,
             namespaces: Vec::new(),
@@ -80,7 +80,7 @@ impl Default for HubConfig {
     }
 }
 
-impl HubConfig {
+impl LiveConfig {
     /// The sink's lease time to live: `sink_lease` when set, else
     /// 2 × (`sink_interval` + `resync`) (default 180 s).
     pub fn sink_lease_ttl(&self) -> Duration {
@@ -100,9 +100,9 @@ impl HubConfig {
     }
 }
 
-impl fmt::Debug for HubConfig {
+impl fmt::Debug for LiveConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HubConfig")
+        f.debug_struct("LiveConfig")
             .field("checks", &self.checks.len())
             .field("read_secrets", &self.read_secrets)
             .field("namespaces", &self.namespaces)
