@@ -28,7 +28,6 @@ mod testutil;
 pub use catalog::{Selection, catalog, select};
 pub use check::{Check, CheckInfo, Ctx, FindingBuilder};
 pub use correlate::correlate;
-pub use util::parse_quantity;
 
 use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::Finding;

@@ -1,5 +1,5 @@
 //! Nodes that are NotReady, under resource pressure, cordoned with pods still on them, or whose
-//! pods' limits add up to far more than the node can give. Also home of [`parse_quantity`].
+//! pods' limits add up to far more than the node can give.
 
 use std::collections::BTreeMap;
 

@@ -5,6 +5,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kaptain_index::{ClusterIndex, Kind, ObjKey, event_time};
 use kaptain_model::{Evidence, ObjectRef};
 
+/// The one quantity parser ([`kaptain_index::quantity`]), under the name the checks use.
+pub use kaptain_index::quantity::parse as parse_quantity;
+
 /// The ObjectRef of an indexed object.
 pub fn obj_ref(kind: Kind, meta: &ObjectMeta) -> ObjectRef {
     ObjectRef::new(
@@ -112,57 +115,6 @@ pub fn latest_events(events: &[&Event], now: jiff::Timestamp, max: usize) -> Vec
         }
     }
     out
-}
-
-/// Parses a Kubernetes Quantity (`100m`, `0.5`, `128Mi`, `1G`, `1e3`, `1Ki`) into base units
-/// (cores for CPU, bytes for memory). `None` if the text is not a valid quantity.
-pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    let digits_start = i;
-    let mut digits = 0;
-    while let Some(&c) = b.get(i) {
-        if c.is_ascii_digit() {
-            digits += 1;
-        } else if c != b'.' {
-            break;
-        }
-        i += 1;
-    }
-    if digits == 0 || s[digits_start..i].matches('.').count() > 1 {
-        return None;
-    }
-    let number: f64 = s[..i].parse().ok()?;
-    let suffix = &s[i..];
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => {
-            // Decimal exponent: `1e3`, `5E-2`.
-            let exp = suffix.strip_prefix(['e', 'E'])?;
-            let body = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            if body.is_empty() || !body.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            10f64.powi(exp.parse::<i32>().ok()?)
-        }
-    };
-    Some(number * mult)
 }
 
 #[cfg(test)]

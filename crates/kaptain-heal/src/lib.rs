@@ -16,7 +16,6 @@ pub mod crd;
 mod error;
 pub mod guard;
 pub mod planner;
-mod quantity;
 
 pub use error::Error;
 

@@ -8,6 +8,7 @@
 pub mod identity;
 mod index;
 mod kinds;
+pub mod quantity;
 mod refs;
 mod selector;
 

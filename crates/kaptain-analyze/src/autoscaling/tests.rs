@@ -1,7 +1,7 @@
 use kaptain_index::Kind;
 
 use crate::testutil::{index, run};
-use crate::util::parse_quantity as quantity;
+use kaptain_index::quantity::parse as quantity;
 
 fn hpa(target: &str, status: &str) -> String {
     format!(

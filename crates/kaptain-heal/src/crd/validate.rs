@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube_core::Duration;
 
 use super::policy::{ActionTemplate, HealingPolicySpec};
-use crate::quantity;
+use kaptain_index::quantity;
 
 impl HealingPolicySpec {
     /// Every problem of the spec, one line each (empty: valid). `known_checks` are the check

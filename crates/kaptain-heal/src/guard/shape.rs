@@ -10,7 +10,7 @@ use crate::Proposal;
 use crate::crd::{
     ActionKind, ActionTemplate, Change, Operation, PatchType, ResourceField, ResourceName,
 };
-use crate::quantity;
+use kaptain_index::quantity;
 
 /// The annotation a rollout restart sets on the pod template (as `kubectl rollout restart`).
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";

@@ -12,7 +12,7 @@ use crate::crd::{
     Change, Operation, PatchType, ReplicaChange, ResourceChange, ResourceField, ResourceName,
 };
 use crate::guard::RESTARTED_AT;
-use crate::quantity;
+use kaptain_index::quantity;
 
 fn not_for(f: &Finding, what: &str) -> String {
     format!("{what} does not answer {}", f.id)

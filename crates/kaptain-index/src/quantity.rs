@@ -1,24 +1,29 @@
-//! Kubernetes resource quantities (`512Mi`, `1.5Gi`, `250m`, `2`) as numbers and back.
-//! Raised values are rounded *down* to the unit they are written in, so a raise never exceeds
-//! `before × factor`.
+//! Kubernetes resource quantities (`512Mi`, `1.5Gi`, `250m`, `2`, `1e3`) as numbers and back:
+//! the one parser every crate uses. Formatted values are rounded *down* to the unit they are
+//! written in, so a raise never exceeds `before × factor`.
 
-/// A quantity's value in base units (bytes, cores), or `None` if it is not a quantity.
+/// Parses a Kubernetes Quantity (`100m`, `0.5`, `128Mi`, `1G`, `1e3`, `1Ki`) into base units
+/// (cores for CPU, bytes for memory). `None` if the text is not a valid quantity or its value
+/// is not a finite number (`1e400`).
 pub fn parse(s: &str) -> Option<f64> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    // Decimal exponents (`1e3`) are quantities too.
-    if let Some(exp) = suffix.strip_prefix(['e', 'E'])
-        && let (Ok(n), Ok(e)) = (num.parse::<f64>(), exp.parse::<i32>())
-    {
-        return Some(n * 10f64.powi(e)).filter(|v| v.is_finite());
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let digits_start = i;
+    let mut digits = 0;
+    while let Some(&c) = b.get(i) {
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if c != b'.' {
+            break;
+        }
+        i += 1;
     }
-    if num.is_empty() || num.matches('.').count() > 1 {
+    if digits == 0 || s[digits_start..i].matches('.').count() > 1 {
         return None;
     }
-    let n: f64 = num.parse().ok()?;
+    let number: f64 = s[..i].parse().ok()?;
+    let suffix = &s[i..];
     let mult = match suffix {
         "" => 1.0,
         "n" => 1e-9,
@@ -31,14 +36,22 @@ pub fn parse(s: &str) -> Option<f64> {
         "P" => 1e15,
         "E" => 1e18,
         "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
         "Ti" => 1024f64.powi(4),
         "Pi" => 1024f64.powi(5),
         "Ei" => 1024f64.powi(6),
-        _ => return None,
+        _ => {
+            // Decimal exponent: `1e3`, `5E-2`.
+            let exp = suffix.strip_prefix(['e', 'E'])?;
+            let body = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            if body.is_empty() || !body.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            10f64.powi(exp.parse::<i32>().ok()?)
+        }
     };
-    Some(n * mult).filter(|v| v.is_finite())
+    Some(number * mult).filter(|v| v.is_finite())
 }
 
 const MI: f64 = 1024.0 * 1024.0;
@@ -80,7 +93,11 @@ mod tests {
         assert_eq!(parse("1k"), Some(1000.0));
         assert_eq!(parse("1e3"), Some(1000.0));
         assert_eq!(parse(" 100M "), Some(1e8));
-        for bad in ["", "Mi", "1.2.3", "12X", "abc", "1e"] {
+        assert_eq!(parse("-1.5e-3"), Some(-0.0015));
+        assert_eq!(parse("5E2"), Some(500.0));
+        for bad in [
+            "", "Mi", "1.2.3", "12X", "abc", "1e", "1e400", "1Ei5", "e3", ".", "1e3.5",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
