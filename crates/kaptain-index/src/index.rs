@@ -8,6 +8,7 @@ use kaptain_model::ObjectRef;
 
 use crate::kinds::{AnyObject, Kind, Stores};
 use crate::refs::{self, Reference};
+use crate::selector::Requirement;
 
 /// `(kind, namespace or "", name)`: the identity of an object inside one index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -544,31 +545,19 @@ pub fn labels_match(
 ) -> bool {
     selector
         .iter()
-        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        .all(|(k, v)| Requirement::Eq(k, v).holds(labels))
 }
 
 /// Full LabelSelector semantics (matchLabels AND every matchExpression).
 pub fn selector_matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
-    if let Some(ml) = &sel.match_labels
-        && !labels_match(labels, ml)
-    {
-        return false;
-    }
-    for e in sel.match_expressions.iter().flatten() {
-        let val = labels.and_then(|l| l.get(&e.key));
-        let values = e.values.as_deref().unwrap_or(&[]);
-        let ok = match e.operator.as_str() {
-            "In" => val.is_some_and(|v| values.contains(v)),
-            "NotIn" => val.is_none_or(|v| !values.contains(v)),
-            "Exists" => val.is_some(),
-            "DoesNotExist" => val.is_none(),
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    true
+    sel.match_labels
+        .as_ref()
+        .is_none_or(|ml| labels_match(labels, ml))
+        && sel
+            .match_expressions
+            .iter()
+            .flatten()
+            .all(|e| Requirement::of_expression(e).holds(labels))
 }
 
 fn event_target(e: &Event) -> Option<ObjKey> {

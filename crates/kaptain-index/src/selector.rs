@@ -1,5 +1,6 @@
-//! Label selectors as kubectl's `-l` accepts them, for filtering objects read from files
-//! (live scans pass the selector to the API server instead).
+//! Label selectors: kubectl's `-l` text (for filtering objects read from files; live scans
+//! pass it to the API server instead) and the API's `LabelSelector` (Services, workloads,
+//! NetworkPolicies, PDBs) are matched by one function, [`Requirement::holds`].
 
 use std::collections::BTreeMap;
 
@@ -48,15 +49,63 @@ impl LabelSelector {
     }
 
     pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
-        let get = |k: &str| labels.and_then(|l| l.get(k));
-        self.reqs.iter().all(|r| match r {
-            Req::Eq(k, v) => get(k) == Some(v),
-            Req::NotEq(k, v) => get(k) != Some(v),
-            Req::In(k, vs) => get(k).is_some_and(|x| vs.contains(x)),
-            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.contains(x)),
-            Req::Exists(k) => get(k).is_some(),
-            Req::NotExists(k) => get(k).is_none(),
-        })
+        self.reqs.iter().all(|r| r.borrowed().holds(labels))
+    }
+}
+
+impl Req {
+    fn borrowed(&self) -> Requirement<'_> {
+        match self {
+            Req::Eq(k, v) => Requirement::Eq(k, v),
+            Req::NotEq(k, v) => Requirement::NotEq(k, v),
+            Req::In(k, vs) => Requirement::In(k, vs),
+            Req::NotIn(k, vs) => Requirement::NotIn(k, vs),
+            Req::Exists(k) => Requirement::Exists(k),
+            Req::NotExists(k) => Requirement::NotExists(k),
+        }
+    }
+}
+
+/// One requirement on an object's labels, borrowed from either form of selector.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Requirement<'a> {
+    Eq(&'a str, &'a str),
+    NotEq(&'a str, &'a str),
+    In(&'a str, &'a [String]),
+    NotIn(&'a str, &'a [String]),
+    Exists(&'a str),
+    NotExists(&'a str),
+    /// An operator the API does not define: selects nothing.
+    Never,
+}
+
+impl Requirement<'_> {
+    /// Whether `labels` meet the requirement (no labels: as if empty).
+    pub(crate) fn holds(self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        let get = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+        match self {
+            Requirement::Eq(k, v) => get(k) == Some(v),
+            Requirement::NotEq(k, v) => get(k) != Some(v),
+            Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Requirement::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
+            Requirement::Exists(k) => get(k).is_some(),
+            Requirement::NotExists(k) => get(k).is_none(),
+            Requirement::Never => false,
+        }
+    }
+
+    /// The requirement of one of the API's `matchExpressions`.
+    pub(crate) fn of_expression(
+        e: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement,
+    ) -> Requirement<'_> {
+        let values = e.values.as_deref().unwrap_or(&[]);
+        match e.operator.as_str() {
+            "In" => Requirement::In(&e.key, values),
+            "NotIn" => Requirement::NotIn(&e.key, values),
+            "Exists" => Requirement::Exists(&e.key),
+            "DoesNotExist" => Requirement::NotExists(&e.key),
+            _ => Requirement::Never,
+        }
     }
 }
 
@@ -128,5 +177,64 @@ mod tests {
         assert!(m(""));
         assert!(LabelSelector::parse("app in web").is_err());
         assert!(LabelSelector::parse("a b=c").is_err());
+    }
+
+    #[test]
+    fn api_selectors_match_like_the_text_form() {
+        use crate::selector_matches;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+            LabelSelector as ApiSelector, LabelSelectorRequirement,
+        };
+        let l = labels(&[("app", "shop"), ("tier", "web")]);
+        let expr = |key: &str, op: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.into(),
+            operator: op.into(),
+            values: Some(values.iter().map(|v| v.to_string()).collect()),
+        };
+        let sel = |ml: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>| ApiSelector {
+            match_labels: Some(labels(ml)),
+            match_expressions: Some(exprs),
+        };
+        let cases = [
+            (sel(&[("app", "shop")], vec![]), "app=shop", true),
+            (sel(&[("app", "x")], vec![]), "app=x", false),
+            (
+                sel(&[], vec![expr("tier", "In", &["web", "api"])]),
+                "tier in (web,api)",
+                true,
+            ),
+            (
+                sel(&[], vec![expr("tier", "NotIn", &["web"])]),
+                "tier notin (web)",
+                false,
+            ),
+            (
+                sel(&[], vec![expr("canary", "DoesNotExist", &[])]),
+                "!canary",
+                true,
+            ),
+            (sel(&[], vec![expr("tier", "Exists", &[])]), "tier", true),
+            (
+                sel(&[("app", "shop")], vec![expr("tier", "Exists", &[])]),
+                "app=shop,tier",
+                true,
+            ),
+        ];
+        for (api, text, want) in cases {
+            assert_eq!(selector_matches(&api, Some(&l)), want, "{text}");
+            let parsed = LabelSelector::parse(text).expect(text);
+            assert_eq!(parsed.matches(Some(&l)), want, "{text}");
+        }
+        // An operator the API does not define selects nothing.
+        assert!(!selector_matches(
+            &sel(&[], vec![expr("tier", "Like", &["w"])]),
+            Some(&l)
+        ));
+        // No labels at all: only absence requirements hold.
+        assert!(selector_matches(
+            &sel(&[], vec![expr("x", "DoesNotExist", &[])]),
+            None
+        ));
+        assert!(!selector_matches(&sel(&[("app", "shop")], vec![]), None));
     }
 }
