@@ -27,7 +27,7 @@ KAPTAIN_PG_BIN="$(scripts/provision-postgres.sh)"
 export KAPTAIN_PG_BIN
 
 log "building the benchmark (release)"
-cargo build --release --locked -q -p kaptain-server --example bench_api
+cargo build --release --locked -q -p kaptain-bench --bin bench_api
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 log "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-exec "$target_dir/release/examples/bench_api" "$@"
+exec "$target_dir/release/bench_api" "$@"

@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! scripts/bench-api.sh                 # installs wrk if missing, builds, runs this
-//! cargo run --release -p kaptain-server --example bench_api -- [--duration S] [--rate R] [--connections C] [URL...]
+//! cargo run --release -p kaptain-bench --bin bench_api -- [--duration S] [--rate R] [--connections C] [URL...]
 //! ```
 //!
 //! Per backend it checks that a page really holds 100 findings (and that a request without
