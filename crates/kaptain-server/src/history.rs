@@ -5,13 +5,13 @@
 //! they all to record, a replica whose watch lags behind could record a view newer by time
 //! but older in content, reopening for a moment what another replica had just cleared (a
 //! flapping history, a wrong MTTR). So a replica records a cluster only while it holds the
-//! cluster's lease in the store (`findings/<cluster>`, see [`Store::hold_lease`]): it takes or
-//! renews the lease — one statement — before each recording, for
-//! [`LiveConfig::sink_lease_ttl`]. The hub calls the sink at every new report and at least
+//! cluster's claim in the store (`findings/<cluster>`, see [`Store::hold_claim`]): it takes or
+//! renews the claim — one statement — before each recording, for
+//! [`LiveConfig::sink_claim_ttl`]. The hub calls the sink at every new report and at least
 //! every `sink_interval` while nothing changes, so the holder keeps it; a replica that stops,
-//! or whose cluster stops answering, stops renewing, and another takes over once the lease has
-//! expired. Without the lease a replica skips the write; its hub still serves its own view
-//! through the API. A single replica always gets the lease. [`ScanDiff::stale`] stays the
+//! or whose cluster stops answering, stops renewing, and another takes over once the claim has
+//! expired. Without the claim a replica skips the write; its hub still serves its own view
+//! through the API. A single replica always gets the claim. [`ScanDiff::stale`] stays the
 //! safety net for scans that reach the store out of order anyway (around a takeover).
 
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ use kaptain_store::{ScanDiff, Store};
 use crate::metrics::Metrics;
 use kaptain_engine::live::{LiveConfig, ReportChange, ReportSink, SinkError};
 
-/// Records the findings history of the clusters whose lease this replica holds.
+/// Records the findings history of the clusters whose claim this replica holds.
 pub struct HistoryRecorder {
     store: Store,
     holder: String,
@@ -42,22 +42,22 @@ pub struct HistoryRecorder {
 /// What a recorder did with one cluster's reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
-    /// Whether the last attempt held the cluster's lease.
+    /// Whether the last attempt held the cluster's claim.
     pub holds: bool,
     /// Scans recorded.
     pub recorded: u64,
-    /// Scans left out because another replica held the lease.
+    /// Scans left out because another replica held the claim.
     pub skipped: u64,
 }
 
-/// The store lease that says who records `cluster`.
-pub fn lease_name(cluster: &str) -> String {
+/// The store claim that says who records `cluster`.
+pub fn claim_name(cluster: &str) -> String {
     format!("findings/{cluster}")
 }
 
 impl HistoryRecorder {
-    /// A recorder into `store` with a new holder id, holding leases for
-    /// `hub.sink_lease_ttl()`, reporting in `metrics`.
+    /// A recorder into `store` with a new holder id, holding claims for
+    /// `hub.sink_claim_ttl()`, reporting in `metrics`.
     pub fn new(
         store: Store,
         hub: &LiveConfig,
@@ -66,24 +66,24 @@ impl HistoryRecorder {
         Ok(HistoryRecorder {
             store,
             holder: kaptain_store::new_holder_id()?,
-            ttl: hub.sink_lease_ttl(),
+            ttl: hub.sink_claim_ttl(),
             metrics,
             tallies: Mutex::new(BTreeMap::new()),
             closed: tokio::sync::RwLock::new(false),
         })
     }
 
-    /// This replica's holder id in the store's leases (`host/pid/random`).
+    /// This replica's holder id in the store's claims (`host/pid/random`).
     pub fn holder(&self) -> &str {
         &self.holder
     }
 
-    /// How long a lease lasts without renewal.
+    /// How long a claim lasts without renewal.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
 
-    /// Whether the last attempt to record `cluster` held its lease; `None` before the first.
+    /// Whether the last attempt to record `cluster` held its claim; `None` before the first.
     pub fn records(&self, cluster: &str) -> Option<bool> {
         self.tally(cluster).map(|t| t.holds)
     }
@@ -93,7 +93,7 @@ impl HistoryRecorder {
         self.tallies().get(cluster).copied()
     }
 
-    /// Records one scan of `cluster` if this replica holds (or can take) its lease: the
+    /// Records one scan of `cluster` if this replica holds (or can take) its claim: the
     /// scan's diff, or `None` when another replica records the cluster (or this recorder was
     /// released).
     pub async fn record(
@@ -107,8 +107,8 @@ impl HistoryRecorder {
         }
         let held = self
             .store
-            .hold_lease(
-                &lease_name(cluster),
+            .hold_claim(
+                &claim_name(cluster),
                 &self.holder,
                 Timestamp::now(),
                 self.ttl,
@@ -131,7 +131,7 @@ impl HistoryRecorder {
         Ok(Some(diff))
     }
 
-    /// Stops recording (waiting for recordings in progress) and gives up every lease this
+    /// Stops recording (waiting for recordings in progress) and gives up every claim this
     /// replica holds, so that another replica takes over at its next report instead of after
     /// the time to live (on a clean shutdown).
     pub async fn release(&self) {
@@ -146,14 +146,14 @@ impl HistoryRecorder {
         for cluster in clusters {
             match self
                 .store
-                .release_lease(&lease_name(&cluster), &self.holder)
+                .release_claim(&claim_name(&cluster), &self.holder)
                 .await
             {
                 Ok(_) => {
                     self.tallies().entry(cluster.clone()).or_default().holds = false;
                     self.metrics.set_findings_recorder(&cluster, false);
                 }
-                Err(e) => tracing::warn!(%cluster, "releasing the findings recorder lease: {e}"),
+                Err(e) => tracing::warn!(%cluster, "releasing the findings recorder claim: {e}"),
             }
         }
     }
@@ -178,8 +178,8 @@ impl HistoryRecorder {
             tracing::info!(%cluster, holder = %self.holder, "this replica records the findings history");
             return;
         }
-        let other = match self.store.lease(&lease_name(cluster)).await {
-            Ok(Some(lease)) => lease.holder,
+        let other = match self.store.claim(&claim_name(cluster)).await {
+            Ok(Some(claim)) => claim.holder,
             Ok(None) => "another replica".to_owned(),
             Err(e) => format!("another replica ({e})"),
         };
@@ -238,9 +238,9 @@ mod tests {
         }
     }
 
-    fn hub(lease: Duration) -> LiveConfig {
+    fn hub(claim: Duration) -> LiveConfig {
         LiveConfig {
-            sink_lease: Some(lease),
+            sink_claim: Some(claim),
             ..LiveConfig::default()
         }
     }
@@ -293,8 +293,8 @@ mod tests {
             mb.encode()
                 .contains("kaptain_server_findings_recorder{cluster=\"prod\"} 0")
         );
-        let lease = sa.lease(&lease_name("prod")).await.expect("lease");
-        assert_eq!(lease.map(|l| l.holder), Some(a.holder().to_owned()));
+        let claim = sa.claim(&claim_name("prod")).await.expect("claim");
+        assert_eq!(claim.map(|l| l.holder), Some(a.holder().to_owned()));
 
         // A releases (clean shutdown): it records nothing more, B takes over at once.
         a.release().await;
@@ -314,14 +314,14 @@ mod tests {
     fn the_default_lease_outlives_a_missed_renewal() {
         let cfg = LiveConfig::default();
         // A ready cluster goes at most sink_interval + resync between sink calls.
-        assert!(cfg.sink_lease_ttl() > cfg.sink_interval + cfg.resync);
+        assert!(cfg.sink_claim_ttl() > cfg.sink_interval + cfg.resync);
         let slow = LiveConfig {
             sink_interval: Duration::from_secs(600),
             ..LiveConfig::default()
         };
-        assert!(slow.sink_lease_ttl() > slow.sink_interval + slow.resync);
+        assert!(slow.sink_claim_ttl() > slow.sink_interval + slow.resync);
         assert_eq!(
-            hub(Duration::from_secs(7)).sink_lease_ttl(),
+            hub(Duration::from_secs(7)).sink_claim_ttl(),
             Duration::from_secs(7)
         );
     }

@@ -76,7 +76,7 @@ impl Metrics {
         let findings_recorder = Family::<ClusterLabels, Gauge>::default();
         r.register(
             "findings_recorder",
-            "1 while this replica records the cluster's findings history (it holds the cluster's lease in the store), 0 while another replica does",
+            "1 while this replica records the cluster's findings history (it holds the cluster's claim in the store), 0 while another replica does",
             findings_recorder.clone(),
         );
         Metrics {

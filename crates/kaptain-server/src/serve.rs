@@ -58,7 +58,7 @@ pub struct Server {
 
 impl Server {
     /// Opens the store, starts the hub on `opts.clusters` (recording every analysis in the
-    /// findings history while this replica holds the cluster's lease, see
+    /// findings history while this replica holds the cluster's claim, see
     /// [`crate::history`]) and builds the application.
     pub async fn build(opts: &ServeOptions, hub_config: LiveConfig) -> Result<Server, ServeError> {
         if opts.no_auth && !opts.listen.ip().is_loopback() {
@@ -132,7 +132,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(ServeError::Serve);
-    // Another replica takes over recording at once instead of after the lease expires.
+    // Another replica takes over recording at once instead of after the claim expires.
     server.state.history.release().await;
     served
 }

@@ -8,7 +8,7 @@
 //!
 //! Prints, per backend: the first scan (10,000 inserts), an unchanged rescan, a rescan with
 //! 10% changed content, 5% cleared and 5% new, a page of 100 findings (p50/p99 over 500), a
-//! token authentication, an audit append and a lease renewal (what the server adds to each
+//! token authentication, an audit append and a claim renewal (what the server adds to each
 //! recording of a cluster). A measurement, not a test: no thresholds.
 
 use std::time::{Duration, Instant};
@@ -134,17 +134,17 @@ async fn bench(label: &str, url: &str) -> Result<(), Box<dyn std::error::Error>>
     for i in 0..200 {
         let now = t0 + SignedDuration::from_secs(i);
         store
-            .hold_lease("findings/bench", "bench", now, Duration::from_secs(180))
+            .hold_claim("findings/bench", "bench", now, Duration::from_secs(180))
             .await?;
     }
-    let lease = start.elapsed() / 200;
+    let claim = start.elapsed() / 200;
     let start = Instant::now();
     let v = store.verify_audit().await?;
     println!(
-        "{label}: authenticate_token {}, append_audit {}, hold_lease (a renewal) {}, verify_audit of {} records {}",
+        "{label}: authenticate_token {}, append_audit {}, hold_claim (a renewal) {}, verify_audit of {} records {}",
         ms(auth),
         ms(append),
-        ms(lease),
+        ms(claim),
         v.records,
         ms(start.elapsed())
     );

@@ -255,7 +255,7 @@ impl Store {
     ///
     /// Findings repeating a fingerprint within `findings` count once (the first). A scan
     /// older than the cluster's latest recorded scan is stale — around a hand-over of a
-    /// cluster's lease ([`Store::hold_lease`]) between server replicas, or a diagnose run
+    /// cluster's claim ([`Store::hold_claim`]) between server replicas, or a diagnose run
     /// recorded beside the watch, scans may reach the store out of order — and is left out ([`ScanDiff::stale`]): recording it would reopen what a later scan cleared
     /// and move the cluster's "last seen" back. Recording the same scan again changes
     /// nothing. Everything happens in one transaction with multi-row statements; concurrent

@@ -40,7 +40,7 @@
 //! | `api_tokens` | API token | role, scopes JSON, SHA-256 of the secret (unique), hint, expiry, last use, revocation |
 //! | `audit_log` | audit record | `seq` primary key, `prev_hash`, `hash`; triggers reject UPDATE and DELETE |
 //! | `settings` | setting | `secret` flag; secret values sealed with XChaCha20-Poly1305 |
-//! | `leases` | named lease | `holder`, `acquired_at`, `expires_at`: which server replica does a job (records a cluster's findings history) until when; see [`Store::hold_lease`] |
+//! | `claims` | named claim | `holder`, `acquired_at`, `expires_at`: which server replica does a job (records a cluster's findings history) until when; see [`Store::hold_claim`] |
 //!
 //! # Concurrency
 //!
@@ -53,11 +53,11 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod claim;
 mod cursor;
 mod db;
 mod error;
 mod findings;
-mod lease;
 mod runs;
 mod settings;
 mod stats;
@@ -67,10 +67,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use audit::{AuditQuery, AuditRecord, AuditVerification, GENESIS_HASH, NewAudit};
+pub use claim::{Claim, new_holder_id};
 pub use cursor::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 pub use error::{Error, Result};
 pub use findings::{FindingQuery, FindingState, ScanDiff, StoredFinding, StoredFindingJson};
-pub use lease::{Lease, new_holder_id};
 pub use runs::{Run, RunStatus};
 pub use settings::{KEY_ENV, SecretKey, SettingInfo, load_or_create_key};
 pub use stats::{CheckMttr, ClusterScan, MAX_BUCKETS, MttrStats, SeverityBucket, SeverityCounts};

@@ -39,12 +39,12 @@ pub struct LiveConfig {
     /// still there). Default 60 s.
     pub sink_interval: Duration,
     /// How long the sink's claim on a cluster lasts without renewal: the server's findings
-    /// recorder holds a lease per cluster in its store for this long, renewed at every sink
+    /// recorder holds a claim per cluster in its store for this long, renewed at every sink
     /// call, so that of several replicas sharing one database one records a cluster (another
     /// takes over once the holder has stopped renewing for this long). Default `None`:
     /// 2 × (`sink_interval` + `resync`), the longest a ready cluster goes between sink calls
-    /// twice over; see [`LiveConfig::sink_lease_ttl`].
-    pub sink_lease: Option<Duration>,
+    /// twice over; see [`LiveConfig::sink_claim_ttl`].
+    pub sink_claim: Option<Duration>,
     /// First retry delay after a failure; doubles per failure up to `backoff_max`. Default 1 s.
     pub backoff_initial: Duration,
     /// Default 60 s.
@@ -70,7 +70,7 @@ impl Default for LiveConfig {
             request_timeout: Duration::from_secs(10),
             sync_timeout: Duration::from_secs(120),
             sink_interval: Duration::from_secs(60),
-            sink_lease: None,
+            sink_claim: None,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             event_capacity: 1024,
@@ -81,10 +81,10 @@ impl Default for LiveConfig {
 }
 
 impl LiveConfig {
-    /// The sink's lease time to live: `sink_lease` when set, else
+    /// The sink's claim time to live: `sink_claim` when set, else
     /// 2 × (`sink_interval` + `resync`) (default 180 s).
-    pub fn sink_lease_ttl(&self) -> Duration {
-        self.sink_lease
+    pub fn sink_claim_ttl(&self) -> Duration {
+        self.sink_claim
             .unwrap_or_else(|| (self.sink_interval + self.resync) * 2)
     }
 
@@ -113,7 +113,7 @@ impl fmt::Debug for LiveConfig {
             .field("request_timeout", &self.request_timeout)
             .field("sync_timeout", &self.sync_timeout)
             .field("sink_interval", &self.sink_interval)
-            .field("sink_lease", &self.sink_lease_ttl())
+            .field("sink_claim", &self.sink_claim_ttl())
             .field("backoff_initial", &self.backoff_initial)
             .field("backoff_max", &self.backoff_max)
             .finish_non_exhaustive()

@@ -39,7 +39,7 @@ pub struct AppState {
     pub hub: Arc<LiveClusters>,
     pub store: Store,
     /// Records findings history (the hub's sink, and diagnose runs) while this replica
-    /// holds the cluster's lease.
+    /// holds the cluster's claim.
     pub history: Arc<HistoryRecorder>,
     pub auth: Auth,
     pub metrics: Metrics,

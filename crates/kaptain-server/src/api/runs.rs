@@ -97,7 +97,7 @@ fn spawn_run(state: &AppState, run: &Run, actor: &str) -> TaskInfo {
         let outcome = match fresh_report(&work_state, &cluster).await {
             Ok(report) => {
                 progress(&work_state, id, &cluster, 0.7, "recording findings").await;
-                // Through the recorder: of several replicas, only the lease holder writes
+                // Through the recorder: of several replicas, only the claim holder writes
                 // the cluster's history.
                 match work_state.history.record(&cluster, &report.findings).await {
                     Ok(diff) => Ok(super::run_result::summary(&report, diff.as_ref())),

@@ -2,7 +2,7 @@
 //! (and migrate) at the same time, share tokens, secret settings and one audit chain, and
 //! record the cluster's findings history once — one open occurrence per finding, one
 //! occurrence per time a finding appeared, each closed once. Only the replica holding the
-//! cluster's lease records; when it stops, the other takes over.
+//! cluster's claim records; when it stops, the other takes over.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kaptain_engine::live::LiveConfig;
-use kaptain_server::history::lease_name;
+use kaptain_server::history::claim_name;
 use kaptain_server::serve::Server;
 use kaptain_store::{FindingQuery, FindingState, Role, StoredFinding};
 use kaptain_testenv::{Postgres, apply_yaml};
@@ -28,8 +28,8 @@ use super::{
 const NS: &str = "live-replicas";
 const ROOT: &str = "config.missing-configmap";
 
-/// Hubs that re-analyse and re-record every second: the lease holder keeps writing the
-/// cluster's scans into the store all along, and with a lease of a few seconds (the default
+/// Hubs that re-analyse and re-record every second: the claim holder keeps writing the
+/// cluster's scans into the store all along, and with a claim of a few seconds (the default
 /// for these intervals) a busy machine may hand it from one replica to the other meanwhile.
 fn busy_hub() -> LiveConfig {
     LiveConfig {
@@ -413,11 +413,11 @@ async fn two_replicas_share_one_postgres_database() -> TestResult {
     Ok(())
 }
 
-/// Busy hubs whose recorder lease outlives several missed renewals (a loaded machine does not
-/// hand the lease over by itself), yet expires soon after its holder stops.
+/// Busy hubs whose recorder claim outlives several missed renewals (a loaded machine does not
+/// hand the claim over by itself), yet expires soon after its holder stops.
 fn leased_hub() -> LiveConfig {
     LiveConfig {
-        sink_lease: Some(Duration::from_secs(10)),
+        sink_claim: Some(Duration::from_secs(10)),
         ..busy_hub()
     }
 }
@@ -464,13 +464,13 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     apply_yaml(&client, &missing_configmap(FIRST)).await?;
     let url = tokio::task::spawn_blocking(|| Postgres::shared().fresh_database()).await??;
     let dir = tempfile::tempdir()?;
-    // A third replica (only its lease) records the cluster when A and B start.
-    let lease = lease_name(CLUSTER);
+    // A third replica (only its claim) records the cluster when A and B start.
+    let claim = claim_name(CLUSTER);
     let third = kaptain_store::Store::open(&url).await?;
     let hour = Duration::from_secs(3600);
     assert!(
         third
-            .hold_lease(&lease, "third", Timestamp::now(), hour)
+            .hold_claim(&claim, "third", Timestamp::now(), hour)
             .await?
     );
     let (opts_a, opts_b) = (
@@ -484,7 +484,7 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     let (a, b) = (a?, b?);
     assert_ne!(a.state.history.holder(), b.state.history.holder());
 
-    // Without the lease, neither writes: both report the missing ConfigMap and have tried to
+    // Without the claim, neither writes: both report the missing ConfigMap and have tried to
     // record twice (sink calls of a cluster follow each other, so the first has finished),
     // and the store has no scan of the cluster.
     let skipped_twice = |s: &Server| {
@@ -504,10 +504,10 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
         (reported(&a) && reported(&b) && skipped_twice(&a) && skipped_twice(&b)).then_some(())
     })
     .await?;
-    // A diagnose run on a replica without the lease answers with what it found, and
+    // A diagnose run on a replica without the claim answers with what it found, and
     // records nothing either.
-    let operator = token(&a, "lease-operator", Role::Operator, vec![]).await?;
-    let started = start_run(&a, &operator, "a run on a replica without the lease").await?;
+    let operator = token(&a, "claim-operator", Role::Operator, vec![]).await?;
+    let started = start_run(&a, &operator, "a run on a replica without the claim").await?;
     let id = started.body["run"]["id"].as_i64().ok_or("no run id")?;
     let run = finished(&a, id, &operator).await?;
     assert_eq!(run["status"], "succeeded", "{run}");
@@ -519,20 +519,20 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     let scans = a.state.store.cluster_scans().await?;
     assert!(
         scans.iter().all(|s| s.cluster != CLUSTER),
-        "a replica without the lease recorded: {scans:?}"
+        "a replica without the claim recorded: {scans:?}"
     );
     for s in [&a, &b] {
         assert_eq!(s.state.history.tally(CLUSTER).map(|t| t.recorded), Some(0));
     }
     assert_eq!(root_open(&a, FIRST).await, Some(false));
 
-    // The third stops cleanly: one of A and B records now. The store's lease names it, it
+    // The third stops cleanly: one of A and B records now. The store's claim names it, it
     // says (and exports) that it records, and the other, having tried, says it does not.
-    assert!(third.release_lease(&lease, "third").await?);
+    assert!(third.release_claim(&claim, "third").await?);
     let a_holds = eventually(
         "one replica records, the other knows it does not",
         || async {
-            let holder = a.state.store.lease(&lease).await.ok()??.holder;
+            let holder = a.state.store.claim(&claim).await.ok()??.holder;
             let a_holds = holder == a.state.history.holder();
             if !a_holds && holder != b.state.history.holder() {
                 return None;
@@ -552,11 +552,11 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     })
     .await?;
 
-    // The holder stops watching (as if it crashed: it keeps its lease until it expires).
+    // The holder stops watching (as if it crashed: it keeps its claim until it expires).
     assert!(holder.state.hub.remove_cluster(CLUSTER));
-    eventually("the other replica takes the lease over", || async {
-        let lease = other.state.store.lease(&lease).await.ok()??;
-        (lease.holder == other.state.history.holder()
+    eventually("the other replica takes the claim over", || async {
+        let claim = other.state.store.claim(&claim).await.ok()??;
+        (claim.holder == other.state.history.holder()
             && other.state.history.records(CLUSTER) == Some(true))
         .then_some(())
     })
@@ -578,14 +578,14 @@ async fn one_replica_records_until_it_stops_then_the_other_takes_over() -> TestR
     )
     .await?;
     assert_eq!(
-        other.state.store.lease(&lease).await?.map(|l| l.holder),
+        other.state.store.claim(&claim).await?.map(|l| l.holder),
         Some(other.state.history.holder().to_owned()),
-        "the replica that stopped took the lease back"
+        "the replica that stopped took the claim back"
     );
 
-    // A clean shutdown gives the lease up at once.
+    // A clean shutdown gives the claim up at once.
     other.state.history.release().await;
-    assert_eq!(other.state.store.lease(&lease).await?, None);
+    assert_eq!(other.state.store.claim(&claim).await?, None);
     assert_eq!(other.state.history.records(CLUSTER), Some(false));
     assert_eq!(recorder_gauge(&other).await, Some(0));
     Ok(())

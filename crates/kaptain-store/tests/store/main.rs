@@ -5,9 +5,9 @@
 //! for both backends by `both!`.
 
 mod audit;
+mod claims;
 mod common;
 mod findings;
-mod leases;
 mod misc;
 mod plans;
 mod replicas;
@@ -55,8 +55,8 @@ both!(
     audit::modified_record_is_detected,
     audit::deleted_record_is_detected,
     audit::reordered_records_are_detected,
-    leases::lease_acquire_renew_expire_takeover,
-    leases::lease_racing_replicas_get_it_once,
+    claims::lease_acquire_renew_expire_takeover,
+    claims::lease_racing_replicas_get_it_once,
     misc::runs_lifecycle,
     misc::token_lifecycle,
     misc::settings_secret_and_plain,

@@ -1,16 +1,16 @@
-//! Named leases with an expiry, so that of several server replicas sharing one store only one
+//! Named claims with an expiry, so that of several server replicas sharing one store only one
 //! does a given job at a time (the server records a cluster's findings history under the
-//! lease `findings/<cluster>`).
+//! claim `findings/<cluster>`).
 //!
-//! A lease is free, held, or expired. [`Store::hold_lease`] takes it when it is free or
+//! A claim is free, held, or expired. [`Store::hold_claim`] takes it when it is free or
 //! expired, renews it when the caller already holds it, and fails (returns `false`) while
-//! another holder's lease runs — all in one `INSERT ... ON CONFLICT DO UPDATE ... WHERE ...
+//! another holder's claim runs — all in one `INSERT ... ON CONFLICT DO UPDATE ... WHERE ...
 //! RETURNING` statement, atomic on both backends. The holder renews by calling it again well
-//! before the lease expires; a holder that stops renewing (it stopped, or lost its cluster)
-//! loses the lease after its time to live and the next caller takes over.
+//! before the claim expires; a holder that stops renewing (it stopped, or lost its cluster)
+//! loses the claim after its time to live and the next caller takes over.
 //!
 //! Times come from the caller's clock, as in [`Store::record_scan`]: replicas' clocks must
-//! agree to well within a lease's time to live (NTP does).
+//! agree to well within a claim's time to live (NTP does).
 
 use std::time::Duration;
 
@@ -21,9 +21,9 @@ use crate::Store;
 use crate::db::{RowExt, micros, with_pool};
 use crate::error::{Error, Result};
 
-/// A lease as stored.
+/// A claim as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
+pub struct Claim {
     /// The job it is for, e.g. `findings/prod`.
     pub name: String,
     /// Who holds (or last held) it: a [`new_holder_id`].
@@ -34,7 +34,7 @@ pub struct Lease {
     pub expires_at: Timestamp,
 }
 
-impl Lease {
+impl Claim {
     /// Whether it is still held at `now` (else anyone may take it).
     pub fn is_held_at(&self, now: Timestamp) -> bool {
         now < self.expires_at
@@ -42,7 +42,7 @@ impl Lease {
 }
 
 /// A new holder id, unique per call: `host/pid/random` (the host from `HOSTNAME`, a pod's
-/// name in Kubernetes), so that a lease names the replica holding it.
+/// name in Kubernetes), so that a claim names the replica holding it.
 pub fn new_holder_id() -> Result<String> {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
@@ -64,19 +64,19 @@ pub fn new_holder_id() -> Result<String> {
     ))
 }
 
-/// Takes a free or expired lease, or renews the caller's own; leaves another holder's
-/// running lease alone (no row returned). `acquired_at` moves only when the holder changes.
-const HOLD: &str = "INSERT INTO leases (name, holder, acquired_at, expires_at) \
+/// Takes a free or expired claim, or renews the caller's own; leaves another holder's
+/// running claim alone (no row returned). `acquired_at` moves only when the holder changes.
+const HOLD: &str = "INSERT INTO claims (name, holder, acquired_at, expires_at) \
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET \
-     acquired_at = CASE WHEN leases.holder = excluded.holder \
-     THEN leases.acquired_at ELSE excluded.acquired_at END, \
+     acquired_at = CASE WHEN claims.holder = excluded.holder \
+     THEN claims.acquired_at ELSE excluded.acquired_at END, \
      holder = excluded.holder, expires_at = excluded.expires_at \
-     WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.acquired_at \
+     WHERE claims.holder = excluded.holder OR claims.expires_at <= excluded.acquired_at \
      RETURNING holder";
 
-fn decode(row: &impl RowExt) -> Result<Lease> {
-    Ok(Lease {
+fn decode(row: &impl RowExt) -> Result<Claim> {
+    Ok(Claim {
         name: row.string("name")?,
         holder: row.string("holder")?,
         acquired_at: row.ts("acquired_at")?,
@@ -85,10 +85,10 @@ fn decode(row: &impl RowExt) -> Result<Lease> {
 }
 
 impl Store {
-    /// Holds the lease `name` for `holder` from `now` until `now + ttl`: takes it when it is
+    /// Holds the claim `name` for `holder` from `now` until `now + ttl`: takes it when it is
     /// free or expired (at `now`), renews it when `holder` already holds it. Returns whether
-    /// `holder` holds it now; `false` while another holder's lease runs. One statement.
-    pub async fn hold_lease(
+    /// `holder` holds it now; `false` while another holder's claim runs. One statement.
+    pub async fn hold_claim(
         &self,
         name: &str,
         holder: &str,
@@ -98,7 +98,7 @@ impl Store {
         let ttl = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
         if ttl <= 0 {
             return Err(Error::InvalidArgument(format!(
-                "lease {name}: a time to live of less than 1 µs"
+                "claim {name}: a time to live of less than 1 µs"
             )));
         }
         let now = micros(now);
@@ -116,11 +116,11 @@ impl Store {
         Ok(held)
     }
 
-    /// Gives the lease `name` up if `holder` holds it (another replica may take it at once).
+    /// Gives the claim `name` up if `holder` holds it (another replica may take it at once).
     /// Returns whether it did.
-    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<bool> {
+    pub async fn release_claim(&self, name: &str, holder: &str) -> Result<bool> {
         let released = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            sqlx::query("DELETE FROM claims WHERE name = $1 AND holder = $2")
                 .bind(name)
                 .bind(holder)
                 .execute(pool)
@@ -130,12 +130,12 @@ impl Store {
         Ok(released > 0)
     }
 
-    /// The lease `name` as stored (held or expired), if anyone took it and did not release
+    /// The claim `name` as stored (held or expired), if anyone took it and did not release
     /// it.
-    pub async fn lease(&self, name: &str) -> Result<Option<Lease>> {
+    pub async fn claim(&self, name: &str) -> Result<Option<Claim>> {
         with_pool!(self, pool => {
             sqlx::query(
-                "SELECT name, holder, acquired_at, expires_at FROM leases WHERE name = $1",
+                "SELECT name, holder, acquired_at, expires_at FROM claims WHERE name = $1",
             )
             .bind(name)
             .fetch_optional(pool)
