@@ -52,8 +52,16 @@ pub trait TypedTool: Send + Sync {
     async fn run(&self, ctx: &Ctx<'_>, input: Self::Input) -> Result<Self::Output, ToolError>;
 }
 
-fn schema_of<T: JsonSchema>() -> Map<String, Value> {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
+/// A JSON Schema (draft-07, which every MCP client validates) of `T` as it is read
+/// (`output` false) or written (`output` true: fields skipped when empty are optional).
+fn schema_of<T: JsonSchema>(output: bool) -> Map<String, Value> {
+    let settings = schemars::generate::SchemaSettings::draft07();
+    let settings = if output {
+        settings.for_serialize()
+    } else {
+        settings.for_deserialize()
+    };
+    let schema = settings
         .into_generator()
         .into_root_schema_for::<T>();
     match serde_json::to_value(schema) {
@@ -83,10 +91,10 @@ impl<T: TypedTool> Tool for T {
         T::MARK
     }
     fn input_schema(&self) -> Map<String, Value> {
-        schema_of::<T::Input>()
+        schema_of::<T::Input>(false)
     }
     fn output_schema(&self) -> Map<String, Value> {
-        schema_of::<T::Output>()
+        schema_of::<T::Output>(true)
     }
     async fn call_json(
         &self,

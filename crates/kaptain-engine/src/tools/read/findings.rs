@@ -330,6 +330,9 @@ pub struct ListFindingsInput {
     /// Only root causes.
     #[serde(default)]
     pub root_causes_only: bool,
+    /// Only the finding with this fingerprint.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
     /// At most this many (default 50, at most 500).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -373,6 +376,7 @@ impl TypedTool for ListFindings {
             .filter(|f| kind.is_none_or(|k| f.object.kind == k.name()))
             .filter(|f| given(&input.name).is_none_or(|n| f.object.name == n))
             .filter(|f| !input.root_causes_only || f.root_cause)
+            .filter(|f| given(&input.fingerprint).is_none_or(|fp| f.fingerprint == fp))
             .filter(|f| check_selected(&checks, &f.id, f.category))
             .collect();
         found.sort_by(|a, b| {
