@@ -145,7 +145,10 @@ impl KaptainMcp {
                 )
                 .await
                 .map_err(|e| {
-                    McpError::internal_error(format!("the audit record could not be written: {e}"), None)
+                    McpError::internal_error(
+                        format!("the audit record could not be written: {e}"),
+                        None,
+                    )
                 })?;
         }
         Ok(result)
@@ -213,12 +216,14 @@ impl ServerHandler for KaptainMcp {
     ) -> Result<CallToolResponse, McpError> {
         let caller = self.caller(&ctx)?;
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-        let result = match self.call(&caller, "tools/call", &request.name, args).await? {
+        let result = match self
+            .call(&caller, "tools/call", &request.name, args)
+            .await?
+        {
             Ok(v) => CallToolResult::structured(v),
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
-                "{}: {e}",
-                e.category()
-            ))]),
+            Err(e) => {
+                CallToolResult::error(vec![ContentBlock::text(format!("{}: {e}", e.category()))])
+            }
         };
         Ok(result.into())
     }

@@ -55,10 +55,13 @@ pub(crate) async fn list(s: &KaptainMcp, caller: &Caller) -> Vec<Resource> {
             .take(MAX_FINDING_RESOURCES)
         {
             out.push(
-                Resource::new(finding_uri(&c, &f.fingerprint), format!("finding-{}", f.fingerprint))
-                    .with_title(format!("{} {}", f.severity, f.title))
-                    .with_description(format!("{} on {}", f.id, f.object.display()))
-                    .with_mime_type(JSON),
+                Resource::new(
+                    finding_uri(&c, &f.fingerprint),
+                    format!("finding-{}", f.fingerprint),
+                )
+                .with_title(format!("{} {}", f.severity, f.title))
+                .with_description(format!("{} on {}", f.id, f.object.display()))
+                .with_mime_type(JSON),
             );
         }
     }
@@ -100,7 +103,12 @@ pub(crate) async fn read(
             "list_findings",
             json!({"cluster": cluster, "fingerprint": fp, "limit": 1}),
         ),
-        _ => return Err(McpError::resource_not_found(format!("no resource {uri}"), None)),
+        _ => {
+            return Err(McpError::resource_not_found(
+                format!("no resource {uri}"),
+                None,
+            ));
+        }
     };
     match s.call(caller, "resources/read", tool, args).await? {
         Ok(v) if tool == "list_findings" => match v["items"].get(0) {

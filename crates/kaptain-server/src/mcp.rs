@@ -78,12 +78,19 @@ async fn to_caller(mut request: Request, next: Next) -> Response {
 /// The `/mcp` route, authenticated.
 pub fn router(state: AppState) -> Router<AppState> {
     let host = HubHost::new(state.hub.clone(), state.operator_namespace.clone());
-    let server = KaptainMcp::new(ToolRegistry::standard(), Arc::new(host), Callers::PerRequest)
-        .with_audit(Arc::new(StoreAudit {
-            store: state.store.clone(),
-        }));
+    let server = KaptainMcp::new(
+        ToolRegistry::standard(),
+        Arc::new(host),
+        Callers::PerRequest,
+    )
+    .with_audit(Arc::new(StoreAudit {
+        store: state.store.clone(),
+    }));
     Router::new()
         .route_service("/mcp", kaptain_mcp::http_service(server))
         .layer(middleware::from_fn(to_caller))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
 }

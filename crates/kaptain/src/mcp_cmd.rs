@@ -144,7 +144,10 @@ async fn wait_ready(hub: &Hub, names: &[String], max: Duration) {
             .collect();
         if pending.is_empty() || tokio::time::Instant::now() >= deadline {
             if !pending.is_empty() {
-                tracing::warn!(?pending, "serving before the first analysis of these clusters");
+                tracing::warn!(
+                    ?pending,
+                    "serving before the first analysis of these clusters"
+                );
             }
             return;
         }

@@ -61,9 +61,7 @@ fn schema_of<T: JsonSchema>(output: bool) -> Map<String, Value> {
     } else {
         settings.for_deserialize()
     };
-    let schema = settings
-        .into_generator()
-        .into_root_schema_for::<T>();
+    let schema = settings.into_generator().into_root_schema_for::<T>();
     match serde_json::to_value(schema) {
         Ok(Value::Object(mut m)) => {
             // Clients expect an object schema; a type without fields still is one.
