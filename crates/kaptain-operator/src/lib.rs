@@ -12,6 +12,7 @@
 //!
 //! [`ops`] holds what the `kaptain heal` commands do without an operator running.
 
+mod adopt;
 mod config;
 mod controller;
 mod error;
