@@ -64,6 +64,7 @@ fn schema_of<T: JsonSchema>(output: bool) -> Map<String, Value> {
     let schema = settings.into_generator().into_root_schema_for::<T>();
     match serde_json::to_value(schema) {
         Ok(Value::Object(mut m)) => {
+            objects_for_true(&mut m);
             // Clients expect an object schema; a type without fields still is one.
             m.entry("type")
                 .or_insert_with(|| Value::String("object".into()));
@@ -73,6 +74,37 @@ fn schema_of<T: JsonSchema>(output: bool) -> Map<String, Value> {
             let mut m = Map::new();
             m.insert("type".into(), Value::String("object".into()));
             m
+        }
+    }
+}
+
+/// Writes the schema `true` (any value, e.g. a `serde_json::Value` field) as `{}` where a
+/// subschema is expected: MCP clients (the TypeScript SDK) require property schemas to be
+/// objects.
+fn objects_for_true(m: &mut Map<String, Value>) {
+    for (k, v) in m.iter_mut() {
+        match v {
+            Value::Object(inner)
+                if matches!(k.as_str(), "properties" | "definitions" | "$defs") =>
+            {
+                for sub in inner.values_mut() {
+                    if *sub == Value::Bool(true) {
+                        *sub = Value::Object(Map::new());
+                    } else if let Value::Object(o) = sub {
+                        objects_for_true(o);
+                    }
+                }
+            }
+            Value::Bool(true) if k == "items" => *v = Value::Object(Map::new()),
+            Value::Object(o) => objects_for_true(o),
+            Value::Array(a) => {
+                for x in a.iter_mut() {
+                    if let Value::Object(o) = x {
+                        objects_for_true(o);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -90,6 +90,24 @@ fn every_tool_has_a_name_description_schemas_and_mark() {
     );
     assert_eq!(r.visible(&admin()).len(), r.all().count());
     assert!(r.clone().read_only().get("propose_action").is_none());
+    // Every property schema is an object (MCP clients reject the boolean schema `true`).
+    fn no_true(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.iter().all(|(k, v)| {
+                let sub = matches!(k.as_str(), "properties" | "definitions" | "$defs");
+                (!sub
+                    || v.as_object()
+                        .is_none_or(|p| p.values().all(|x| x.is_object())))
+                    && no_true(v)
+            }),
+            Value::Array(a) => a.iter().all(no_true),
+            _ => true,
+        }
+    }
+    for t in r.all() {
+        assert!(no_true(&Value::Object(t.output_schema())), "{}", t.name());
+        assert!(no_true(&Value::Object(t.input_schema())), "{}", t.name());
+    }
     // A schema describes its fields for a model.
     let s = r.get("list_resources").unwrap().input_schema();
     assert!(
