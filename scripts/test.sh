@@ -22,4 +22,9 @@ echo "test: PostgreSQL binaries in $KAPTAIN_PG_BIN" >&2
 chromedriver="$(scripts/provision-browser.sh)"
 echo "test: chromedriver $chromedriver" >&2
 
+# The MCP test with a client nobody here wrote: the official TypeScript SDK from npm.
+KAPTAIN_MCP_CLIENT_DIR="$(scripts/provision-mcp-client.sh)"
+export KAPTAIN_MCP_CLIENT_DIR
+echo "test: MCP TypeScript SDK in $KAPTAIN_MCP_CLIENT_DIR" >&2
+
 cargo test --workspace --all-targets --locked "$@"

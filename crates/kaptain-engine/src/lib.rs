@@ -8,7 +8,10 @@
 //!   watched, each with a live index, the latest report, its changes and summaries.
 //! - [`healing`]: list, plan, approve and reject HealingActions through the same guard as
 //!   the operator, and what the operator shares with them.
+//! - [`tools`]: the ToolRegistry — one typed definition of each capability (JSON schemas,
+//!   read-only or proposing), used by MCP now and by the LLM loop, agents and chat next.
 
 pub mod healing;
 pub mod live;
 pub mod scan;
+pub mod tools;

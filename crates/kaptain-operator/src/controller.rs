@@ -356,9 +356,14 @@ impl Controller {
             }
         }
 
+        // 2b. Actions a person or an MCP client proposed: the guard decides them now.
+        let adopted = self
+            .adopt(&mut round, &actions, &mut busy, &mut waiting)
+            .await?;
+
         // 3. Waiting actions: deferred ones may run now; stale ones are rejected.
         for a in &actions {
-            if phase(a) != Phase::Proposed {
+            if phase(a) != Phase::Proposed || adopted.contains(&uid(a)) {
                 continue;
             }
             match self.reevaluate(&mut round, a, &busy).await {

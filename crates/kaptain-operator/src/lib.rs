@@ -13,6 +13,7 @@
 //! What the `kaptain heal` commands do without an operator running is in
 //! [`kaptain_engine::healing::ops`], with what it shares with this loop.
 
+mod adopt;
 mod config;
 mod controller;
 pub mod executor;

@@ -59,11 +59,23 @@ impl Controller {
             status: None,
         };
         let api: Api<HealingAction> = Api::namespaced(self.client.clone(), &ns);
-        let mut a = match api.create(&PostParams::default(), &ha).await {
+        let a = match api.create(&PostParams::default(), &ha).await {
             Ok(a) => a,
             Err(kube::Error::Api(s)) if s.code == 409 => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        self.settle(r, a, decision).await.map(Some)
+    }
+
+    /// Records the guard's verdict on a new HealingAction (the operator's own, or one a
+    /// person or an MCP client proposed): approved, dry-run, waiting for a person, deferred or
+    /// rejected, with an Event on the target.
+    pub(crate) async fn settle(
+        &mut self,
+        r: &mut Round<'_>,
+        mut a: HealingAction,
+        decision: Decision,
+    ) -> Result<HealingAction> {
         let action = a.spec.action.as_str();
         self.metrics.proposed(action, decision.as_str());
         if let Some(seen) = self.state.first_seen.get(&a.spec.finding.fingerprint) {
@@ -124,7 +136,7 @@ impl Controller {
                 .unwrap_or_default()
         );
         self.recorder.action(&a, level, reason, &msg).await;
-        Ok(Some(a))
+        Ok(a)
     }
 
     /// A Proposed action: reject it if its finding is gone for good, approve it if the guard

@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
         .merge(crate::console::router(state.clone()))
+        .merge(crate::mcp::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),

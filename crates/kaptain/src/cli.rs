@@ -156,6 +156,21 @@ pub enum Command {
             --oidc-jwks-url https://idp.example/.well-known/jwks.json"
     )]
     Serve(ServeArgs),
+    /// Serve Kaptain's tools to an MCP client (Claude Desktop, Cursor, ...) over stdio.
+    #[command(
+        long_about = "Serve Kaptain as an MCP server on stdin/stdout: diagnose, why, describe, \
+            logs, events, list_resources, heal_plan and the other tools of Kaptain's ToolRegistry, \
+            the current report and check catalog as resources, and troubleshooting prompts. It \
+            watches the kubeconfig's current context (or --context, --all-contexts) and uses the \
+            kubeconfig's own rights. Secret values, tokens and kubeconfigs never leave the \
+            process. `propose_action` only records a HealingAction for the safety guard and a \
+            person to approve; --read-only hides it. Logs go to stderr (stdout is the protocol).",
+        after_help = "Examples:\n  \
+            kaptain mcp\n  \
+            kaptain mcp --context prod --read-only\n  \
+            kaptain mcp --all-contexts"
+    )]
+    Mcp(crate::mcp_cmd::McpArgs),
     /// Manage the server's API tokens (shown once, stored hashed).
     #[command(after_help = "Examples:\n  \
             kaptain token create --name ci --role viewer --scope prod/shop --expires-in 30d\n  \

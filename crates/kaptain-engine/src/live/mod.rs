@@ -201,6 +201,12 @@ impl LiveClusters {
             .cloned()
     }
 
+    /// Every HealingAction as watched (for the engine's tools). Empty when the CRD is not
+    /// installed; `None` for an unknown cluster.
+    pub fn healing_action_objects(&self, cluster: &str) -> Option<Vec<Arc<HealingAction>>> {
+        Some(self.slot(cluster)?.read().actions.clone())
+    }
+
     /// The index of the latest analysis.
     pub fn index(&self, name: &str) -> Option<Arc<ClusterIndex>> {
         self.slot(name)?.read().index.clone()
