@@ -102,6 +102,25 @@ impl ClusterSource {
         }
     }
 
+    /// What `--kubeconfig`, `--context` (repeatable) and `--all-contexts` select: every context
+    /// of the kubeconfig, the named ones, or (neither given) its current context.
+    pub fn select(
+        path: Option<PathBuf>,
+        contexts: &[String],
+        all_contexts: bool,
+    ) -> Result<Vec<ClusterSource>, Error> {
+        if all_contexts {
+            ClusterSource::all_contexts(path)
+        } else if contexts.is_empty() {
+            Ok(vec![ClusterSource::kubeconfig(path, None)])
+        } else {
+            Ok(contexts
+                .iter()
+                .map(|c| ClusterSource::context(path.clone(), c))
+                .collect())
+        }
+    }
+
     /// `--all-contexts`: one source per context of the kubeconfig.
     pub fn all_contexts(path: Option<PathBuf>) -> Result<Vec<ClusterSource>, Error> {
         let names = context_names(path.as_ref())?;

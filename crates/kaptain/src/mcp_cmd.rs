@@ -69,19 +69,8 @@ fn fail(message: &str) -> u8 {
 }
 
 async fn serve(a: McpArgs) -> Result<(), String> {
-    let sources = if a.all_contexts {
-        ClusterSource::all_contexts(a.kubeconfig.clone()).map_err(|e| e.to_string())?
-    } else if a.contexts.is_empty() {
-        vec![ClusterSource::Kubeconfig {
-            path: a.kubeconfig.clone(),
-            context: None,
-        }]
-    } else {
-        a.contexts
-            .iter()
-            .map(|c| ClusterSource::context(a.kubeconfig.clone(), c))
-            .collect()
-    };
+    let sources = ClusterSource::select(a.kubeconfig.clone(), &a.contexts, a.all_contexts)
+        .map_err(|e| e.to_string())?;
     let mut config = LiveConfig::default();
     if let Some(ahead) = a.analyze_ahead {
         config = config.with_clock_offset(ahead);

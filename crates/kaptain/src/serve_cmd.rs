@@ -39,18 +39,9 @@ fn fail(message: &str) -> u8 {
 fn options(a: &ServeArgs) -> Result<ServeOptions, String> {
     let clusters = if a.in_cluster {
         vec![ClusterSource::InCluster]
-    } else if a.all_contexts {
-        ClusterSource::all_contexts(a.kubeconfig.clone()).map_err(|e| e.to_string())?
-    } else if a.contexts.is_empty() {
-        vec![ClusterSource::Kubeconfig {
-            path: a.kubeconfig.clone(),
-            context: None,
-        }]
     } else {
-        a.contexts
-            .iter()
-            .map(|c| ClusterSource::context(a.kubeconfig.clone(), c))
-            .collect()
+        ClusterSource::select(a.kubeconfig.clone(), &a.contexts, a.all_contexts)
+            .map_err(|e| e.to_string())?
     };
     let database_url = a
         .database_url
