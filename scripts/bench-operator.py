@@ -332,6 +332,10 @@ def main():
 
         subprocess.run(kc + ["apply", "-f", os.path.join(ROOT, "deploy", "crds", "kaptain.dev_crds.yaml")],
                        check=True, stdout=subprocess.DEVNULL)
+        # A cluster given with --kubeconfig (e.g. kept by bench-live.py) has no operator namespace.
+        ns = subprocess.run(kc + ["create", "namespace", OPERATOR_NS], capture_output=True, text=True)
+        if ns.returncode != 0 and "AlreadyExists" not in ns.stderr:
+            sys.exit(f"cannot create namespace {OPERATOR_NS}: {ns.stderr.strip()}")
         deployments = -(-a.pods // a.replicas)
         t0 = time.perf_counter()
         if count_pods(kubeconfig)[1] < a.pods:
