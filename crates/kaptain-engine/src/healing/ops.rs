@@ -15,6 +15,7 @@ use kaptain_heal::guard::{
 };
 use kaptain_heal::planner::{PlanInput, object_name, observe, plan};
 use kaptain_index::{ClusterIndex, Kind};
+use kaptain_model::Finding;
 use kaptain_sources::live::{Cluster, LiveOptions};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
@@ -346,7 +347,46 @@ pub async fn plan_now(
     }
     let now = Timestamp::now();
     let checks: Vec<_> = kaptain_analyze::catalog().iter().collect();
-    let findings: Vec<_> = crate::scan::findings(&idx, &checks, now)
+    let findings = crate::scan::findings(&idx, &checks, now);
+    plan_on(client, &idx, findings, now, namespace, safety, st, notes).await
+}
+
+/// What [`plan_now`] does after reading the cluster, on an index and its findings already at
+/// hand (a live cluster's, kept by [`crate::live::LiveClusters`]): no LIST of the objects again.
+pub async fn plan_with_index(
+    client: &kube::Client,
+    idx: &ClusterIndex,
+    findings: Vec<Finding>,
+    namespace: Option<&str>,
+    operator_namespace: &str,
+) -> Result<PlanReport> {
+    let mut notes = Vec::new();
+    let (safety, st) = operator_context(client, operator_namespace, None, &mut notes).await;
+    plan_on(
+        client,
+        idx,
+        findings,
+        Timestamp::now(),
+        namespace,
+        safety,
+        st,
+        notes,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn plan_on(
+    client: &kube::Client,
+    idx: &ClusterIndex,
+    findings: Vec<Finding>,
+    now: Timestamp,
+    namespace: Option<&str>,
+    safety: SafetyConfig,
+    st: PersistedState,
+    mut notes: Vec<String>,
+) -> Result<PlanReport> {
+    let findings: Vec<Finding> = findings
         .into_iter()
         .filter(|f| namespace.is_none() || f.object.namespace.as_deref() == namespace)
         .collect();
@@ -391,7 +431,7 @@ pub async fn plan_now(
     let p = plan(&PlanInput {
         findings: &findings,
         policies: &policies,
-        index: &idx,
+        index: idx,
         first_seen: &st.first_seen,
         now,
     });
@@ -402,7 +442,7 @@ pub async fn plan_now(
             let policy = policies
                 .iter()
                 .find(|x| x.reference.same_policy(&proposal.policy));
-            let facts = observe(&idx, &proposal);
+            let facts = observe(idx, &proposal);
             let d = evaluate(
                 &GuardContext {
                     now,

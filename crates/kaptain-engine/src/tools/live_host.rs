@@ -105,9 +105,22 @@ impl ToolHost for LiveHost {
         namespace: Option<&str>,
     ) -> Result<HealPlan, ToolError> {
         let client = self.connected(cluster)?;
-        let p = crate::healing::ops::plan_now(&client, namespace, &self.operator_namespace, None)
-            .await
-            .map_err(|e| ToolError::Unavailable(scrub_text(&format!("planning: {e}"))))?;
+        // The hub's live index and current report: no second LIST of the cluster per call.
+        let (Some(idx), Some(report)) = (self.hub.index(cluster), self.hub.report(cluster)) else {
+            return Err(ToolError::Unavailable(format!(
+                "cluster {cluster} has no data yet (still connecting)"
+            )));
+        };
+        let findings = report.findings.clone();
+        let p = crate::healing::ops::plan_with_index(
+            &client,
+            &idx,
+            findings,
+            namespace,
+            &self.operator_namespace,
+        )
+        .await
+        .map_err(|e| ToolError::Unavailable(scrub_text(&format!("planning: {e}"))))?;
         Ok(HealPlan {
             findings: p.findings,
             policies: p.policies,
