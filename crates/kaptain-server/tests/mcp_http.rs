@@ -139,7 +139,12 @@ async fn mcp_over_http_with_roles_scopes_and_audit() -> TestResult {
                     x["root"]["check"] == "config.missing-configmap"
                         && x["root"]["object"]["name"] == "api-config"
                 })
-            });
+            })
+            // Wait for what is asserted below: while the pods' findings settle, the headline
+            // can name another cause for a moment (seen once in a run).
+            && w["headline"]
+                .as_str()
+                .is_some_and(|h| h.contains("api-config"));
         hit.then_some(w)
     })
     .await?;
