@@ -200,9 +200,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_providers_are_named() {
-        let e = serde_yaml_ng::from_str::<LlmSettings>("provder: openai\n").unwrap_err();
+        let e = serde_yaml_ng::from_str::<LlmSettings>("provder: openai\n").expect_err("rejected");
         assert!(e.to_string().contains("provder"), "{e}");
-        let e = ProviderKind::parse("gpt").unwrap_err();
+        let e = ProviderKind::parse("gpt").expect_err("rejected");
         assert!(e.to_string().contains("\"gpt\""), "{e}");
     }
 
