@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kaptain_model::ObjectRef;
 
-use crate::kinds::{AnyObject, Kind, Stores};
+use crate::kinds::{AnyObject, Kind, Tables};
 use crate::refs::{self, Reference};
 use crate::selector::Requirement;
 
@@ -37,11 +37,11 @@ impl ObjKey {
     }
 }
 
-/// Objects of one kind, addressable by namespace and name. A store owns its objects (a
+/// Objects of one kind, addressable by namespace and name. A table owns its objects (a
 /// LIST's vector is taken as it is) or shares them with a long-lived owner — the reflectors
 /// of [`crate::watch`] — so that an index of a watched cluster copies no object.
 #[derive(Debug, Clone)]
-pub struct Store<K> {
+pub struct Table<K> {
     items: Items<K>,
     by_name: HashMap<(String, String), usize>,
 }
@@ -52,16 +52,16 @@ enum Items<K> {
     Shared(Vec<Arc<K>>),
 }
 
-impl<K> Default for Store<K> {
+impl<K> Default for Table<K> {
     fn default() -> Self {
-        Store {
+        Table {
             items: Items::Owned(Vec::new()),
             by_name: HashMap::new(),
         }
     }
 }
 
-/// The objects of a [`Store`], in insertion order.
+/// The objects of a [`Table`], in insertion order.
 #[derive(Debug, Clone)]
 pub enum Iter<'a, K> {
     Owned(std::slice::Iter<'a, K>),
@@ -105,7 +105,7 @@ fn key_of<K: Metadata<Ty = ObjectMeta>>(obj: &K) -> (String, String) {
     )
 }
 
-impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
+impl<K: Metadata<Ty = ObjectMeta>> Table<K> {
     /// Inserts or replaces (same namespace and name) an object.
     pub fn insert(&mut self, obj: K) {
         let key = key_of(&obj);
@@ -128,8 +128,8 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
         }
     }
 
-    /// Inserts or replaces an object without copying it: the store shares it with its owner.
-    /// (A store that owned objects so far moves them behind `Arc`s first.)
+    /// Inserts or replaces an object without copying it: the table shares it with its owner.
+    /// (A table that owned objects so far moves them behind `Arc`s first.)
     pub fn insert_shared(&mut self, obj: Arc<K>) {
         if let Items::Owned(v) = &mut self.items {
             self.items = Items::Shared(std::mem::take(v).into_iter().map(Arc::new).collect());
@@ -147,7 +147,7 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
         }
     }
 
-    /// Inserts many objects; into an empty store the vector is taken as it is.
+    /// Inserts many objects; into an empty table the vector is taken as it is.
     pub fn extend(&mut self, objs: Vec<K>) {
         if !self.is_empty() || matches!(self.items, Items::Shared(_)) {
             objs.into_iter().for_each(|o| self.insert(o));
@@ -165,7 +165,7 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
         self.items = Items::Owned(objs);
     }
 
-    /// Inserts many shared objects; into an empty store the vector is taken as it is (a
+    /// Inserts many shared objects; into an empty table the vector is taken as it is (a
     /// live LIST parses each object into its own `Arc`).
     pub fn extend_shared(&mut self, objs: Vec<Arc<K>>) {
         if self.is_empty() {
@@ -227,7 +227,7 @@ impl<K: Metadata<Ty = ObjectMeta>> Store<K> {
 /// Built once; read-only afterwards. Analyzers never call the API themselves.
 #[derive(Debug, Default, Clone)]
 pub struct ClusterIndex {
-    pub objects: Stores,
+    pub objects: Tables,
     /// Kinds this index was filled with (even if no object of the kind exists). A check that
     /// reasons about absence (a missing ConfigMap) must only do so for loaded kinds.
     loaded: HashSet<Kind>,
@@ -259,8 +259,8 @@ impl ClusterIndex {
         idx
     }
 
-    /// Builds an index from stores filled by a live scan.
-    pub fn from_stores(objects: Stores, loaded: &[Kind]) -> ClusterIndex {
+    /// Builds an index from tables filled by a live scan.
+    pub fn from_tables(objects: Tables, loaded: &[Kind]) -> ClusterIndex {
         let mut idx = ClusterIndex {
             objects,
             ..ClusterIndex::default()
@@ -608,7 +608,7 @@ mod tests {
         }
     }
 
-    fn values(s: &Store<ConfigMap>) -> Vec<String> {
+    fn values(s: &Table<ConfigMap>) -> Vec<String> {
         s.iter()
             .map(|c| {
                 c.data
@@ -621,12 +621,12 @@ mod tests {
     }
 
     #[test]
-    fn owned_and_shared_stores_answer_alike() {
-        let mut owned = Store::default();
+    fn owned_and_shared_tables_answer_alike() {
+        let mut owned = Table::default();
         owned.extend(vec![cm("a", "x", "1"), cm("a", "y", "2")]);
         owned.insert(cm("a", "x", "3"));
         owned.insert(cm("b", "x", "4"));
-        let mut shared = Store::default();
+        let mut shared = Table::default();
         for c in [cm("a", "x", "1"), cm("a", "y", "2")] {
             shared.insert_shared(Arc::new(c));
         }
@@ -664,18 +664,18 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_store_copies_nothing_and_an_owned_one_turns_shared() {
+    fn a_shared_table_copies_nothing_and_an_owned_one_turns_shared() {
         let one = Arc::new(cm("a", "x", "1"));
-        let mut s = Store::default();
+        let mut s = Table::default();
         s.insert_shared(one.clone());
         assert!(std::ptr::eq(s.get("a", "x").expect("x"), one.as_ref()));
         assert_eq!(Arc::strong_count(&one), 2);
-        let mut owned = Store::default();
+        let mut owned = Table::default();
         owned.extend(vec![cm("a", "y", "2")]);
         owned.insert_shared(one.clone());
         assert_eq!(values(&owned), vec!["2", "1"]);
         assert!(std::ptr::eq(owned.get("a", "x").expect("x"), one.as_ref()));
-        // extend() on a shared store inserts one by one.
+        // extend() on a shared table inserts one by one.
         owned.extend(vec![cm("a", "y", "5"), cm("a", "z", "6")]);
         assert_eq!(values(&owned), vec!["5", "1", "6"]);
     }
@@ -684,11 +684,11 @@ mod tests {
     fn extend_shared_takes_the_vector_and_keeps_the_later_of_a_name_given_twice() {
         let listed = vec![Arc::new(cm("a", "x", "1")), Arc::new(cm("a", "y", "2"))];
         let first = listed[0].clone();
-        let mut s = Store::default();
+        let mut s = Table::default();
         s.extend_shared(listed);
         assert_eq!(values(&s), vec!["1", "2"]);
         assert!(std::ptr::eq(s.get("a", "x").expect("x"), first.as_ref()));
-        // Into a store that has objects: inserted one by one, replacing by name.
+        // Into a table that has objects: inserted one by one, replacing by name.
         s.extend_shared(vec![
             Arc::new(cm("a", "y", "3")),
             Arc::new(cm("b", "y", "4")),
@@ -696,7 +696,7 @@ mod tests {
         assert_eq!(values(&s), vec!["1", "3", "4"]);
         assert_eq!(s.get("b", "y").map(values_of), Some("4".into()));
         // The same name twice in one listing: the later one wins, every name findable.
-        let mut dup = Store::default();
+        let mut dup = Table::default();
         dup.extend_shared(vec![
             Arc::new(cm("a", "x", "1")),
             Arc::new(cm("a", "z", "2")),

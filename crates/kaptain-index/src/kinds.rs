@@ -103,9 +103,9 @@ macro_rules! kinds {
 
         /// Typed stores, one per kind.
         #[derive(Debug, Default, Clone)]
-        pub struct Stores { $(pub $field: $crate::Store<$ty>,)* }
+        pub struct Tables { $(pub $field: $crate::Table<$ty>,)* }
 
-        impl Stores {
+        impl Tables {
             pub fn insert(&mut self, obj: AnyObject) {
                 match obj { $(AnyObject::$variant(o) => self.$field.insert(*o),)* }
             }
@@ -130,7 +130,7 @@ macro_rules! kinds {
             }
         }
 
-        impl Stores {
+        impl Tables {
             /// Adds a listed kind: its vector becomes the store when the store is empty.
             pub fn put(&mut self, listed: Listed) {
                 match listed { $(Listed::$variant(v) => self.$field.extend_shared(v),)* }

@@ -12,8 +12,8 @@ pub mod quantity;
 mod refs;
 mod selector;
 
-pub use index::{ClusterIndex, Iter, ObjKey, Store, event_time, labels_match, selector_matches};
-pub use kinds::{AnyObject, Kind, Listed, Stores};
+pub use index::{ClusterIndex, Iter, ObjKey, Table, event_time, labels_match, selector_matches};
+pub use kinds::{AnyObject, Kind, Listed, Tables};
 pub use refs::{RefKind, Reference};
 pub use selector::LabelSelector;
 

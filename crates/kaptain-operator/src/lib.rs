@@ -3,7 +3,7 @@
 //! Every replica keeps reflectors warm for the kinds the analyzers need (those the server
 //! serves) and for Kaptain's own resources. The replica holding the Lease
 //! `kaptain-operator-leader` reconciles after each burst of changes: it builds a
-//! [`kaptain_index::ClusterIndex`] from the stores, runs the analyzers, keeps first-seen
+//! [`kaptain_index::ClusterIndex`] from the reflectors, runs the analyzers, keeps first-seen
 //! times per finding (persisted in the ConfigMap `kaptain-operator-state` with the circuit
 //! breaker), plans with the HealingPolicies, passes every proposal through the safety guard
 //! and records it as a HealingAction, then executes approved actions write-ahead, verifies

@@ -1,6 +1,6 @@
 //! The operator's reflectors: the analyzer kinds (through [`kaptain_sources::watch`]) plus the
 //! Kaptain resources and the configuration ConfigMap. Every change wakes the controller
-//! through [`Signals::changed`]; the controller snapshots the stores into a [`ClusterIndex`]
+//! through [`Signals::changed`]; the controller snapshots the reflectors into a [`ClusterIndex`]
 //! when it reconciles.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use kaptain_heal::crd::{
     ClusterHealingPolicy, HealingAction, HealingPolicy, HealingPolicyStatus, Policy, PolicyRef,
 };
 use kaptain_index::{ClusterIndex, Kind};
-use kaptain_sources::watch::{KindStores, Signals, Stores, Tasks};
+use kaptain_sources::watch::{KindReflectors, Reflected, Signals, Tasks};
 use kube::Client;
 use kube::runtime::watcher;
 
@@ -19,11 +19,11 @@ use kaptain_index::identity::is_own_event;
 
 /// Everything the operator watches.
 pub struct Reflectors {
-    kinds: KindStores,
-    policies: Stores<HealingPolicy>,
-    cluster_policies: Stores<ClusterHealingPolicy>,
-    actions: Stores<HealingAction>,
-    config: Stores<ConfigMap>,
+    kinds: KindReflectors,
+    policies: Reflected<HealingPolicy>,
+    cluster_policies: Reflected<ClusterHealingPolicy>,
+    actions: Reflected<HealingAction>,
+    config: Reflected<ConfigMap>,
     tasks: Tasks,
 }
 
@@ -37,7 +37,7 @@ impl Reflectors {
     ) -> Reflectors {
         let mut tasks = Tasks::new(signals.clone(), None);
         let ns = &cfg.watch_namespaces;
-        let stores = KindStores::start(&mut tasks, client, kinds, ns);
+        let stores = KindReflectors::start(&mut tasks, client, kinds, ns);
         // Actions of cluster-scoped targets and protected namespaces live in the operator's
         // own namespace.
         let mut with_own = ns.clone();

@@ -16,7 +16,7 @@ pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod console;
-pub mod events;
+pub mod feed;
 pub mod history;
 pub mod mcp;
 pub mod metrics;

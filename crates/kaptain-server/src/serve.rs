@@ -94,7 +94,7 @@ impl Server {
             };
             Auth::new(store.clone(), oidc)
         };
-        let events = crate::events::channel(&hub, 1024);
+        let events = crate::feed::channel(&hub, 1024);
         let state = AppState {
             hub,
             store,

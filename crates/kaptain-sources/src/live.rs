@@ -23,7 +23,7 @@ use crate::page::{self, Values};
 use crate::snapshot::KEEP_SECRET_KEYS;
 use kaptain_index::UNREAD_EVENT_REASONS;
 use kaptain_index::{ClusterIndex, SourceInfo};
-use kaptain_index::{Kind, Listed, Stores};
+use kaptain_index::{Kind, Listed, Tables};
 
 /// What to read from a connected cluster.
 #[derive(Debug, Clone, Default)]
@@ -428,7 +428,7 @@ impl Cluster {
                 .buffer_unordered(8)
                 .collect()
                 .await;
-        let mut objects = Stores::default();
+        let mut objects = Tables::default();
         let mut loaded = Vec::new();
         for (k, r) in results {
             match r {
@@ -491,7 +491,7 @@ impl Cluster {
                 },
             });
         }
-        let idx = ClusterIndex::from_stores(objects, &loaded);
+        let idx = ClusterIndex::from_tables(objects, &loaded);
         Ok((
             idx,
             SourceInfo {

@@ -1,8 +1,8 @@
 //! Keeping a [`ClusterIndex`] live: one kube reflector per kind the analyzers read (and per
 //! watched namespace), objects trimmed as they arrive, every change and every watch failure
-//! signalled to the owner, and a snapshot of the stores into a `ClusterIndex` on demand.
+//! signalled to the owner, and a snapshot of the reflectors into a `ClusterIndex` on demand.
 //!
-//! The operator and the server both build on this: [`KindStores`] for the analyzer kinds,
+//! The operator and the server both build on this: [`KindReflectors`] for the analyzer kinds,
 //! [`Tasks::start`] for any other typed resource (Kaptain's CRDs, a ConfigMap), [`Signals`]
 //! to wake up after changes and notice broken watches, [`readable`] to leave out kinds this
 //! identity may not list.
@@ -182,18 +182,19 @@ impl Signals {
     }
 }
 
-/// The stores of one kind (one per watched namespace, or one for all).
-pub struct Stores<K: Resource<DynamicType = ()> + Clone + 'static> {
-    stores: Vec<Store<K>>,
+/// The objects of one kind as its reflectors hold them (one reflector per watched namespace,
+/// or one for all).
+pub struct Reflected<K: Resource<DynamicType = ()> + Clone + 'static> {
+    readers: Vec<Store<K>>,
 }
 
-impl<K> Stores<K>
+impl<K> Reflected<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
     /// Every object held now.
     pub fn items(&self) -> Vec<Arc<K>> {
-        self.stores.iter().flat_map(|s| s.state()).collect()
+        self.readers.iter().flat_map(|s| s.state()).collect()
     }
 }
 
@@ -233,7 +234,7 @@ impl Tasks {
         client: &Client,
         namespaces: &[String],
         mut cfg: watcher::Config,
-    ) -> Stores<K>
+    ) -> Reflected<K>
     where
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
         K::Scope: Scoped,
@@ -292,7 +293,7 @@ impl Tasks {
             }));
             stores.push(reader);
         }
-        Stores { stores }
+        Reflected { readers: stores }
     }
 }
 
@@ -307,19 +308,19 @@ impl Drop for Tasks {
 macro_rules! analyzed_kinds {
     ($( $variant:ident => $field:ident : $ty:ty, $group:literal, $version:literal, $plural:literal,
         namespaced = $ns:literal, alt = [$($alt:literal),*]; )*) => {
-        /// One store per kind the analyzers read; kinds not watched stay `None`.
+        /// The reflected objects of each kind the analyzers read; kinds not watched stay `None`.
         #[derive(Default)]
-        pub struct KindStores {
-            $( $field: Option<Stores<$ty>>, )*
+        pub struct KindReflectors {
+            $( $field: Option<Reflected<$ty>>, )*
             watched: Vec<Kind>,
         }
 
-        impl KindStores {
+        impl KindReflectors {
             /// Starts a reflector per kind in `kinds` (those served and readable, see
             /// [`readable`]) over `namespaces` (all when empty).
             pub fn start(tasks: &mut Tasks, client: &Client, kinds: &[Kind],
-                         namespaces: &[String]) -> KindStores {
-                let mut s = KindStores::default();
+                         namespaces: &[String]) -> KindReflectors {
+                let mut s = KindReflectors::default();
                 for &kind in kinds {
                     match kind {
                         $( Kind::$variant => s.$field = Some(
@@ -334,7 +335,7 @@ macro_rules! analyzed_kinds {
             /// Every object held for which `keep` is true, shared with the reflectors' stores
             /// (not copied). `keep` sees each object as an [`AnyObject`]: a copy made for the
             /// question and dropped at once.
-            fn share(&self, keep: &dyn Fn(&AnyObject) -> bool, out: &mut kaptain_index::Stores) {
+            fn share(&self, keep: &dyn Fn(&AnyObject) -> bool, out: &mut kaptain_index::Tables) {
                 $( if let Some(s) = &self.$field {
                     for o in s.items() {
                         if keep(&AnyObject::$variant(Box::new((*o).clone()))) {
@@ -347,7 +348,7 @@ macro_rules! analyzed_kinds {
             /// Every object held, shared with the reflectors' stores, but the Events for
             /// which `drop_event` is true.
             fn share_but_events(&self, drop_event: &dyn Fn(&k8s_openapi::api::core::v1::Event) -> bool,
-                                out: &mut kaptain_index::Stores) {
+                                out: &mut kaptain_index::Tables) {
                 $( if let Some(s) = &self.$field {
                     for o in s.items() {
                         let any: &dyn std::any::Any = o.as_ref();
@@ -364,7 +365,7 @@ macro_rules! analyzed_kinds {
 
 kaptain_index::for_each_kind!(analyzed_kinds);
 
-impl KindStores {
+impl KindReflectors {
     /// The kinds watched (the index's `loaded` kinds).
     pub fn kinds(&self) -> &[Kind] {
         &self.watched
@@ -380,9 +381,9 @@ impl KindStores {
     /// `keep` is asked about a copy of each object — [`Self::index_without_events`] is
     /// cheaper when only Events are filtered).
     pub fn index_filtered(&self, keep: &dyn Fn(&AnyObject) -> bool) -> ClusterIndex {
-        let mut stores = kaptain_index::Stores::default();
+        let mut stores = kaptain_index::Tables::default();
         self.share(keep, &mut stores);
-        ClusterIndex::from_stores(stores, &self.watched)
+        ClusterIndex::from_tables(stores, &self.watched)
     }
 
     /// An index of everything held now but the Events for which `drop_event` is true
@@ -391,9 +392,9 @@ impl KindStores {
         &self,
         drop_event: &dyn Fn(&k8s_openapi::api::core::v1::Event) -> bool,
     ) -> ClusterIndex {
-        let mut stores = kaptain_index::Stores::default();
+        let mut stores = kaptain_index::Tables::default();
         self.share_but_events(drop_event, &mut stores);
-        ClusterIndex::from_stores(stores, &self.watched)
+        ClusterIndex::from_tables(stores, &self.watched)
     }
 }
 

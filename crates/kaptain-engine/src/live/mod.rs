@@ -25,7 +25,7 @@
 //!    HealingAction CRD is installed); one reflector per kind
 //!    ([`kaptain_sources::watch`]); wait until each has listed once.
 //! 2. **Ready**: after every burst of changes (quiet for `debounce`, at most `max_delay`
-//!    after the first change) and every `resync`, the stores are snapshot into a
+//!    after the first change) and every `resync`, the reflectors are snapshot into a
 //!    `ClusterIndex`, every check runs as of [`LiveConfig::now`] with correlation, and the
 //!    report and summaries replace the previous ones. When the findings changed, the
 //!    generation increases, [`LiveEvent::ReportUpdated`] is broadcast and the

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use kaptain_heal::crd::HealingAction;
 use kaptain_model::Skipped;
 use kaptain_sources::live::Cluster;
-use kaptain_sources::watch::{KindStores, Stores, Tasks};
+use kaptain_sources::watch::{KindReflectors, Reflected, Tasks};
 use kube::runtime::watcher;
 use tokio::time::sleep_until;
 
@@ -25,8 +25,8 @@ use kaptain_index::identity::is_own_event;
 pub(crate) struct Connected {
     pub cluster: Cluster,
     pub tasks: Tasks,
-    pub stores: KindStores,
-    pub actions: Option<Stores<HealingAction>>,
+    pub reflectors: KindReflectors,
+    pub actions: Option<Reflected<HealingAction>>,
     pub server_version: String,
     pub skipped: Vec<Skipped>,
 }
@@ -36,8 +36,8 @@ pub(crate) struct Session {
     shared: Arc<Shared>,
     cluster: Cluster,
     tasks: Tasks,
-    stores: Arc<KindStores>,
-    actions: Option<Stores<HealingAction>>,
+    reflectors: Arc<KindReflectors>,
+    actions: Option<Reflected<HealingAction>>,
     server_version: String,
     skipped: Vec<Skipped>,
     /// resourceVersion (or phase) of each HealingAction last seen, by `namespace/name`.
@@ -53,7 +53,7 @@ impl Session {
             shared,
             cluster: c.cluster,
             tasks: c.tasks,
-            stores: Arc::new(c.stores),
+            reflectors: Arc::new(c.reflectors),
             actions: c.actions,
             server_version: c.server_version,
             skipped: c.skipped,
@@ -163,15 +163,15 @@ impl Session {
         let cfg = &shared.cfg;
         let began = Instant::now();
         let now = (cfg.now)();
-        let stores = self.stores.clone();
+        let reflectors = self.reflectors.clone();
         let checks = cfg.checks.clone();
         let source = live_source(&self.slot.name, Some(self.server_version.clone()));
         let skipped = self.skipped.clone();
         let kept = cfg.warning_events_kept;
         let data_as_of = Timestamp::now();
         let done = tokio::task::spawn_blocking(move || {
-            // Shares the objects with the reflectors' stores: no copy.
-            let idx = stores.index_without_events(&is_own_event);
+            // Shares the objects with the reflectors: no copy.
+            let idx = reflectors.index_without_events(&is_own_event);
             let a = analysis::analyze(&idx, &checks, now, source, skipped, kept);
             (Arc::new(idx), a)
         })
@@ -184,7 +184,11 @@ impl Session {
             }
         };
         let took = began.elapsed();
-        let actions = self.actions.as_ref().map(Stores::items).unwrap_or_default();
+        let actions = self
+            .actions
+            .as_ref()
+            .map(Reflected::items)
+            .unwrap_or_default();
         let action_events = self.action_changes(&actions);
         let Analysis {
             report,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kaptain_sources::watch::{KindStores, Signals, Tasks};
+use kaptain_sources::watch::{KindReflectors, Signals, Tasks};
 use kube::runtime::watcher;
 
 use super::backoff::Backoff;
@@ -67,7 +67,8 @@ async fn connect_and_sync(slot: &Arc<Slot>, shared: &Arc<Shared>) -> Result<Sess
             .await
             .map_err(|e| e.to_string())?;
         let mut tasks = Tasks::new(signals.clone(), Some(slot.name.clone()));
-        let stores = KindStores::start(&mut tasks, &cluster.client, &kinds, &cfg.namespaces);
+        let reflectors =
+            KindReflectors::start(&mut tasks, &cluster.client, &kinds, &cfg.namespaces);
         let healing_served = healing == HealingApi::Readable;
         let actions = healing_served
             .then(|| tasks.start(&cluster.client, &cfg.namespaces, watcher::Config::default()));
@@ -109,7 +110,7 @@ async fn connect_and_sync(slot: &Arc<Slot>, shared: &Arc<Shared>) -> Result<Sess
             Connected {
                 cluster,
                 tasks,
-                stores,
+                reflectors,
                 actions,
                 server_version,
                 skipped,

@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{Auth, Principal};
-use crate::events::ServerEvent;
+use crate::feed::ServerEvent;
 use crate::history::HistoryRecorder;
 use crate::metrics::Metrics;
 use crate::tasks::Tasks;

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiResult, ErrorBody};
 use crate::auth::Principal;
-use crate::events::ServerEvent;
+use crate::feed::ServerEvent;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stream))

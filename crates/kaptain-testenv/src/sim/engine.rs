@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::Shared;
-use super::events::{EventRecord, EventSink};
+use super::event_recorder::{EventRecord, EventSink};
 use super::pod::{Clock, ConfigStore, IpPool, PodEvent, PodUpdate, SimPod, SyncCtx};
 use super::spec::{PodSpecLite, sim_annotations};
 use super::writer::{Job, WorkQueue};

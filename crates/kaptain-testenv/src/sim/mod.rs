@@ -7,7 +7,7 @@
 //! whole: [`SimKubelet::stop`] (or dropping it) shuts the runtime down, ending every task.
 
 mod engine;
-mod events;
+mod event_recorder;
 mod image;
 mod logs;
 mod node;
@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{ControlPlane, Error, Result};
 use engine::{Engine, Msg};
-use events::EventSink;
+use event_recorder::EventSink;
 use node::{NodeCmd, NodeManager, Pressure};
 use writer::WorkQueue;
 

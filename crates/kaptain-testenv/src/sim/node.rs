@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::engine::{Msg, PodMsg, pod_update};
-use super::events::{EventRecord, EventSink};
+use super::event_recorder::{EventRecord, EventSink};
 use super::util::{hex64, micro_time, time};
 use super::{NodeEntry, Shared};
 use crate::{Error, Result};

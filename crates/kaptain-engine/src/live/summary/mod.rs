@@ -2,15 +2,15 @@
 //! [`kaptain_index::ClusterIndex`] and a [`kaptain_model::Report`] (and the HealingActions),
 //! serializable as they are and described for the OpenAPI spec.
 
-mod events;
 mod healing;
 mod namespaces;
 mod nodes;
+mod warnings;
 
-pub use events::{InvolvedObject, WarningEvent, warning_events};
 pub use healing::{HealingActionRow, healing_rows, phase_of};
 pub use namespaces::{NamespaceRow, PodPhases, WorkloadCounts, namespace_table};
 pub use nodes::{NodeRow, node_table};
+pub use warnings::{InvolvedObject, WarningEvent, warning_events};
 
 #[cfg(test)]
 pub(crate) mod tests {
