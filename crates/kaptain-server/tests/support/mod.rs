@@ -1,27 +1,24 @@
 //! What kaptain-server's test binaries share (each includes this file as `mod support;`, or
 //! `#[path = "../support/mod.rs"] mod support;` from a binary in its own directory): waiting
 //! for a condition, a server's options and tokens, JSON requests through the real Router and
-//! the API's error shape, Kaptain's CRDs, and a Proposed HealingAction as the operator makes
-//! it.
+//! the API's error shape, and (from the engine's tests/support/live.rs, included here)
+//! waiting, Kaptain's CRDs and a Proposed HealingAction as the operator makes it.
 
 // Each binary uses a part of this.
 #![allow(dead_code)]
 
-use std::future::Future;
+#[path = "../../../kaptain-engine/tests/support/live.rs"]
+mod live;
+pub use live::*;
+
 use std::path::Path;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kaptain_engine::live::{ClusterSource, LiveConfig};
-use kaptain_heal::crd::{
-    ActionKind, Change, FindingRef, GROUP, HealingAction, HealingActionSpec, Operation, PolicyKind,
-    PolicyRef, VERSION,
-};
-use kaptain_model::{Category, Finding, ObjectRef, Severity};
+use kaptain_engine::live::ClusterSource;
+use kaptain_heal::crd::HealingAction;
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::{Role, Scope};
 use kaptain_testenv::apply_yaml;
@@ -29,22 +26,6 @@ use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::Value;
 use tower::ServiceExt;
-
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
-pub type TestResult = Result<(), Error>;
-
-/// A generous deadline for anything to happen; no test measures against it.
-pub const DEADLINE: Duration = Duration::from_secs(180);
-
-/// Retries `f` until it is `Some`, failing after [`DEADLINE`] with `what`: the shared
-/// [`kaptain_testenv::eventually`] with this file's deadline.
-pub async fn eventually<T, F, Fut>(what: &str, f: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    Ok(kaptain_testenv::eventually(what, DEADLINE, f).await?)
-}
 
 /// Whether `f`'s chain of causes in `findings` leads to the finding `root_fp`.
 pub fn traces_to(
@@ -80,17 +61,6 @@ pub fn serve_options(dir: &Path, clusters: Vec<ClusterSource>) -> ServeOptions {
         operator_namespace: "kaptain-system".into(),
         workers: 1,
     }
-}
-
-/// A hub that reacts quickly and analyses 15 minutes ahead, so that grace periods (young pods
-/// are not yet flagged) have passed, as the live CLI tests do with `--now`.
-pub fn fast_hub() -> LiveConfig {
-    LiveConfig {
-        debounce: Duration::from_millis(300),
-        max_delay: Duration::from_secs(2),
-        ..LiveConfig::default()
-    }
-    .with_clock_offset(jiff::SignedDuration::from_mins(15))
 }
 
 /// A token created in `server`'s store (as `kaptain token create` does); returns its secret.
@@ -187,30 +157,6 @@ pub fn expect(reply: &Reply, status: StatusCode, what: &str) {
     }
 }
 
-/// Creates Kaptain's CRDs (already there from another test is fine) and waits until the API
-/// server serves every kind of the group (until then, a request for one of them may answer
-/// "404 page not found").
-pub async fn install_crds(client: &kube::Client) -> TestResult {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let all = kaptain_heal::crd::crds();
-    for crd in &all {
-        match crds.create(&PostParams::default(), crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    eventually("every kind of kaptain.dev to be served", || async {
-        client
-            .list_api_group_resources(&format!("{GROUP}/{VERSION}"))
-            .await
-            .ok()
-            .filter(|r| r.resources.len() >= all.len())
-    })
-    .await?;
-    Ok(())
-}
-
 /// Namespace `namespace` and a Deployment `app` (pods labelled `app=<app>`) whose pods read
 /// the ConfigMap `<app>-config`, which does not exist: they stay in
 /// CreateContainerConfigError, and the missing ConfigMap is the root cause.
@@ -277,49 +223,6 @@ pub async fn app_with_restart_policy(
             .and_then(|l| l.items.into_iter().find(|p| p.metadata.uid.is_some()))
     })
     .await
-}
-
-/// A Proposed RestartPod named `name` of Pod `namespace`/`pod` (with `uid` as the change's
-/// precondition when given), for a pod that cannot start its containers, under the
-/// HealingPolicy `restarts` — as the operator would propose it.
-pub fn proposed_restart(
-    namespace: &str,
-    name: &str,
-    pod: &str,
-    uid: Option<String>,
-) -> HealingAction {
-    let object = ObjectRef::new("v1", "Pod", Some(namespace), pod);
-    let check = "pod.create-container-config-error";
-    let finding = Finding {
-        title: format!("Pod {pod} cannot start its containers"),
-        root_cause: false,
-        ..Finding::new(check, Severity::High, Category::Config, object.clone())
-    };
-    let mut change = Change::new(object, Operation::Delete);
-    change.precondition_uid = uid;
-    let mut a = HealingAction::new(
-        name,
-        HealingActionSpec {
-            finding: FindingRef::from(&finding),
-            policy: PolicyRef {
-                kind: PolicyKind::HealingPolicy,
-                namespace: Some(namespace.into()),
-                name: "restarts".into(),
-                generation: 1,
-            },
-            action: ActionKind::RestartPod,
-            target: format!("Pod/{namespace}/{pod}"),
-            change,
-            reasoning: "a restart re-reads the configuration".into(),
-            confidence: 0.8,
-            priority: 0,
-            idempotency_key: format!("test-{namespace}-{name}"),
-            requires_approval: Some("policy mode is approval".into()),
-            verify_within: "5m".parse().expect("a duration"),
-        },
-    );
-    a.metadata.namespace = Some(namespace.into());
-    a
 }
 
 /// Creates `action` afresh in `api`: one left over from an earlier run of the test binary

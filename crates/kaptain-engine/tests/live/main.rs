@@ -1,9 +1,9 @@
-//! The hub against the real control plane (etcd, kube-apiserver, controller manager and
+//! The live clusters (the hub) against the real control plane (etcd, kube-apiserver, controller manager and
 //! scheduler v1.20.2) with the simulated kubelet: live findings that appear and clear, the
 //! node table, two clusters of which one is unreachable, recovery through a TCP forwarder
 //! that refuses and cuts connections, and HealingActions once their CRD is installed.
 
-#[path = "../support/mod.rs"]
+#[path = "../support/live.rs"]
 mod support;
 
 mod findings;
