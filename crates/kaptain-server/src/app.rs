@@ -2,7 +2,7 @@
 //! document and its docs page, health and metrics, embedded assets, and the web console.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
@@ -13,6 +13,7 @@ use crate::api::error::ApiError;
 use crate::api::{self, AppState};
 use crate::assets;
 use crate::auth;
+use crate::harden;
 use crate::metrics;
 
 /// The application with every route and middleware.
@@ -47,6 +48,15 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::console::router(state.clone()))
         .merge(crate::mcp::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(middleware::from_fn_with_state(
+            state.hardening,
+            harden::check,
+        ))
+        .layer(DefaultBodyLimit::max(harden::BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.hardening,
+            harden::headers,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -12,7 +12,6 @@ use crate::auth::{Auth, Oidc, OidcConfig};
 use crate::history::HistoryRecorder;
 use crate::metrics::Metrics;
 use crate::tasks::Tasks;
-use axum::serve::ListenerExt;
 use kaptain_engine::live::{ClusterSource, LiveClusters, LiveConfig};
 
 /// Everything `kaptain serve` is told.
@@ -28,6 +27,8 @@ pub struct ServeOptions {
     pub oidc: Option<OidcConfig>,
     pub operator_namespace: String,
     pub workers: usize,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<crate::listen::TlsFiles>,
 }
 
 /// Why the server could not start or stopped.
@@ -47,6 +48,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--tls-cert/--tls-key: {0}")]
+    Tls(String),
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
 }
@@ -104,6 +107,11 @@ impl Server {
             tasks: Tasks::new(opts.workers),
             events,
             operator_namespace: opts.operator_namespace.clone(),
+            hardening: crate::harden::Hardening {
+                no_auth: opts.no_auth,
+                tls: opts.tls.is_some(),
+                ..Default::default()
+            },
         };
         let router = crate::app::router(state.clone());
         Ok(Server { state, router })
@@ -112,6 +120,10 @@ impl Server {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let tls = match &opts.tls {
+        Some(files) => Some(files.server_config().map_err(ServeError::Tls)?),
+        None => None,
+    };
     let server = Server::build(&opts, LiveConfig::default()).await?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -120,13 +132,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
-    // Responses written in several pieces (SSE, MCP's streamable HTTP) would otherwise wait for
-    // the client's delayed ACK between pieces (Nagle): ~40 ms per request, seen on /mcp.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
-        }
-    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if opts.no_auth {
         tracing::warn!("--no-auth: every request is served as admin (loopback only)");
     }
@@ -134,10 +140,13 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         %addr,
         store = server.state.store.backend(),
         clusters = opts.clusters.len(),
-        "serving: console http://{addr}/console, API http://{addr}/api/v1 (docs /api/v1/docs)"
+        "serving: console {scheme}://{addr}/console, API {scheme}://{addr}/api/v1 (docs /api/v1/docs)"
     );
-    let served = axum::serve(listener, server.router)
-        .with_graceful_shutdown(shutdown())
+    let listen = crate::listen::Listen {
+        tls,
+        header_read_timeout: crate::harden::HEADER_READ_TIMEOUT,
+    };
+    let served = crate::listen::serve(listener, server.router, listen, shutdown())
         .await
         .map_err(ServeError::Serve);
     // Another replica takes over recording at once instead of after the claim expires.

@@ -498,8 +498,24 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub workers: usize,
     /// Log filter (tracing's EnvFilter syntax; RUST_LOG overrides).
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key). The console's cookie is
+    /// then `Secure`, and responses carry HSTS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log: String,
+    /// Log lines as text, or as one JSON object per line.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        env = "KAPTAIN_LOG_FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,19 +5,21 @@ use kaptain_sources::live::{self, ClusterSource, Timeouts};
 
 use crate::cli::{EXIT_CLEAN, EXIT_ERROR, LogFormat, OperatorArgs};
 
-pub fn run(a: OperatorArgs) -> u8 {
+/// Logs to stderr: text (colored on a terminal), or one JSON object per line with the
+/// event's fields at the top level next to timestamp, level and message (the module path is
+/// left out: the operator's `target` is the changed object's field). `filter` is the
+/// `--log` filter, `RUST_LOG` wins.
+pub fn init_logs(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&a.log))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match a.log_format {
+    match format {
         LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
-        // One object per line, the event's fields at the top level next to timestamp, level
-        // and message. The module path is left out: `target` is the changed object's field.
         LogFormat::Json => logs
             .json()
             .flatten_event(true)
@@ -26,6 +28,10 @@ pub fn run(a: OperatorArgs) -> u8 {
             .with_span_list(false)
             .init(),
     }
+}
+
+pub fn run(a: OperatorArgs) -> u8 {
+    init_logs(&a.log, a.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,18 +2,13 @@
 
 use kaptain_engine::live::ClusterSource;
 use kaptain_server::auth::OidcConfig;
+use kaptain_server::listen::TlsFiles;
 use kaptain_server::serve::ServeOptions;
 
 use crate::cli::{EXIT_ERROR, ServeArgs};
 
 pub fn run(a: ServeArgs) -> u8 {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&a.log))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    crate::operator_cmd::init_logs(&a.log, a.log_format);
     let opts = match options(&a) {
         Ok(o) => o,
         Err(e) => return fail(&e),
@@ -75,5 +70,12 @@ fn options(a: &ServeArgs) -> Result<ServeOptions, String> {
         oidc,
         operator_namespace: a.operator_namespace.clone(),
         workers: a.workers,
+        tls: match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
     })
 }

@@ -418,6 +418,7 @@ async fn bench(
         oidc: None,
         operator_namespace: "kaptain-system".into(),
         workers: 1,
+        tls: None,
     };
     let server = Server::build(&opts, LiveConfig::default()).await?;
     let store = server.state.store.clone();

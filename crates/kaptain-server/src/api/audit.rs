@@ -15,7 +15,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, page_size};
-use crate::auth::Principal;
+use crate::auth::throttle::AuditFailure;
+use crate::auth::{AuthFailed, Principal};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -164,6 +165,15 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .to_owned();
     let response = next.run(request).await;
     let status = response.status();
+    // A flood of failed authentications: one record per address and window, with a count.
+    let failed = response.extensions().get::<AuthFailed>().copied();
+    if let Some(AuthFailed {
+        audit: AuditFailure::Suppress,
+        ..
+    }) = failed
+    {
+        return response;
+    }
     let actor = response
         .extensions()
         .get::<Principal>()
@@ -181,6 +191,16 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         _ => "error",
     };
     let mut details = serde_json::json!({ "status": status.as_u16() });
+    if let Some(AuthFailed {
+        peer,
+        audit: AuditFailure::Record { suppressed },
+    }) = failed
+    {
+        details["peer"] = peer.to_string().into();
+        if suppressed > 0 {
+            details["failed_before_unrecorded"] = suppressed.into();
+        }
+    }
     if !note.details.is_null() {
         details["details"] = note.details;
     }

@@ -122,9 +122,20 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl From<JsonRejection> for ApiError {
-    /// Always 400, like a bad query string or path: a missing `Content-Type`, malformed JSON
-    /// and a body of the wrong shape are all the client's mistake, reported the same way.
+    /// 400, like a bad query string or path: a missing `Content-Type`, malformed JSON and a
+    /// body of the wrong shape are all the client's mistake, reported the same way; 413 for a
+    /// body over the server's limit.
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "request body: larger than the server accepts ({} bytes)",
+                    crate::harden::BODY_LIMIT
+                ),
+            );
+        }
         ApiError::bad_request(format!("request body: {}", r.body_text()))
     }
 }

@@ -48,6 +48,8 @@ pub struct AppState {
     pub events: broadcast::Sender<ServerEvent>,
     /// Where the operator keeps its state and safety configuration (for approvals).
     pub operator_namespace: String,
+    /// How the server runs (TLS, `--no-auth`): for the hardening layers and cookies.
+    pub hardening: crate::harden::Hardening,
 }
 
 impl AppState {

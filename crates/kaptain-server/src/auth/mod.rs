@@ -9,17 +9,21 @@
 //! ([`Principal::require`]) and a scope ([`Principal::ensure`]), which answer 403.
 
 mod oidc;
+pub mod throttle;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use kaptain_store::{Role, Scope, Store};
 
 pub use oidc::{Oidc, OidcConfig, OidcError};
+use throttle::{AuditFailure, Throttle};
 
 use crate::api::error::ApiError;
 
@@ -34,6 +38,8 @@ pub struct Auth {
     /// `--no-auth`: everyone is an admin named `anonymous` (the server only allows this on a
     /// loopback address).
     disabled: bool,
+    /// Failed authentications per client address.
+    throttle: Arc<Throttle>,
 }
 
 impl Auth {
@@ -43,6 +49,7 @@ impl Auth {
             store,
             oidc,
             disabled: false,
+            throttle: Arc::default(),
         }
     }
 
@@ -52,7 +59,14 @@ impl Auth {
             store,
             oidc: None,
             disabled: true,
+            throttle: Arc::default(),
         }
+    }
+
+    /// The same authentication with another throttle (tests use a small one).
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = Arc::new(throttle);
+        self
     }
 
     /// Whether `--no-auth` is in force.
@@ -262,27 +276,108 @@ pub fn credential(parts: &axum::http::HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Middleware: authenticates the request or answers 401.
-pub async fn authenticate(
-    State(auth): State<Auth>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let principal = if auth.disabled {
-        Principal::anonymous()
-    } else {
-        let Some(credential) = credential(request.headers()) else {
-            return Err(ApiError::unauthorized(
+/// A failed authentication, for the audit middleware: who, and whether to write it.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthFailed {
+    pub peer: IpAddr,
+    pub audit: AuditFailure,
+}
+
+/// The client address of a request; `None` for a request that came without a connection
+/// (in-process, as the API tests send them), which is not throttled.
+pub fn peer(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Why a request was not authenticated, ready to answer.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ApiError,
+    /// Set for a failed authentication (not for an error of the store).
+    pub failed: Option<AuthFailed>,
+    /// Seconds to wait, for a throttled address.
+    pub retry_after: Option<u64>,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut r = self.error.into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(f) = self.failed {
+            r.extensions_mut().insert(f);
+        }
+        r
+    }
+}
+
+impl Auth {
+    /// The principal behind `credential`, throttled per client address `peer`: an address
+    /// that failed too often is refused (429) without the credential being checked.
+    pub async fn check(
+        &self,
+        peer: Option<IpAddr>,
+        credential: Option<&str>,
+    ) -> Result<Principal, Refusal> {
+        if self.disabled {
+            return Ok(Principal::anonymous());
+        }
+        let now = Instant::now();
+        if let Some(peer) = peer
+            && let Some(wait) = self.throttle.blocked(peer, now)
+        {
+            let secs = wait.as_secs() + 1;
+            return Err(Refusal {
+                error: ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!("too many failed authentications from {peer}; retry in {secs} s"),
+                ),
+                failed: Some(AuthFailed {
+                    peer,
+                    audit: self.throttle.failed(peer, now),
+                }),
+                retry_after: Some(secs),
+            });
+        }
+        let checked = match credential {
+            Some(c) => self.principal(c).await,
+            None => Err(ApiError::unauthorized(
                 "missing credentials: send Authorization: Bearer <token>",
-            ));
+            )),
         };
-        auth.principal(&credential).await?
+        checked.map_err(|error| Refusal {
+            failed: match peer {
+                Some(peer) if error.status == StatusCode::UNAUTHORIZED => Some(AuthFailed {
+                    peer,
+                    audit: self.throttle.failed(peer, now),
+                }),
+                _ => None,
+            },
+            error,
+            retry_after: None,
+        })
+    }
+}
+
+/// Middleware: authenticates the request or answers 401 (429 for an address that failed too
+/// often, see [`throttle`]).
+pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+    let credential = credential(request.headers());
+    let principal = match auth.check(peer(&request), credential.as_deref()).await {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
     };
     request.extensions_mut().insert(principal.clone());
     let mut response = next.run(request).await;
     // For the audit middleware, which wraps this one.
     response.extensions_mut().insert(principal);
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `GET/POST /console/login` and `POST /console/logout`: the session cookie holds the API
 //! token a person pasted (HttpOnly, SameSite=Strict).
 
-use axum::Form;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -44,7 +46,12 @@ pub async fn form_page(State(state): State<AppState>) -> Response {
 
 /// `POST /console/login`: a valid token sets the cookie and goes to the overview; anything
 /// else shows the form again with the reason (401).
-pub async fn submit(State(state): State<AppState>, Form(login): Form<Login>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(login): Form<Login>,
+) -> Response {
+    let peer = peer.map(|c| c.0.0.ip());
     let token = login.token.trim();
     if token.is_empty() {
         return denied("Enter a token.");
@@ -55,9 +62,11 @@ pub async fn submit(State(state): State<AppState>, Form(login): Form<Login>) -> 
     {
         return denied("That is not a Kaptain token.");
     }
-    match state.auth.principal(token).await {
+    match state.auth.check(peer, Some(token)).await {
         Ok(principal) => {
-            let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+            let secure = if state.hardening.tls { "; Secure" } else { "" };
+            let cookie =
+                format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}");
             let mut r = Redirect::to("/console").into_response();
             match HeaderValue::from_str(&cookie) {
                 Ok(v) => {
@@ -68,16 +77,23 @@ pub async fn submit(State(state): State<AppState>, Form(login): Form<Login>) -> 
             r.extensions_mut().insert(principal);
             r
         }
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            denied(&format!("Login failed: {}.", e.message))
+        Err(refusal) if refusal.error.status == StatusCode::UNAUTHORIZED => {
+            let mut r = denied(&format!("Login failed: {}.", refusal.error.message));
+            if let Some(f) = refusal.failed {
+                r.extensions_mut().insert(f);
+            }
+            r
         }
-        Err(e) => {
+        Err(refusal) => {
             let mut r = layout::bare(
                 "Log in",
-                login_form(Some(&format!("Login failed: {}", e.message))),
+                login_form(Some(&format!("Login failed: {}", refusal.error.message))),
             )
             .into_response();
-            *r.status_mut() = e.status;
+            *r.status_mut() = refusal.error.status;
+            if let Some(f) = refusal.failed {
+                r.extensions_mut().insert(f);
+            }
             r
         }
     }

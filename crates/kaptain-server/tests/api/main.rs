@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod errors;
 mod findings;
+mod hardening;
 mod oidc;
 mod system;
 

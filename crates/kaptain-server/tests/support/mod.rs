@@ -60,6 +60,7 @@ pub fn serve_options(dir: &Path, clusters: Vec<ClusterSource>) -> ServeOptions {
         oidc: None,
         operator_namespace: "kaptain-system".into(),
         workers: 1,
+        tls: None,
     }
 }
 
