@@ -177,6 +177,17 @@ pub enum Command {
             kaptain token list\n  \
             kaptain token revoke 3")]
     Token(TokenArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) or the man page.
+    #[command(after_help = "Examples:\n  \
+            kaptain completions bash > /etc/bash_completion.d/kaptain\n  \
+            kaptain completions zsh > \"${fpath[1]}/_kaptain\"\n  \
+            kaptain completions fish > ~/.config/fish/completions/kaptain.fish\n  \
+            kaptain completions man > /usr/local/share/man/man1/kaptain.1")]
+    Completions {
+        /// The shell, or `man` for the roff man page.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: CompletionTarget,
+    },
     /// Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else.
     #[command(hide = true)]
     ParseOnly {
@@ -334,6 +345,18 @@ pub struct OperatorArgs {
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
+}
+
+/// What `kaptain completions` prints.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionTarget {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+    /// The man page (roff).
+    Man,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

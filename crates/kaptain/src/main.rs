@@ -5,6 +5,7 @@ mod ask_cmd;
 mod audit_cmd;
 mod checks_cmd;
 mod cli;
+mod completions_cmd;
 mod diagnose;
 mod heal_cmd;
 mod mcp_cmd;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(a) => serve_cmd::run(a),
         cli::Command::Token(a) => token_cmd::run(a),
         cli::Command::Mcp(a) => mcp_cmd::run(a),
+        cli::Command::Completions { shell } => completions_cmd::run(shell),
         cli::Command::ParseOnly { paths } => parse_only::run(&paths),
     };
     ExitCode::from(code)
