@@ -54,6 +54,8 @@ CHART_CRDS = CHART / "crds"
 MANIFEST = DEPLOY / "manifests" / "kaptain-operator.yaml"
 EXAMPLES = DEPLOY / "manifests" / "example-policies.yaml"
 DASHBOARD = DEPLOY / "grafana" / "kaptain-operator.json"
+SERVER_DASHBOARD = DEPLOY / "grafana" / "kaptain-server.json"
+SERVER_METRICS = ROOT / "crates" / "kaptain-server" / "src" / "metrics.rs"
 DEPLOY_README = DEPLOY / "README.md"
 ROOT_README = ROOT / "README.md"
 
@@ -642,6 +644,35 @@ def documented_metrics() -> set[str]:
     return set(re.findall(r"^\| `(kaptain_[a-z_]+)`", DEPLOY_README.read_text(), re.M))
 
 
+def server_dashboard_errors() -> list[str]:
+    """The server's dashboard: valid JSON, unique panel ids, and every kaptain_server_* metric
+    its queries use is registered in crates/kaptain-server/src/metrics.rs (counters get
+    `_total`, histograms `_bucket`/`_sum`/`_count` in the exposition), and every registered
+    one is shown."""
+    errs: list[str] = []
+    try:
+        dash = json.loads(SERVER_DASHBOARD.read_text())
+    except (OSError, ValueError) as e:
+        return [str(e)]
+    src = SERVER_METRICS.read_text()
+    registered = {"kaptain_server_" + m for m in re.findall(r'r\.register\(\s*"([a-z_]+)"', src)}
+    if not registered:
+        return [f"no r.register(\"...\") in {SERVER_METRICS.relative_to(ROOT)}"]
+    used = set()
+    for p in dash.get("panels", []):
+        for t in p.get("targets", []):
+            for m in re.findall(r"\b(kaptain_server_[a-z_]+)", t.get("expr", "")):
+                used.add(re.sub(r"_(bucket|sum|count|total)$", "", m))
+    for m in sorted(used - registered):
+        errs.append(f"the dashboard uses {m}, which kaptain serve does not export")
+    for m in sorted(registered - used):
+        errs.append(f"kaptain serve exports {m}, which no dashboard panel shows")
+    ids_ = [p.get("id") for p in dash.get("panels", [])]
+    if len(ids_) != len(set(ids_)):
+        errs.append("panel ids are not unique")
+    return errs
+
+
 def main(argv: list[str]) -> int:
     write = "--write" in argv
     c = Checks(strict="--strict" in argv)
@@ -812,6 +843,9 @@ def main(argv: list[str]) -> int:
              errs)
     c.report("deploy/README.md's metrics table matches the operator's metrics (metrics.rs)",
              metrics_table_errors())
+
+    c.report(f"{SERVER_DASHBOARD.relative_to(ROOT)} uses only what kaptain serve exports",
+             server_dashboard_errors())
 
     if c.warned:
         print(f"{c.warned} warning(s): see WARN above (--strict makes them failures)")

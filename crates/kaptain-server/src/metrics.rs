@@ -1,6 +1,8 @@
 //! The server's own Prometheus metrics (OpenMetrics text on `/metrics`): requests by route,
-//! method and status, latency histograms by route, and per-cluster gauges (whether this
-//! replica records the cluster's findings history).
+//! method and status, latency histograms by route, and per-cluster gauges: whether this
+//! replica records the cluster's findings history, whether the cluster is reachable, when it
+//! was last analyzed, and its open findings by severity and check (what people alert on; set
+//! from the live clusters at each scrape).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +38,13 @@ struct ClusterLabels {
     cluster: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    cluster: String,
+    severity: String,
+    check: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~8 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
@@ -47,6 +56,9 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     findings_recorder: Family<ClusterLabels, Gauge>,
+    reachable: Family<ClusterLabels, Gauge>,
+    analyzed: Family<ClusterLabels, Gauge>,
+    open_findings: Family<FindingLabels, Gauge>,
     registry: Arc<Registry>,
 }
 
@@ -79,10 +91,31 @@ impl Metrics {
             "1 while this replica records the cluster's findings history (it holds the cluster's claim in the store), 0 while another replica does",
             findings_recorder.clone(),
         );
+        let reachable = Family::<ClusterLabels, Gauge>::default();
+        r.register(
+            "cluster_reachable",
+            "1 while the cluster answers (its watches are live), 0 while connecting or unreachable",
+            reachable.clone(),
+        );
+        let analyzed = Family::<ClusterLabels, Gauge>::default();
+        r.register(
+            "cluster_last_analysis_timestamp_seconds",
+            "When the cluster's data was last analyzed successfully (Unix seconds)",
+            analyzed.clone(),
+        );
+        let open_findings = Family::<FindingLabels, Gauge>::default();
+        r.register(
+            "open_findings",
+            "Findings of the cluster's latest report, by severity and check",
+            open_findings.clone(),
+        );
         Metrics {
             requests,
             latency,
             findings_recorder,
+            reachable,
+            analyzed,
+            open_findings,
             registry: Arc::new(r),
         }
     }
@@ -94,6 +127,44 @@ impl Metrics {
                 cluster: cluster.to_owned(),
             })
             .set(i64::from(recording));
+    }
+
+    /// Sets the per-cluster gauges from the live clusters: reachability, the last analysis,
+    /// open findings by severity and check (a check that no longer fires drops out).
+    pub fn observe_clusters(&self, hub: &kaptain_engine::live::LiveClusters) {
+        self.open_findings.clear();
+        self.reachable.clear();
+        self.analyzed.clear();
+        for info in hub.clusters() {
+            let cluster = ClusterLabels {
+                cluster: info.name.clone(),
+            };
+            let ready = matches!(
+                info.status,
+                kaptain_engine::live::ClusterStatus::Ready { .. }
+            );
+            self.reachable.get_or_create(&cluster).set(i64::from(ready));
+            if let Some(t) = hub.cluster(&info.name).and_then(|v| v.data_as_of) {
+                self.analyzed.get_or_create(&cluster).set(t.as_second());
+            }
+            let Some(report) = hub.report(&info.name) else {
+                continue;
+            };
+            let mut counts: std::collections::HashMap<FindingLabels, i64> =
+                std::collections::HashMap::new();
+            for f in &report.findings {
+                *counts
+                    .entry(FindingLabels {
+                        cluster: info.name.clone(),
+                        severity: f.severity.to_string(),
+                        check: f.id.clone(),
+                    })
+                    .or_default() += 1;
+            }
+            for (labels, n) in counts {
+                self.open_findings.get_or_create(&labels).set(n);
+            }
+        }
     }
 
     /// The OpenMetrics text of every metric.
@@ -136,8 +207,9 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
 }
 
 /// `GET /metrics`.
-pub async fn serve(State(metrics): State<Metrics>) -> Response {
-    let mut response = metrics.encode().into_response();
+pub async fn serve(State(state): State<crate::api::AppState>) -> Response {
+    state.metrics.observe_clusters(&state.hub);
+    let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -5,6 +5,7 @@
 pub mod ask;
 pub mod healing;
 pub mod incluster;
+pub mod metrics;
 pub mod replicas;
 pub mod runs;
 
