@@ -22,6 +22,8 @@ mod shape;
 #[cfg(test)]
 mod props;
 #[cfg(test)]
+mod seq_props;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,8 @@
 //! Property tests: for arbitrary configurations, policies, proposals, histories, breaker
 //! states and facts, the guard never lets a real change through that a rule forbids. The
-//! oracles below restate each rule independently of the guard's code.
+//! oracles below restate each rule independently of the guard's code. Cases: `PROPTEST_CASES`
+//! when set (CI runs 10,000; `scripts/prop-guard.sh` 100,000), else 3,000. Sequences of
+//! decisions are in `seq_props`.
 
 use std::collections::BTreeMap;
 
@@ -392,7 +394,7 @@ fn real_change_respects_limits(w: &World, p: &crate::Proposal) -> Result<(), Str
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(super::seq_props::cases(3000)))]
 
     /// Protected namespaces, kinds and labels and the never-allow list are never allowed,
     /// not even as a dry-run.
