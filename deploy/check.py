@@ -661,6 +661,17 @@ def helm_notes(backend: str, values: dict) -> str:
     return next((t for k, t in rendered.items() if k.endswith("NOTES.txt")), "")
 
 
+def render_docs(backend: str, values: dict) -> tuple[list[dict], list[str]]:
+    """The documents the chart renders with `values`, or the render's error (as a failure of
+    the check at hand, not a crash of check.py)."""
+    try:
+        return [d for _, t in helm_render(backend, values) for d in yaml.safe_load_all(t)
+                if d is not None], []
+    except Exception as e:  # helm_python.HelmError, CalledProcessError, yaml.YAMLError
+        detail = getattr(e, "stderr", None) or str(e)
+        return [], [f"rendering with {values} failed: {detail.strip()}"]
+
+
 def _one(docs: list[dict], kind: str, name: str) -> dict | None:
     found = [d for d in docs if d.get("kind") == kind and d["metadata"].get("name") == name]
     return found[0] if len(found) == 1 else None
@@ -1184,26 +1195,23 @@ def main(argv: list[str]) -> int:
         lint = helm_lint(backend, SERVE_POSTGRES) + helm_lint(backend, SERVE_SQLITE)
         c.report(f"helm lint --strict with the server enabled (SQLite; PostgreSQL) ({backend})",
                  lint)
-        sqlite = [d for _, t in helm_render(backend, SERVE_SQLITE)
-                  for d in yaml.safe_load_all(t) if d is not None]
+        sqlite, sqlite_err = render_docs(backend, SERVE_SQLITE)
         c.report(f"serve (SQLite): Deployment, probes, volumes, PVC, Service ({backend})",
-                 server_deployment_errors(sqlite, postgres=False))
-        pg = [d for _, t in helm_render(backend, SERVE_POSTGRES)
-              for d in yaml.safe_load_all(t) if d is not None]
+                 sqlite_err or server_deployment_errors(sqlite, postgres=False))
+        pg, pg_err = render_docs(backend, SERVE_POSTGRES)
         c.report(f"serve (PostgreSQL, 2 replicas, OIDC, TLS, Ingress, ServiceMonitor) "
-                 f"({backend})", server_deployment_errors(pg, postgres=True))
-        errs = [f"SQLite: {e}" for e in server_rbac_errors(sqlite)]
+                 f"({backend})", pg_err or server_deployment_errors(pg, postgres=True))
+        errs = sqlite_err + pg_err
+        errs += [f"SQLite: {e}" for e in server_rbac_errors(sqlite)]
         errs += [f"PostgreSQL: {e}" for e in server_rbac_errors(pg)]
         errs += [f"operator: {e}" for e in rbac_errors(sqlite)]
-        secrets = [d for _, t in helm_render(backend, merged(SERVE_SQLITE, {
-            "rbac": {"readSecrets": True}})) for d in yaml.safe_load_all(t) if d is not None]
-        errs += [f"rbac.readSecrets=true: {e}"
-                 for e in server_rbac_errors(secrets, read_secrets=True)]
-        nologs = [d for _, t in helm_render(backend, merged(SERVE_SQLITE, {
-            "serve": {"rbac": {"readLogs": False}}})) for d in yaml.safe_load_all(t)
-            if d is not None]
-        errs += [f"serve.rbac.readLogs=false: {e}"
-                 for e in server_rbac_errors(nologs, read_logs=False)]
+        secrets, e = render_docs(backend, merged(SERVE_SQLITE, {"rbac": {"readSecrets": True}}))
+        errs += e + [f"rbac.readSecrets=true: {x}"
+                     for x in server_rbac_errors(secrets, read_secrets=True)]
+        nologs, e = render_docs(backend, merged(SERVE_SQLITE,
+                                                {"serve": {"rbac": {"readLogs": False}}}))
+        errs += e + [f"serve.rbac.readLogs=false: {x}"
+                     for x in server_rbac_errors(nologs, read_logs=False)]
         c.report(f"serve RBAC: its own ServiceAccount, least privilege ({backend})", errs)
         errs = []
         for what, vals, word in SERVE_REFUSED:
@@ -1218,7 +1226,10 @@ def main(argv: list[str]) -> int:
         errs = [f"{bad}: rendered" for bad in SERVE_BAD_VALUES
                 if helm_render_error(backend, bad) is None]
         c.report(f"serve: values.schema.json refuses bad values (Helm) ({backend})", errs)
-        notes = helm_notes(backend, SERVE_SQLITE)
+        try:
+            notes = helm_notes(backend, SERVE_SQLITE)
+        except Exception as e:  # a render error, reported by the checks above
+            notes = str(e)
         want_notes = [f"port-forward svc/{SERVER} 7878",
                       f"exec deploy/{SERVER} -- kaptain token create --name admin --role admin "
                       f"--database-url sqlite:///var/lib/kaptain/kaptain.db"]
