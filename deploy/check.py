@@ -25,7 +25,17 @@ What it checks:
     group and filter only by labels those metrics have;
   - the metrics table of deploy/README.md lists exactly what the operator exports
     (crates/kaptain-operator/src/metrics.rs), with its type and labels;
-  - with Helm, rbac.readSecrets=true grants Secrets and passes --read-secrets to the operator.
+  - with Helm, rbac.readSecrets=true grants Secrets and passes --read-secrets to the operator;
+  - `kaptain serve` (values.serve, off by default: the default render holds none of it): with
+    Helm, the chart rendered with serve.enabled=true (SQLite on a PVC) and with PostgreSQL, 2
+    replicas, OIDC, TLS, Ingress and ServiceMonitor passes `helm lint --strict`; the server's
+    exact command (every flag one of ServeArgs in crates/kaptain/src/cli.rs), the database URL
+    and secret key only from Secrets, hardening, probes, volumes, PVC, Service, Ingress and
+    ServiceMonitor; its own ServiceAccount's RBAC is least-privilege (no wildcards, no Secrets
+    unless rbac.readSecrets, nothing it does not do, writes only SERVER_ALLOWED_WRITES) yet
+    grants everything it does; impossible values (SQLite with 2 replicas, PostgreSQL without a
+    secret key, no store, half an OIDC configuration) fail the render; values.schema.json (and
+    Helm) refuse bad server values; NOTES.txt says how to reach it and create a token.
 
 Needs Python 3.9+ and PyYAML (`python3 -c "import yaml"`; else `pip install pyyaml`).
 Prints one line per check and ends with `N passed, N failed`.
