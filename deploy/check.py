@@ -594,6 +594,9 @@ SERVE_REFUSED = [
      "needs a store"),
     ("half an OIDC configuration",
      {"serve": {"enabled": True, "oidc": {"issuer": "https://idp.example"}}}, "jwksUrl"),
+    ("an Ingress TLS Secret without a host",
+     {"serve": {"enabled": True, "ingress": {"enabled": True, "tlsSecretName": "x-tls"}}},
+     "serve.ingress.host"),
 ]
 # Values values.schema.json must refuse (check.py's validator and Helm's both).
 SERVE_BAD_VALUES = [
@@ -639,7 +642,8 @@ def serve_flags() -> set[str]:
 
 
 def helm_render_error(backend: str, values: dict) -> str | None:
-    """Helm's error when rendering with `values` fails, else None."""
+    """Helm's error when rendering with `values` fails, else None. (NOTES.txt with a `helm`
+    binary needs `helm install --dry-run=client`, Helm 3.13 or later.)"""
     if backend == "helm":
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
             yaml.safe_dump(values, f)
