@@ -25,7 +25,17 @@ What it checks:
     group and filter only by labels those metrics have;
   - the metrics table of deploy/README.md lists exactly what the operator exports
     (crates/kaptain-operator/src/metrics.rs), with its type and labels;
-  - with Helm, rbac.readSecrets=true grants Secrets and passes --read-secrets to the operator.
+  - with Helm, rbac.readSecrets=true grants Secrets and passes --read-secrets to the operator;
+  - `kaptain serve` (values.serve, off by default: the default render holds none of it): with
+    Helm, the chart rendered with serve.enabled=true (SQLite on a PVC) and with PostgreSQL, 2
+    replicas, OIDC, TLS, Ingress and ServiceMonitor passes `helm lint --strict`; the server's
+    exact command (every flag one of ServeArgs in crates/kaptain/src/cli.rs), the database URL
+    and secret key only from Secrets, hardening, probes, volumes, PVC, Service, Ingress and
+    ServiceMonitor; its own ServiceAccount's RBAC is least-privilege (no wildcards, no Secrets
+    unless rbac.readSecrets, nothing it does not do, writes only SERVER_ALLOWED_WRITES) yet
+    grants everything it does; impossible values (SQLite with 2 replicas, PostgreSQL without a
+    secret key, no store, half an OIDC configuration) fail the render; values.schema.json (and
+    Helm) refuse bad server values; NOTES.txt says how to reach it and create a token.
 
 Needs Python 3.9+ and PyYAML (`python3 -c "import yaml"`; else `pip install pyyaml`).
 Prints one line per check and ends with `N passed, N failed`.
@@ -307,13 +317,16 @@ def helm_backend() -> str | None:
         return None
 
 
-def helm_lint(backend: str) -> list[str]:
+def helm_lint(backend: str, values: dict | None = None) -> list[str]:
     if backend == "helm":
-        r = subprocess.run(["helm", "lint", "--strict", str(CHART), "-n", NAMESPACE],
-                           capture_output=True, text=True)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump(values or {}, f)
+            f.flush()
+            r = subprocess.run(["helm", "lint", "--strict", str(CHART), "-n", NAMESPACE,
+                                "-f", f.name], capture_output=True, text=True)
         return [] if r.returncode == 0 else [r.stdout + r.stderr]
     import helm_python
-    report = helm_python.lint(str(CHART), strict=True, namespace=NAMESPACE)
+    report = helm_python.lint(str(CHART), values or None, strict=True, namespace=NAMESPACE)
     return [m["path"] + ": " + m["error"] for m in report["messages"] if m["severity"] >= 2] + \
         list(report.get("errors", []))
 
@@ -527,6 +540,413 @@ def read_secrets_errors(docs: list[dict]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# `kaptain serve` (values.serve, off by default).
+
+SERVER = f"{RELEASE}-server"
+SERVE_CLI = ROOT / "crates" / "kaptain" / "src" / "cli.rs"
+# What `kaptain serve` calls with its ServiceAccount (crates/kaptain-engine/src): the live
+# cluster's reflectors list+watch the analyzers' kinds (live/worker.rs, kaptain-sources
+# watch.rs) and the HealingActions (live/connect.rs); the `logs` tool gets pods/log
+# (tools/read/cluster.rs); heal_plan and approvals get/list the policies (healing/ops.rs,
+# tools/host.rs); proposals through /mcp and /api/v1/ask create a HealingAction
+# (tools/host.rs submit); approve/reject replace its status (ops.rs replace_status) and
+# record an Event (healing/recorder.rs). (apiGroup, resource) -> the verbs it may hold.
+SERVER_ALLOWED_WRITES = {
+    ("kaptain.dev", "healingactions"): {"create"},
+    ("kaptain.dev", "healingactions/status"): {"update"},
+    ("", "events"): {"create"},
+}
+SERVER_NEEDS = {(g, r): set(READ) for g, rs in _READS.items() if g != "kaptain.dev"
+                for r in rs}
+SERVER_NEEDS.update({
+    ("", "pods/log"): {"get"},
+    ("kaptain.dev", "healingpolicies"): {"get", "list"},
+    ("kaptain.dev", "clusterhealingpolicies"): {"get", "list"},
+    ("kaptain.dev", "healingactions"): set(READ),
+})
+for _k, _v in SERVER_ALLOWED_WRITES.items():
+    SERVER_NEEDS[_k] = SERVER_NEEDS.get(_k, set()) | _v
+# The Role in the operator's namespace: the safety configuration and the state an approval is
+# checked against (healing/mod.rs load_safety, healing/state.rs load), read with a GET.
+SERVER_ROLE_NAMES = {("", "configmaps"): {"kaptain-operator-config": {"get"},
+                                          "kaptain-operator-state": {"get"}}}
+
+SERVE_SQLITE = {"serve": {"enabled": True}}
+SERVE_POSTGRES = {"serve": {
+    "enabled": True, "replicaCount": 2,
+    "database": {"existingSecret": "kaptain-db", "key": "url"},
+    "secretKey": {"existingSecret": "kaptain-secret-key", "key": "key"},
+    "oidc": {"issuer": "https://idp.example", "audience": "kaptain",
+             "jwksUrl": "https://idp.example/jwks.json"},
+    "tls": {"secretName": "kaptain-server-tls"},
+    "ingress": {"enabled": True, "className": "nginx", "host": "kaptain.example.com",
+                "tlsSecretName": "kaptain-example-tls",
+                "annotations": {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}},
+    "serviceMonitor": {"enabled": True, "tlsConfig": {"insecureSkipVerify": True}},
+}}
+# Values the render must refuse, with a word its message must hold.
+SERVE_REFUSED = [
+    ("SQLite + 2 replicas", {"serve": {"enabled": True, "replicaCount": 2}}, "PostgreSQL"),
+    ("PostgreSQL without a secret key",
+     {"serve": {"enabled": True, "database": {"existingSecret": "kaptain-db"}}},
+     "serve.secretKey.existingSecret"),
+    ("no store", {"serve": {"enabled": True, "persistence": {"enabled": False}}},
+     "needs a store"),
+    ("half an OIDC configuration",
+     {"serve": {"enabled": True, "oidc": {"issuer": "https://idp.example"}}}, "jwksUrl"),
+    ("an Ingress TLS Secret without a host",
+     {"serve": {"enabled": True, "ingress": {"enabled": True, "tlsSecretName": "x-tls"}}},
+     "serve.ingress.host"),
+]
+# Values values.schema.json must refuse (check.py's validator and Helm's both).
+SERVE_BAD_VALUES = [
+    {"serve": {"replicaCount": "two"}},
+    {"serve": {"logFormat": "xml"}},
+    {"serve": {"databse": {"existingSecret": "x"}}},
+    {"serve": {"oidc": {"issuer": "idp.example"}}},
+    {"serve": {"persistence": {"size": "lots"}}},
+    {"serve": {"service": {"port": 0}}},
+]
+
+
+def merged(base, over):
+    """`over` deep-merged onto `base` (as Helm merges values files)."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merged(base.get(k), v) if k in base else v
+        return out
+    return over
+
+
+def serve_flags() -> set[str]:
+    """The long flags of `kaptain serve` (ServeArgs in crates/kaptain/src/cli.rs)."""
+    m = re.search(r"pub struct ServeArgs \{(.*?)\n\}", SERVE_CLI.read_text(), re.S)
+    if not m:
+        return set()
+    flags, pending = set(), None
+    for line in m.group(1).splitlines():
+        line = line.strip()
+        if line.startswith("#[arg("):
+            pending = line
+            continue
+        if pending is not None and not line.startswith("pub ") and not line.startswith("///"):
+            pending += line  # a multi-line #[arg(...)]
+            continue
+        f = re.match(r"pub (\w+):", line)
+        if f:
+            named = re.search(r'long\s*=\s*"([a-z-]+)"', pending or "")
+            flags.add("--" + (named.group(1) if named else f.group(1).replace("_", "-")))
+            pending = None
+    return flags
+
+
+def helm_render_error(backend: str, values: dict) -> str | None:
+    """Helm's error when rendering with `values` fails, else None. (NOTES.txt with a `helm`
+    binary needs `helm install --dry-run=client`, Helm 3.13 or later.)"""
+    if backend == "helm":
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump(values, f)
+            f.flush()
+            r = subprocess.run(["helm", "template", RELEASE, str(CHART), "-n", NAMESPACE,
+                                "-f", f.name], capture_output=True, text=True)
+        return None if r.returncode == 0 else (r.stderr or r.stdout).strip()
+    import helm_python
+    try:
+        helm_python.Chart.load(str(CHART)).render(values, name=RELEASE, namespace=NAMESPACE,
+                                                  is_install=True)
+    except helm_python.HelmError as e:
+        return str(e).strip() or type(e).__name__
+    return None
+
+
+def helm_notes(backend: str, values: dict) -> str:
+    if backend == "helm":
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump(values, f)
+            f.flush()
+            r = subprocess.run(["helm", "install", RELEASE, str(CHART), "-n", NAMESPACE,
+                                "--dry-run=client", "-f", f.name], capture_output=True,
+                               text=True, check=True)
+        return r.stdout.split("NOTES:", 1)[-1]
+    import helm_python
+    rendered = helm_python.Chart.load(str(CHART)).render(values, name=RELEASE,
+                                                         namespace=NAMESPACE, is_install=True)
+    return next((t for k, t in rendered.items() if k.endswith("NOTES.txt")), "")
+
+
+def render_docs(backend: str, values: dict) -> tuple[list[dict], list[str]]:
+    """The documents the chart renders with `values`, or the render's error (as a failure of
+    the check at hand, not a crash of check.py)."""
+    try:
+        return [d for _, t in helm_render(backend, values) for d in yaml.safe_load_all(t)
+                if d is not None], []
+    except Exception as e:  # helm_python.HelmError, CalledProcessError, yaml.YAMLError
+        detail = getattr(e, "stderr", None) or str(e)
+        return [], [f"rendering with {values} failed: {detail.strip()}"]
+
+
+def _one(docs: list[dict], kind: str, name: str) -> dict | None:
+    found = [d for d in docs if d.get("kind") == kind and d["metadata"].get("name") == name]
+    return found[0] if len(found) == 1 else None
+
+
+def server_objects(docs: list[dict]) -> list[str]:
+    """`kind/name` of every object of the server component."""
+    return [f"{d['kind']}/{d['metadata'].get('name')}" for d in docs
+            if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+            == "server" or d["metadata"].get("name", "").startswith(SERVER)]
+
+
+def server_deployment_errors(docs: list[dict], postgres: bool) -> list[str]:
+    """The server's Deployment, Service, volumes (and PVC, Ingress, ServiceMonitor) as the
+    values SERVE_SQLITE (postgres=False) or SERVE_POSTGRES (postgres=True) must render them."""
+    errs: list[str] = []
+    dep = _one(docs, "Deployment", SERVER)
+    if dep is None:
+        return [f"want one Deployment {SERVER}"]
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    pod_labels = spec["template"]["metadata"].get("labels") or {}
+    ctrs = pod.get("containers") or []
+    if len(ctrs) != 1:
+        return [f"want one container, got {len(ctrs)}"]
+    ctr = ctrs[0]
+    cmd = ctr.get("command", []) + ctr.get("args", [])
+    want = ["kaptain", "serve", "--in-cluster", "--listen", "0.0.0.0:7878",
+            "--operator-namespace", NAMESPACE, "--log-format", "json", "--log", "info"]
+    if postgres:
+        o = SERVE_POSTGRES["serve"]["oidc"]
+        want += ["--oidc-issuer", o["issuer"], "--oidc-audience", o["audience"],
+                 "--oidc-jwks-url", o["jwksUrl"],
+                 "--tls-cert", "/etc/kaptain/tls/tls.crt", "--tls-key", "/etc/kaptain/tls/tls.key"]
+    else:
+        want += ["--database-url", "sqlite:///var/lib/kaptain/kaptain.db",
+                 "--secret-key-file", "/var/lib/kaptain/secret.key"]
+    if cmd != want:
+        errs.append(f"server command is {cmd}, want {want}")
+    known = serve_flags()
+    if not known:
+        errs.append(f"no ServeArgs in {SERVE_CLI.relative_to(ROOT)}")
+    for a in cmd:
+        if a.startswith("--") and known and a not in known:
+            errs.append(f"{a} is not a flag of `kaptain serve` (ServeArgs)")
+    # The store and the key: PostgreSQL's URL and the key only from Secrets, never literal.
+    env = {e["name"]: e for e in ctr.get("env") or []}
+    for name, e in env.items():
+        if name in ("KAPTAIN_DATABASE_URL", "KAPTAIN_SECRET_KEY") and "value" in e:
+            errs.append(f"env {name} has a literal value (want a secretKeyRef)")
+    ref = lambda n: ((env.get(n) or {}).get("valueFrom") or {}).get("secretKeyRef")
+    if postgres:
+        if spec.get("replicas") != 2:
+            errs.append(f"replicas {spec.get('replicas')}, want 2")
+        if (spec.get("strategy") or {}).get("type") != "RollingUpdate":
+            errs.append("PostgreSQL: want a RollingUpdate")
+        if ref("KAPTAIN_DATABASE_URL") != {"name": "kaptain-db", "key": "url"}:
+            errs.append(f"KAPTAIN_DATABASE_URL is {env.get('KAPTAIN_DATABASE_URL')}, want "
+                        f"secretKeyRef kaptain-db/url")
+        if any("postgres" in str(a) for a in cmd):
+            errs.append("the database URL is on the command line")
+    else:
+        if spec.get("replicas") != 1:
+            errs.append(f"replicas {spec.get('replicas')}, want 1")
+        if (spec.get("strategy") or {}).get("type") != "Recreate":
+            errs.append("SQLite on a ReadWriteOnce volume: want strategy Recreate")
+        if "KAPTAIN_DATABASE_URL" in env:
+            errs.append("SQLite: KAPTAIN_DATABASE_URL set")
+    if postgres and ref("KAPTAIN_SECRET_KEY") != {"name": "kaptain-secret-key", "key": "key"}:
+        errs.append(f"KAPTAIN_SECRET_KEY is {env.get('KAPTAIN_SECRET_KEY')}, want "
+                    f"secretKeyRef kaptain-secret-key/key")
+    if not postgres and "KAPTAIN_SECRET_KEY" in env:
+        errs.append("KAPTAIN_SECRET_KEY set without serve.secretKey.existingSecret")
+    # Hardening, as the operator's.
+    psc, sc = pod.get("securityContext") or {}, ctr.get("securityContext") or {}
+    if not (psc.get("runAsNonRoot") and psc.get("runAsUser") == 65532
+            and (psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault"):
+        errs.append(f"pod securityContext is not locked down: {psc}")
+    if not (sc.get("readOnlyRootFilesystem") and sc.get("runAsNonRoot")
+            and sc.get("allowPrivilegeEscalation") is False
+            and (sc.get("capabilities") or {}).get("drop") == ["ALL"]
+            and (sc.get("seccompProfile") or {}).get("type") == "RuntimeDefault"):
+        errs.append(f"container securityContext is not locked down: {sc}")
+    if pod_labels.get("kaptain.dev/protected") != "true":
+        errs.append("pods lack the label kaptain.dev/protected: \"true\"")
+    res = ctr.get("resources") or {}
+    if not ((res.get("requests") or {}).get("memory") and (res.get("limits") or {}).get("memory")):
+        errs.append(f"resources lack memory requests/limits: {res}")
+    if pod.get("serviceAccountName") != SERVER:
+        errs.append(f"serviceAccountName {pod.get('serviceAccountName')}, want {SERVER}")
+    if pod.get("hostNetwork") or pod.get("hostPID"):
+        errs.append("host namespaces")
+    # Port and probes.
+    ports = [(p.get("name"), p.get("containerPort")) for p in ctr.get("ports") or []]
+    if ports != [("http", 7878)]:
+        errs.append(f"container ports {ports}, want [('http', 7878)]")
+    scheme = "HTTPS" if postgres else "HTTP"
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        g = (ctr.get(probe) or {}).get("httpGet") or {}
+        if (g.get("path"), g.get("port"), g.get("scheme", "HTTP")) != (path, "http", scheme):
+            errs.append(f"{probe} is {g}, want GET {path} on port http over {scheme}")
+    # Volumes: /tmp always; the SQLite volume or none; the TLS Secret read-only.
+    vols = {v["name"]: v for v in pod.get("volumes") or []}
+    mounts = {m["name"]: m for m in ctr.get("volumeMounts") or []}
+    for v in vols.values():
+        if "hostPath" in v:
+            errs.append(f"volume {v['name']} is a hostPath")
+    if "emptyDir" not in vols.get("tmp", {}) or mounts.get("tmp", {}).get("mountPath") != "/tmp":
+        errs.append("no emptyDir mounted at /tmp")
+    data = vols.get("data")
+    pvc = _one(docs, "PersistentVolumeClaim", f"{SERVER}-data")
+    if postgres:
+        if data or pvc:
+            errs.append("PostgreSQL: a data volume or PVC is rendered")
+    else:
+        if (data or {}).get("persistentVolumeClaim", {}).get("claimName") != f"{SERVER}-data" \
+                or mounts.get("data", {}).get("mountPath") != "/var/lib/kaptain":
+            errs.append(f"no PVC {SERVER}-data mounted at /var/lib/kaptain: {data}")
+        if pvc is None:
+            errs.append(f"no PersistentVolumeClaim {SERVER}-data")
+        elif pvc["spec"].get("accessModes") != ["ReadWriteOnce"] or \
+                pvc["spec"]["resources"]["requests"].get("storage") != "1Gi":
+            errs.append(f"PVC spec {pvc['spec']}")
+    tls = vols.get("tls")
+    if postgres:
+        if (tls or {}).get("secret", {}).get("secretName") != "kaptain-server-tls":
+            errs.append(f"no TLS Secret volume kaptain-server-tls: {tls}")
+        m = mounts.get("tls") or {}
+        if m.get("mountPath") != "/etc/kaptain/tls" or m.get("readOnly") is not True:
+            errs.append(f"TLS Secret not mounted read-only at /etc/kaptain/tls: {m}")
+    elif tls or "tls" in mounts:
+        errs.append("a TLS volume without serve.tls.secretName")
+    # The Service selects exactly the server's pods.
+    svc = _one(docs, "Service", SERVER)
+    if svc is None:
+        errs.append(f"no Service {SERVER}")
+    else:
+        sel = svc["spec"].get("selector") or {}
+        sports = [(p.get("name"), p.get("port"), p.get("targetPort"))
+                  for p in svc["spec"].get("ports") or []]
+        if svc["spec"].get("type") != "ClusterIP" or sports != [("http", 7878, "http")]:
+            errs.append(f"Service is {svc['spec'].get('type')} {sports}, want ClusterIP "
+                        f"[('http', 7878, 'http')]")
+        if not sel or any(pod_labels.get(k) != v for k, v in sel.items()):
+            errs.append(f"Service selector {sel} does not select the server's pods")
+        if sel.get("app.kubernetes.io/component") != "server":
+            errs.append("Service selector does not pin app.kubernetes.io/component: server "
+                        "(it would select the operator's pods too)")
+    if sel_dep := (spec.get("selector") or {}).get("matchLabels"):
+        if sel_dep.get("app.kubernetes.io/component") != "server":
+            errs.append(f"Deployment selector {sel_dep} is not the server's")
+    ing = _one(docs, "Ingress", SERVER)
+    smon = _one(docs, "ServiceMonitor", SERVER)
+    if postgres:
+        want_ing = {"ingressClassName": "nginx",
+                    "tls": [{"hosts": ["kaptain.example.com"],
+                             "secretName": "kaptain-example-tls"}],
+                    "rules": [{"host": "kaptain.example.com", "http": {"paths": [
+                        {"path": "/", "pathType": "Prefix", "backend": {"service": {
+                            "name": SERVER, "port": {"name": "http"}}}}]}}]}
+        if ing is None or ing.get("spec") != want_ing:
+            errs.append(f"Ingress spec is {ing and ing.get('spec')}, want {want_ing}")
+        ep = ((smon or {}).get("spec") or {}).get("endpoints") or [{}]
+        if smon is None or (ep[0].get("port"), ep[0].get("path"), ep[0].get("scheme")) != \
+                ("http", "/metrics", "https"):
+            errs.append(f"ServiceMonitor endpoints {ep}, want port http /metrics over https")
+        else:
+            svc_labels = ((svc or {}).get("metadata") or {}).get("labels") or {}
+            sel = (smon["spec"].get("selector") or {}).get("matchLabels") or {}
+            if not sel or any(svc_labels.get(k) != v for k, v in sel.items()) or \
+                    sel.get("app.kubernetes.io/component") != "server":
+                errs.append(f"the ServiceMonitor's selector {sel} does not select the "
+                            f"server's Service only")
+    elif ing or smon:
+        errs.append("an Ingress or ServiceMonitor without serve.ingress/serviceMonitor.enabled")
+    return errs
+
+
+def server_rbac_errors(docs: list[dict], read_secrets: bool = False,
+                       read_logs: bool = True) -> list[str]:
+    """The server's ClusterRole and Role: no wildcards, no Secrets unless readSecrets, nothing
+    it does not do (writes only SERVER_ALLOWED_WRITES), everything it does granted, and both
+    bound to its own ServiceAccount, which its pods run as."""
+    errs: list[str] = []
+    cr, role = _one(docs, "ClusterRole", SERVER), _one(docs, "Role", SERVER)
+    if cr is None or role is None:
+        return [f"expected the ClusterRole and the Role {SERVER}"]
+    allowed = dict(SERVER_NEEDS)
+    if read_secrets:
+        allowed[("", "secrets")] = set(READ)
+    if not read_logs:
+        allowed.pop(("", "pods/log"))
+    for r in (cr, role):
+        kind = r["kind"]
+        for i, rule in enumerate(r.get("rules", [])):
+            where = f"{kind} {SERVER} rule {i}"
+            verbs, groups, resources = set(rule["verbs"]), rule["apiGroups"], rule["resources"]
+            if "*" in verbs or "*" in groups or "*" in resources or \
+                    any("*" in x for x in resources):
+                errs.append(f"{where}: wildcard")
+            if rule.get("nonResourceURLs"):
+                errs.append(f"{where}: nonResourceURLs")
+            if verbs & {"escalate", "bind", "impersonate", "deletecollection"}:
+                errs.append(f"{where}: forbidden verb {sorted(verbs)}")
+            for g in groups:
+                for res in resources:
+                    label = f"{g or 'core'}/{res}"
+                    if res == "secrets" and not read_secrets:
+                        errs.append(f"{where}: secrets granted without rbac.readSecrets")
+                    if kind == "Role":
+                        names = SERVER_ROLE_NAMES.get((g, res))
+                        if names is None:
+                            errs.append(f"{where}: {label} is not a ConfigMap of the operator")
+                            continue
+                        if not rule.get("resourceNames"):
+                            errs.append(f"{where}: {label} not limited to {sorted(names)}")
+                        for n in rule.get("resourceNames") or []:
+                            if n not in names:
+                                errs.append(f"{where}: {label} {n} is not one of "
+                                            f"{sorted(names)}")
+                            elif verbs - names[n]:
+                                errs.append(f"{where}: {sorted(verbs - names[n])} on {label} {n}")
+                        continue
+                    extra_w = (verbs - READ) - SERVER_ALLOWED_WRITES.get((g, res), set())
+                    if extra_w:
+                        errs.append(f"{where}: {sorted(extra_w)} on {label} is not an allowed "
+                                    f"write")
+                    if (g, res) not in allowed:
+                        errs.append(f"{where}: {label} is not something kaptain serve reads")
+                    elif (verbs & READ) - allowed[(g, res)]:
+                        errs.append(f"{where}: {sorted((verbs & READ) - allowed[(g, res)])} on "
+                                    f"{label}: kaptain serve does not need it")
+    have = granted(cr)
+    for (g, res), want in sorted(allowed.items()):
+        missing = want - have.get((g, res, None), set())
+        if missing:
+            errs.append(f"ClusterRole {SERVER}: {sorted(missing)} on {g or 'core'}/{res} missing "
+                        f"(kaptain serve needs it)")
+    have = granted(role)
+    for (g, res), names in SERVER_ROLE_NAMES.items():
+        for n, want in names.items():
+            if want - have.get((g, res, n), set()):
+                errs.append(f"Role {SERVER}: get on {g or 'core'}/{res} {n} missing")
+    # Bound to the server's own ServiceAccount (not the operator's), which its pods use.
+    subject = {"kind": "ServiceAccount", "name": SERVER, "namespace": NAMESPACE}
+    for kind, ref_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+        b = _one(docs, kind, SERVER)
+        if b is None or b.get("roleRef", {}).get("kind") != ref_kind or \
+                b["roleRef"].get("name") != SERVER or b.get("subjects") != [subject]:
+            errs.append(f"{kind} {SERVER} does not bind {ref_kind} {SERVER} to {subject}")
+    for b in docs:
+        if b.get("kind") in ("ClusterRoleBinding", "RoleBinding") and \
+                b["metadata"]["name"] != SERVER and subject in (b.get("subjects") or []):
+            errs.append(f"{b['kind']} {b['metadata']['name']} also binds the server's "
+                        f"ServiceAccount")
+    if _one(docs, "ServiceAccount", SERVER) is None:
+        errs.append(f"no ServiceAccount {SERVER}")
+    return errs
+
+
+# --------------------------------------------------------------------------------------------
 
 
 class Checks:
@@ -733,6 +1153,13 @@ def main(argv: list[str]) -> int:
     # values.yaml against values.schema.json.
     vschema = json.loads((CHART / "values.schema.json").read_text())
     c.report("values.yaml validates against values.schema.json", validate(values, vschema, crd=False))
+    errs = []
+    for over in (SERVE_SQLITE, SERVE_POSTGRES):
+        errs += [f"{over}: {e}" for e in validate(merged(values, over), vschema, crd=False)]
+    for bad in SERVE_BAD_VALUES:
+        if not validate(merged(values, bad), vschema, crd=False):
+            errs.append(f"{bad} passes values.schema.json")
+    c.report("values.schema.json: the server's values (valid ones pass, bad ones fail)", errs)
 
     # Helm lint and render.
     backend = helm_backend()
@@ -742,6 +1169,13 @@ def main(argv: list[str]) -> int:
         c.report("rbac.readSecrets=true: Secrets readable, operator run with --read-secrets",
                  None, skip=why)
         c.report("rendered chart equals deploy/manifests/kaptain-operator.yaml", None, skip=why)
+        for name in ("serve (SQLite): Deployment, probes, volumes, PVC, Service",
+                     "serve (PostgreSQL, 2 replicas, OIDC, TLS, Ingress, ServiceMonitor)",
+                     "serve RBAC: its own ServiceAccount, least privilege",
+                     "serve: impossible values fail the render",
+                     "serve: values.schema.json refuses bad values (Helm)",
+                     "serve: NOTES.txt says how to reach it and create a token"):
+            c.report(name, None, skip=why)
         if write:
             print("cannot --write without Helm", file=sys.stderr)
             return 1
@@ -766,6 +1200,55 @@ def main(argv: list[str]) -> int:
                   for d in yaml.safe_load_all(t) if d is not None]
         c.report(f"rbac.readSecrets=true: Secrets readable, operator run with --read-secrets "
                  f"({backend})", read_secrets_errors(opt_in))
+
+        # `kaptain serve`: off by default (the default render above holds none of it).
+        c.report(f"serve.enabled=false by default: nothing of the server rendered ({backend})",
+                 [f"rendered {o}" for o in server_objects(want)]
+                 + ([] if values.get("serve", {}).get("enabled") is False
+                    else ["values.serve.enabled must default to false"]))
+        lint = helm_lint(backend, SERVE_POSTGRES) + helm_lint(backend, SERVE_SQLITE)
+        c.report(f"helm lint --strict with the server enabled (SQLite; PostgreSQL) ({backend})",
+                 lint)
+        sqlite, sqlite_err = render_docs(backend, SERVE_SQLITE)
+        c.report(f"serve (SQLite): Deployment, probes, volumes, PVC, Service ({backend})",
+                 sqlite_err or server_deployment_errors(sqlite, postgres=False))
+        pg, pg_err = render_docs(backend, SERVE_POSTGRES)
+        c.report(f"serve (PostgreSQL, 2 replicas, OIDC, TLS, Ingress, ServiceMonitor) "
+                 f"({backend})", pg_err or server_deployment_errors(pg, postgres=True))
+        errs = sqlite_err + pg_err
+        errs += [f"SQLite: {e}" for e in server_rbac_errors(sqlite)]
+        errs += [f"PostgreSQL: {e}" for e in server_rbac_errors(pg)]
+        errs += [f"operator: {e}" for e in rbac_errors(sqlite)]
+        secrets, e = render_docs(backend, merged(SERVE_SQLITE, {"rbac": {"readSecrets": True}}))
+        errs += e + [f"rbac.readSecrets=true: {x}"
+                     for x in server_rbac_errors(secrets, read_secrets=True)]
+        nologs, e = render_docs(backend, merged(SERVE_SQLITE,
+                                                {"serve": {"rbac": {"readLogs": False}}}))
+        errs += e + [f"serve.rbac.readLogs=false: {x}"
+                     for x in server_rbac_errors(nologs, read_logs=False)]
+        c.report(f"serve RBAC: its own ServiceAccount, least privilege ({backend})", errs)
+        errs = []
+        for what, vals, word in SERVE_REFUSED:
+            e = helm_render_error(backend, vals)
+            if e is None:
+                errs.append(f"{what}: rendered, want a failure")
+            elif word not in e:
+                errs.append(f"{what}: fails with {e!r}, which does not say {word!r}")
+        if (e := helm_render_error(backend, SERVE_POSTGRES)) is not None:
+            errs.append(f"PostgreSQL with 2 replicas: {e}")
+        c.report(f"serve: impossible values fail the render ({backend})", errs)
+        errs = [f"{bad}: rendered" for bad in SERVE_BAD_VALUES
+                if helm_render_error(backend, bad) is None]
+        c.report(f"serve: values.schema.json refuses bad values (Helm) ({backend})", errs)
+        try:
+            notes = helm_notes(backend, SERVE_SQLITE)
+        except Exception as e:  # a render error, reported by the checks above
+            notes = str(e)
+        want_notes = [f"port-forward svc/{SERVER} 7878",
+                      f"exec deploy/{SERVER} -- kaptain token create --name admin --role admin "
+                      f"--database-url sqlite:///var/lib/kaptain/kaptain.db"]
+        c.report(f"serve: NOTES.txt says how to reach it and create a token ({backend})",
+                 [f"NOTES.txt lacks {w!r}" for w in want_notes if w not in notes])
 
     # The committed plain manifest.
     docs = load_docs(MANIFEST)
