@@ -1238,7 +1238,7 @@ _kaptain() {
             return 0
             ;;
         kaptain__subcmd__serve)
-            opts="-h --listen --kubeconfig --context --all-contexts --in-cluster --database-url --secret-key-file --no-auth --oidc-issuer --oidc-audience --oidc-jwks-url --oidc-role-claim --oidc-default-role --operator-namespace --workers --tls-cert --tls-key --log --log-format --help"
+            opts="-h --listen --kubeconfig --context --all-contexts --in-cluster --database-url --secret-key-file --no-auth --oidc-issuer --oidc-audience --oidc-jwks-url --oidc-role-claim --oidc-allow-http-jwks --oidc-default-role --operator-namespace --workers --tls-cert --tls-key --log --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

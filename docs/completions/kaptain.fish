@@ -169,14 +169,15 @@ complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l oidc-role-clai
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l oidc-default-role -d 'The role of a JWT without the role claim (default: refuse it)' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l operator-namespace -d 'Namespace of the healing operator (its safety configuration applies to approvals)' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l workers -d 'Diagnose runs executed at once' -r
-complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l tls-cert -d 'Log filter (tracing\'s EnvFilter syntax; RUST_LOG overrides). Serve HTTPS with this PEM certificate chain (with --tls-key). The console\'s cookie is then `Secure`, and responses carry HSTS' -r -F
+complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (with --tls-key). The console\'s cookie is then `Secure`, and responses carry HSTS' -r -F
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
-complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l log -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l log -d 'Log filter (tracing\'s EnvFilter syntax; RUST_LOG overrides)' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l log-format -d 'Log lines as text, or as one JSON object per line' -r -f -a "text\t''
 json\t''"
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l all-contexts -d 'Watch every context of the kubeconfig'
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l in-cluster -d 'Watch the cluster the server runs in (its service account)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l no-auth -d 'Serve everyone as admin without credentials (only on a loopback --listen address)'
+complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l oidc-allow-http-jwks -d 'Fetch the OIDC issuer\'s JWKS over plain http (a local or test issuer). By default only https is accepted'
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaptain -n "__fish_kaptain_using_subcommand mcp" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kaptain -n "__fish_kaptain_using_subcommand mcp" -l context -d 'A kubeconfig context to watch (repeat for several; default: the current context)' -r

@@ -313,13 +313,14 @@ _arguments "${_arguments_options[@]}" : \
 '--oidc-default-role=[The role of a JWT without the role claim (default\: refuse it)]:ROLE:_default' \
 '--operator-namespace=[Namespace of the healing operator (its safety configuration applies to approvals)]:NS:_default' \
 '--workers=[Diagnose runs executed at once]:N:_default' \
-'--tls-cert=[Log filter (tracing'\''s EnvFilter syntax; RUST_LOG overrides). Serve HTTPS with this PEM certificate chain (with --tls-key). The console'\''s cookie is then \`Secure\`, and responses carry HSTS]:FILE:_files' \
+'--tls-cert=[Serve HTTPS with this PEM certificate chain (with --tls-key). The console'\''s cookie is then \`Secure\`, and responses carry HSTS]:FILE:_files' \
 '--tls-key=[The PEM private key of --tls-cert]:FILE:_files' \
-'--log=[]:FILTER:_default' \
+'--log=[Log filter (tracing'\''s EnvFilter syntax; RUST_LOG overrides)]:FILTER:_default' \
 '--log-format=[Log lines as text, or as one JSON object per line]:FORMAT:(text json)' \
 '(--context)--all-contexts[Watch every context of the kubeconfig]' \
 '(--context --all-contexts)--in-cluster[Watch the cluster the server runs in (its service account)]' \
 '--no-auth[Serve everyone as admin without credentials (only on a loopback --listen address)]' \
+'--oidc-allow-http-jwks[Fetch the OIDC issuer'\''s JWKS over plain http (a local or test issuer). By default only https is accepted]' \
 '-h[Print help (see more with '\''--help'\'')]' \
 '--help[Print help (see more with '\''--help'\'')]' \
 && ret=0

@@ -511,6 +511,10 @@ pub struct ServeArgs {
     /// The JWT claim that holds the role (viewer, operator, admin).
     #[arg(long, value_name = "CLAIM", default_value = "kaptain_role")]
     pub oidc_role_claim: String,
+    /// Fetch the OIDC issuer's JWKS over plain http (a local or test issuer). By default only
+    /// https is accepted.
+    #[arg(long)]
+    pub oidc_allow_http_jwks: bool,
     /// The role of a JWT without the role claim (default: refuse it).
     #[arg(long, value_name = "ROLE")]
     pub oidc_default_role: Option<String>,
@@ -520,7 +524,6 @@ pub struct ServeArgs {
     /// Diagnose runs executed at once.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub workers: usize,
-    /// Log filter (tracing's EnvFilter syntax; RUST_LOG overrides).
     /// Serve HTTPS with this PEM certificate chain (with --tls-key). The console's cookie is
     /// then `Secure`, and responses carry HSTS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -528,6 +531,7 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Log filter (tracing's EnvFilter syntax; RUST_LOG overrides).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log: String,
     /// Log lines as text, or as one JSON object per line.

@@ -50,6 +50,7 @@ fn options(a: &ServeArgs) -> Result<ServeOptions, String> {
         (Some(issuer), Some(audience), Some(jwks)) => {
             let mut c = OidcConfig::new(issuer, audience, jwks);
             c.role_claim = a.oidc_role_claim.clone();
+            c.allow_http_jwks = a.oidc_allow_http_jwks;
             c.default_role = a
                 .oidc_default_role
                 .as_deref()

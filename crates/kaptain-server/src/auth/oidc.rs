@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use kaptain_store::{Role, Scope};
 use serde_json::Value;
 use tokio::sync::RwLock;
@@ -34,6 +34,9 @@ pub struct OidcConfig {
     pub scopes_claim: String,
     /// The role of a token without a role claim; `None` refuses such tokens.
     pub default_role: Option<Role>,
+    /// Fetch the JWKS over plain http (tests, a local issuer). Off by default: keys fetched
+    /// without TLS could be replaced on the way.
+    pub allow_http_jwks: bool,
 }
 
 impl OidcConfig {
@@ -46,6 +49,7 @@ impl OidcConfig {
             role_claim: "kaptain_role".into(),
             scopes_claim: "kaptain_scopes".into(),
             default_role: None,
+            allow_http_jwks: false,
         }
     }
 }
@@ -71,6 +75,14 @@ impl Oidc {
     /// Fetches the issuer's keys; fails when they cannot be had (a wrong URL should stop the
     /// server at start, not make every login fail later).
     pub async fn new(config: OidcConfig) -> Result<Self, OidcError> {
+        if !config.allow_http_jwks && !config.jwks_url.starts_with("https://") {
+            return Err(OidcError::Jwks {
+                url: config.jwks_url.clone(),
+                message: "the JWKS must be fetched over https (--oidc-allow-http-jwks for a \
+                          local issuer)"
+                    .into(),
+            });
+        }
         let keys = fetch_jwks(&config.jwks_url).await?;
         Ok(Oidc {
             config,
@@ -81,16 +93,26 @@ impl Oidc {
     /// The principal a valid token stands for.
     pub async fn verify(&self, token: &str) -> Result<Principal, OidcError> {
         let header = decode_header(token).map_err(|e| OidcError::Token(e.to_string()))?;
-        let key = match self.key(header.kid.as_deref()).await? {
-            Some(k) => k,
-            None => {
-                return Err(OidcError::Token(format!(
-                    "no key {:?} in the issuer's JWKS",
-                    header.kid.unwrap_or_default()
-                )));
-            }
+        let Some(jwk) = self.key(header.kid.as_deref()).await? else {
+            return Err(OidcError::Token(match header.kid {
+                Some(kid) => format!("no key {kid:?} in the issuer's JWKS"),
+                None => "the token names no key (kid) and the issuer has several".into(),
+            }));
         };
+        // The algorithm comes from the issuer's key, never from the token alone: a token
+        // saying HS256 must not be checked with the public key as an HMAC secret.
+        let allowed = algorithms_for(&jwk)?;
+        if !allowed.contains(&header.alg) {
+            return Err(OidcError::Token(format!(
+                "algorithm {:?} does not match the issuer's key (allowed: {allowed:?})",
+                header.alg
+            )));
+        }
+        let key =
+            DecodingKey::from_jwk(&jwk).map_err(|e| OidcError::Token(format!("JWKS key: {e}")))?;
         let mut validation = Validation::new(header.alg);
+        validation.algorithms = allowed;
+        validation.validate_nbf = true;
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -149,8 +171,8 @@ impl Oidc {
         })
     }
 
-    async fn key(&self, kid: Option<&str>) -> Result<Option<DecodingKey>, OidcError> {
-        if let Some(k) = find(&self.keys.read().await.0, kid)? {
+    async fn key(&self, kid: Option<&str>) -> Result<Option<Jwk>, OidcError> {
+        if let Some(k) = find(&self.keys.read().await.0, kid) {
             return Ok(Some(k));
         }
         let mut keys = self.keys.write().await;
@@ -159,19 +181,59 @@ impl Oidc {
             keys.0 = fetch_jwks(&self.config.jwks_url).await?;
             keys.1 = Some(Instant::now());
         }
-        find(&keys.0, kid)
+        Ok(find(&keys.0, kid))
     }
 }
 
-fn find(set: &JwkSet, kid: Option<&str>) -> Result<Option<DecodingKey>, OidcError> {
-    let jwk = match kid {
+fn find(set: &JwkSet, kid: Option<&str>) -> Option<Jwk> {
+    match kid {
         Some(kid) => set.find(kid),
         // A token without `kid` is accepted only when the issuer has exactly one key.
         None if set.keys.len() == 1 => set.keys.first(),
         None => None,
+    }
+    .cloned()
+}
+
+/// The signature algorithms a key may verify: the key's own `alg` when it names one, else
+/// those of its type. Symmetric (`oct`) keys are refused: a published HMAC key is no secret.
+fn algorithms_for(jwk: &Jwk) -> Result<Vec<Algorithm>, OidcError> {
+    let by_type = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => vec![Algorithm::ES256],
+            EllipticCurve::P384 => vec![Algorithm::ES384],
+            _ => Vec::new(),
+        },
+        AlgorithmParameters::OctetKeyPair(_) => vec![Algorithm::EdDSA],
+        AlgorithmParameters::OctetKey(_) => {
+            return Err(OidcError::Token(
+                "the issuer's key is symmetric (oct); only public keys are accepted".into(),
+            ));
+        }
+        _ => Vec::new(),
     };
-    jwk.map(|j| DecodingKey::from_jwk(j).map_err(|e| OidcError::Token(format!("JWKS key: {e}"))))
-        .transpose()
+    let allowed = match jwk.common.key_algorithm {
+        Some(ka) => Algorithm::try_from(ka)
+            .ok()
+            .filter(|a| by_type.contains(a))
+            .into_iter()
+            .collect(),
+        None => by_type,
+    };
+    if allowed.is_empty() {
+        return Err(OidcError::Token(
+            "the issuer's key has no signature algorithm Kaptain accepts".into(),
+        ));
+    }
+    Ok(allowed)
 }
 
 /// `cluster` or `cluster/namespace`.

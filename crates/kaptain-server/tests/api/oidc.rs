@@ -14,19 +14,34 @@ use kaptain_server::auth::OidcConfig;
 
 struct Issuer {
     key: jsonwebtoken::EncodingKey,
+    /// The public key as the JWKS carries it, and as PEM.
+    public_raw: Vec<u8>,
+    public_pem: String,
     jwks_url: String,
     _task: tokio::task::JoinHandle<()>,
 }
 
 async fn issuer() -> Result<Issuer, crate::support::Error> {
+    issuer_with_keys(1).await
+}
+
+/// An issuer publishing `n` keys (`k1`, `k2`, ...); it signs with `k1`.
+async fn issuer_with_keys(n: usize) -> Result<Issuer, crate::support::Error> {
     let pair = rcgen::KeyPair::generate()?;
-    let raw = pair.public_key_raw();
-    // Uncompressed P-256 point: 0x04 || x || y.
-    let (x, y) = (&raw[1..33], &raw[33..65]);
-    let jwks = json!({"keys": [{
-        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "k1",
-        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
-    }]});
+    let jwk = |pair: &rcgen::KeyPair, kid: &str| {
+        let raw = pair.public_key_raw();
+        // Uncompressed P-256 point: 0x04 || x || y.
+        let (x, y) = (&raw[1..33], &raw[33..65]);
+        json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+        })
+    };
+    let mut keys = vec![jwk(&pair, "k1")];
+    for i in 2..=n {
+        keys.push(jwk(&rcgen::KeyPair::generate()?, &format!("k{i}")));
+    }
+    let jwks = json!({ "keys": keys });
     let app = axum::Router::new().route(
         "/jwks",
         axum::routing::get(move || {
@@ -41,9 +56,19 @@ async fn issuer() -> Result<Issuer, crate::support::Error> {
     });
     Ok(Issuer {
         key: jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes())?,
+        public_raw: pair.public_key_raw().to_vec(),
+        public_pem: pair.public_key_pem(),
         jwks_url: format!("http://{addr}/jwks"),
         _task: task,
     })
+}
+
+/// The OIDC settings of the tests: the test issuer's JWKS is served over plain http.
+fn config(jwks_url: &str) -> OidcConfig {
+    OidcConfig {
+        allow_http_jwks: true,
+        ..OidcConfig::new("https://idp.example", "kaptain", jwks_url)
+    }
 }
 
 impl Issuer {
@@ -59,7 +84,7 @@ async fn oidc_tokens_are_checked_for_signature_issuer_audience_and_expiry() -> T
     let iss = issuer().await?;
     let jwks_url = iss.jwks_url.clone();
     let api = Api::with(|o| {
-        o.oidc = Some(OidcConfig::new("https://idp.example", "kaptain", &jwks_url));
+        o.oidc = Some(config(&jwks_url));
     })
     .await?;
     let exp = jiff::Timestamp::now().as_second() + 600;
@@ -122,5 +147,100 @@ async fn oidc_tokens_are_checked_for_signature_issuer_audience_and_expiry() -> T
     );
     let (status, _, _) = api.get("/api/v1/whoami", Some(&parts.join("."))).await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    Ok(())
+}
+
+/// The classic JWT attacks and omissions: each is refused.
+#[tokio::test]
+async fn oidc_refuses_none_algorithm_confusion_missing_exp_early_nbf_and_kidless_tokens()
+-> TestResult {
+    let iss = issuer().await?;
+    let jwks_url = iss.jwks_url.clone();
+    let api = Api::with(|o| o.oidc = Some(config(&jwks_url))).await?;
+    let now = jiff::Timestamp::now().as_second();
+    let claims = |extra: Value| {
+        let mut c = json!({"iss": "https://idp.example", "aud": "kaptain", "sub": "u", "exp": now + 600, "kaptain_role": "admin"});
+        if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                if v.is_null() {
+                    c.remove(k);
+                } else {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        c
+    };
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    // The control: a well-formed token passes, so each refusal below is for its own reason.
+    let (status, body, _) = api
+        .get("/api/v1/whoami", Some(&iss.sign(claims(json!({})))?))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut refused: Vec<(&str, String)> = Vec::new();
+    // alg none, with and without a signature part.
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "kid": "k1"})),
+        b64(&claims(json!({})))
+    );
+    refused.push(("alg none", none.clone()));
+    refused.push(("alg none with a signature", format!("{none}c2ln")));
+    // HS256 "signed" with the issuer's public key (raw point and PEM) as the HMAC secret.
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.kid = Some("k1".into());
+    for secret in [iss.public_raw.clone(), iss.public_pem.clone().into_bytes()] {
+        let t = jsonwebtoken::encode(
+            &h,
+            &claims(json!({})),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )?;
+        refused.push(("HS256 with the public key", t));
+    }
+    refused.push(("no exp", iss.sign(claims(json!({"exp": null})))?));
+    refused.push((
+        "nbf in the future",
+        iss.sign(claims(json!({"nbf": now + 3600})))?,
+    ));
+    for (why, token) in &refused {
+        let (status, body, _) = api.get("/api/v1/whoami", Some(token)).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
+    }
+
+    // Several keys and a token that names none: refused, with the reason.
+    let multi = issuer_with_keys(2).await?;
+    let multi_url = multi.jwks_url.clone();
+    let api2 = Api::with(|o| o.oidc = Some(config(&multi_url))).await?;
+    let h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    let kidless = jsonwebtoken::encode(&h, &claims(json!({})), &multi.key)?;
+    let (status, body, _) = api2.get("/api/v1/whoami", Some(&kidless)).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.to_string().contains("several"), "{body}");
+    // The same token with its kid passes there.
+    let (status, body, _) = api2
+        .get("/api/v1/whoami", Some(&multi.sign(claims(json!({})))?))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_jwks_must_come_over_https_unless_allowed() -> TestResult {
+    let iss = issuer().await?;
+    let e = kaptain_server::auth::Oidc::new(OidcConfig::new(
+        "https://idp.example",
+        "kaptain",
+        &iss.jwks_url,
+    ))
+    .await
+    .err()
+    .ok_or("an http JWKS was accepted by default")?;
+    assert!(e.to_string().contains("https"), "{e}");
+    assert!(
+        kaptain_server::auth::Oidc::new(config(&iss.jwks_url))
+            .await
+            .is_ok()
+    );
     Ok(())
 }
