@@ -14,7 +14,7 @@ use kaptain_model::{Category, Evidence, Finding, Severity};
 
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::{human_duration, latest_events, obj_ref, pod_ref};
-use endpoints::{GRACE_SECS, age_of, fresh, health, routes_to_pods, selector};
+use endpoints::{CERTAIN_AFTER_SECS, GRACE_SECS, age_of, fresh, health, routes_to_pods, selector};
 use selection::{TemplateMatch, near_misses, workloads_matching};
 
 const SELECTOR_NO_MATCH: CheckInfo = CheckInfo::new(
@@ -135,7 +135,12 @@ fn selector_no_match(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     }
     for (svc, sel) in selecting(ctx) {
         let (ns, name) = ns_name(svc);
-        if fresh(ctx, &svc.metadata) || !ctx.idx.pods_matching_labels(ns, sel).is_empty() {
+        // Certain now, not after a grace period: no pod matches and (below) no pod template
+        // in the namespace would make one, so waiting cannot fix it. Only the first seconds
+        // after creation are held back (the rest of an applied directory may still arrive).
+        if age_of(ctx, &svc.metadata).is_some_and(|a| a < CERTAIN_AFTER_SECS)
+            || !ctx.idx.pods_matching_labels(ns, sel).is_empty()
+        {
             continue;
         }
         // A workload whose template carries these labels: the selector is right, the pods
@@ -173,6 +178,10 @@ fn selector_no_match(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             Evidence::reference(format!(
                 "no pod in namespace {ns} matches {sel_s} ({} checked)",
                 plural(pods_in_ns, "pod")
+            )),
+            Evidence::reference(format!(
+                "certain now: no Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob \
+                 pod template in namespace {ns} carries {sel_s}, so waiting will not fix it"
             )),
         ];
         for (k, val, pods) in misses.iter().take(3) {

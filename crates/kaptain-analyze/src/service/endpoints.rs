@@ -13,6 +13,11 @@ use crate::check::Ctx;
 /// How long a not-ready backend (or a Service that selects nothing) may be new before it
 /// counts as a problem: rollouts and fresh deployments are normal for a few minutes.
 pub(crate) const GRACE_SECS: i64 = 300;
+/// How old an object must be before evidence that waiting cannot change is reported: long
+/// enough for `kubectl apply -f dir/` to have created the rest of the directory, far shorter
+/// than [`GRACE_SECS`], which holds back what may still resolve (pods starting, endpoints
+/// becoming ready).
+pub(crate) const CERTAIN_AFTER_SECS: i64 = 15;
 
 /// One backend that is not ready.
 pub(crate) struct NotReady<'a> {

@@ -61,6 +61,34 @@ pub(super) fn workloads_matching(
             });
         }
     }
+    // Bare Jobs and CronJobs' job templates: their pods may carry the labels too.
+    for j in s
+        .jobs
+        .in_namespace(ns)
+        .filter(|j| ClusterIndex::controller_of(&j.metadata).is_none())
+    {
+        if let Some(sp) = j.spec.as_ref().filter(|sp| tl(&sp.template)) {
+            out.push(TemplateMatch {
+                obj: obj_ref(Kind::Job, &j.metadata),
+                desired: sp.parallelism.unwrap_or(1),
+                age: age_of(ctx, &j.metadata),
+            });
+        }
+    }
+    for c in s.cronjobs.in_namespace(ns) {
+        if let Some(t) = c
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.job_template.spec.as_ref())
+            .filter(|js| tl(&js.template))
+        {
+            out.push(TemplateMatch {
+                obj: obj_ref(Kind::CronJob, &c.metadata),
+                desired: t.parallelism.unwrap_or(1),
+                age: age_of(ctx, &c.metadata),
+            });
+        }
+    }
     // Bare ReplicaSets only: a Deployment's ReplicaSets are covered by the Deployment.
     for r in s
         .replicasets

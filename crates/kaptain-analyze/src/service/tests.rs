@@ -265,3 +265,73 @@ fn similar_label_values() {
     assert!(super::selection::similar("api", "apii"));
     assert!(!super::selection::similar("web-frontend", "db"));
 }
+
+/// `now` minus `secs`, as a fixture timestamp.
+fn ago(secs: i64) -> String {
+    jiff::Timestamp::from_second(crate::testutil::now().as_second() - secs)
+        .expect("valid")
+        .to_string()
+}
+
+#[test]
+fn a_selector_no_pod_or_template_can_match_is_reported_at_30_seconds() {
+    let young_svc = |selector: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: checkout, namespace: shop, creationTimestamp: \"{}\"}}\n\
+             spec: {{selector: {{{selector}}}, ports: [{{port: 80}}]}}\n",
+            ago(30)
+        )
+    };
+    let deploy = |labels: &str, created: &str| {
+        format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: checkout, namespace: shop, creationTimestamp: \"{created}\"}}\n\
+             spec: {{replicas: 2, selector: {{matchLabels: {{{labels}}}}}, template: {{metadata: {{labels: {{{labels}}}}}, spec: {{containers: [{{name: a, image: x}}]}}}}}}\n"
+        )
+    };
+    // Certain now: the typo matches no pod and no template, and a pod one edit away exists.
+    let typo = format!(
+        "{}{}{}",
+        young_svc("app: check-out"),
+        deploy("app: checkout", &ago(60)),
+        pod("checkout-1", "app: checkout", true, &ago(60), ""),
+    );
+    let f = run("service.selector-no-match", &index(&typo, &[]));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(
+        f[0].message.contains("Did you mean app=checkout?"),
+        "{}",
+        f[0].message
+    );
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.detail.starts_with("certain now")),
+        "{:#?}",
+        f[0].evidence
+    );
+    // May resolve: the Deployment's template carries the labels, its pods are starting.
+    let starting = format!(
+        "{}{}",
+        young_svc("app: checkout"),
+        deploy("app: checkout", &ago(30)),
+    );
+    assert!(run("service.selector-no-match", &index(&starting, &[Kind::Pod])).is_empty());
+    assert!(
+        run(
+            "service.no-ready-endpoints",
+            &index(&starting, &[Kind::Pod])
+        )
+        .is_empty(),
+        "pods still starting are held back by the grace period"
+    );
+    // A CronJob's pods carry the labels: not a typo either.
+    let cron = format!(
+        "{}---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {{name: report, namespace: shop}}\n\
+         spec: {{schedule: \"0 * * * *\", jobTemplate: {{spec: {{template: {{metadata: {{labels: {{app: report}}}}, spec: {{restartPolicy: Never, containers: [{{name: a, image: x}}]}}}}}}}}}}\n",
+        young_svc("app: report")
+    );
+    assert!(run("service.selector-no-match", &index(&cron, &[Kind::Pod])).is_empty());
+    // The first seconds after creation are still held back.
+    let just_created = typo.replace(&ago(30), &ago(5));
+    assert!(run("service.selector-no-match", &index(&just_created, &[])).is_empty());
+}
