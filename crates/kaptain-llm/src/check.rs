@@ -123,7 +123,7 @@ pub async fn run(
         let at = server.clone().unwrap_or_default();
         let c = match listed {
             Ok(models) if models.is_empty() => Ok(format!("{} at {at} answers", provider.name())),
-            Ok(models) if !models.iter().any(|m| m == provider.model()) => Err((
+            Ok(models) if !models.iter().any(|m| same_model(m, provider.model())) => Err((
                 format!(
                     "{} at {at} answers, but does not list the model {:?} (it lists {})",
                     provider.name(),
@@ -138,10 +138,11 @@ pub async fn run(
                 Some("set llm.model (or --model) to one of the listed models".to_string()),
             )),
             Ok(models) => Ok(format!(
-                "{} at {at} answers and lists the model {:?} ({} models)",
+                "{} at {at} answers and lists the model {:?} ({} model{})",
                 provider.name(),
                 provider.model(),
-                models.len()
+                models.len(),
+                if models.len() == 1 { "" } else { "s" }
             )),
             // A server without a model list still answered.
             Err(LlmError::Api {
@@ -184,6 +185,14 @@ pub async fn run(
         Err(e) => Err((e.to_string(), hint_for(&e, &var))),
     };
     let completion_ok = c.is_ok();
+    // A model the server does not list but answers as (an alias) is fine after all.
+    if completion_ok {
+        for r in checks.iter_mut().filter(|c| c.name == "reachable" && !c.ok) {
+            r.ok = true;
+            r.detail.push_str(", yet it answers as that model");
+            r.hint = None;
+        }
+    }
     checks.push(check("completion", c));
     if !completion_ok {
         return Ok(report(provider.as_ref(), server, checks));
@@ -214,6 +223,11 @@ pub async fn run(
     };
     checks.push(check("tool call", c));
     Ok(report(provider.as_ref(), server, checks))
+}
+
+/// `listed` names `asked` (Ollama lists `llama3.2:latest` for `llama3.2`).
+fn same_model(listed: &str, asked: &str) -> bool {
+    listed == asked || listed.strip_suffix(":latest") == Some(asked)
 }
 
 fn report(provider: &dyn Provider, server: Option<String>, checks: Vec<Check>) -> Report {

@@ -177,6 +177,8 @@ pub enum Command {
             kaptain token list\n  \
             kaptain token revoke 3")]
     Token(TokenArgs),
+    /// The LLM settings: `kaptain llm test` checks the connection and tool calling.
+    Llm(crate::llm_cmd::LlmArgs),
     /// Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else.
     #[command(hide = true)]
     ParseOnly {

@@ -7,6 +7,7 @@ mod checks_cmd;
 mod cli;
 mod diagnose;
 mod heal_cmd;
+mod llm_cmd;
 mod mcp_cmd;
 mod operator_cmd;
 mod output;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(a) => serve_cmd::run(a),
         cli::Command::Token(a) => token_cmd::run(a),
         cli::Command::Mcp(a) => mcp_cmd::run(a),
+        cli::Command::Llm(a) => llm_cmd::run(a),
         cli::Command::ParseOnly { paths } => parse_only::run(&paths),
     };
     ExitCode::from(code)
