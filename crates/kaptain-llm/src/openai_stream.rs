@@ -171,18 +171,11 @@ impl StreamAssembler {
             .map(to_call)
             .collect();
         if !self.legacy.name.is_empty() && self.legacy.args_complete() {
-            // The raw fragments of the first call: a strict suffix of the legacy arguments
-            // means fragments were lost.
-            let lost = self.calls.first().is_some_and(|p| {
-                p.args_obj.is_none()
-                    && self.legacy.args.len() > p.args.len()
-                    && self.legacy.args.ends_with(&p.args)
-            });
             match calls.first_mut() {
                 None => calls.push(to_call(&self.legacy)),
-                Some(first)
-                    if first.name == self.legacy.name && (lost || !first.arguments.is_object()) =>
-                {
+                // A lost fragment leaves arguments that do not parse (a proper suffix of a
+                // JSON object is never one).
+                Some(first) if first.name == self.legacy.name && !first.arguments.is_object() => {
                     first.arguments = to_call(&self.legacy).arguments;
                 }
                 Some(_) => {}
