@@ -32,4 +32,10 @@ KAPTAIN_LLM_MODEL_FILE="$(scripts/provision-llm-model.sh)"
 export KAPTAIN_LLM_MODEL_FILE
 echo "test: GGUF model $KAPTAIN_LLM_MODEL_FILE" >&2
 
+# The same model behind llama.cpp's OpenAI-compatible server: llama-cpp-python from PyPI,
+# compiled once into a cached venv (cmake and the compilers from Debian's packages).
+KAPTAIN_LLAMA_SERVER_PYTHON="$(scripts/provision-llama-server.sh)"
+export KAPTAIN_LLAMA_SERVER_PYTHON
+echo "test: llama-cpp-python server in $KAPTAIN_LLAMA_SERVER_PYTHON" >&2
+
 cargo test --workspace --all-targets --locked "$@"

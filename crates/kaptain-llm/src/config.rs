@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::shim::{PromptShim, ToolMode};
 use crate::{LlmError, Provider};
 
 /// Which API speaks.
@@ -94,6 +95,11 @@ pub struct ProviderSettings {
     /// Seconds one call may take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// How tools reach the model: `auto` (native where the provider has them), `native`, or
+    /// `prompt` (described in the system prompt, parsed strictly, one repair round) for
+    /// servers and models whose native tool calls do not work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_mode: Option<ToolMode>,
     /// The API key itself, when a face was given one (the server's encrypted settings). Never
     /// serialized.
     #[serde(skip)]
@@ -115,6 +121,7 @@ impl ProviderSettings {
             temperature: over.temperature.or(self.temperature),
             max_tokens: over.max_tokens.or(self.max_tokens),
             timeout_secs: over.timeout_secs.or(self.timeout_secs),
+            tool_mode: over.tool_mode.or(self.tool_mode),
             api_key: over.api_key.clone().or_else(|| self.api_key.clone()),
         }
     }
@@ -170,13 +177,33 @@ impl LlmSettings {
 }
 
 /// Makes the provider `settings` describe; `Ok(None)` for `none` or no provider at all.
+/// API keys are read from the environment variable `api_key_env` names (see
+/// [`build_with_env`]).
 pub fn build(settings: &ProviderSettings) -> Result<Option<Arc<dyn Provider>>, LlmError> {
-    match settings.provider {
-        None | Some(ProviderKind::None) => Ok(None),
-        Some(kind) => Err(LlmError::Config(format!(
-            "the {kind:?} provider is not built into this kaptain yet"
-        ))),
-    }
+    build_with_env(settings, &|k| std::env::var(k).ok())
+}
+
+/// [`build`] with the environment read through `env`.
+pub fn build_with_env(
+    settings: &ProviderSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Arc<dyn Provider>>, LlmError> {
+    let provider: Arc<dyn Provider> = match settings.provider {
+        None | Some(ProviderKind::None) => return Ok(None),
+        Some(kind @ (ProviderKind::OpenAi | ProviderKind::Ollama)) => {
+            Arc::new(crate::openai::from_settings(kind, settings, env)?)
+        }
+        Some(ProviderKind::Anthropic) => Arc::new(crate::anthropic::from_settings(settings, env)?),
+        Some(kind) => {
+            return Err(LlmError::Config(format!(
+                "the {kind:?} provider is not built into this kaptain yet"
+            )));
+        }
+    };
+    Ok(Some(PromptShim::wrap(
+        provider,
+        settings.tool_mode.unwrap_or_default(),
+    )))
 }
 
 #[cfg(test)]

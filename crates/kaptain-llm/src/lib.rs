@@ -9,7 +9,22 @@
 //! This crate knows tools only as names, JSON Schemas and a `call` function handed to it
 //! ([`ToolBox`]); it knows nothing of clusters or healing.
 
+pub mod anthropic;
+pub mod check;
 pub mod config;
+pub mod config_file;
+mod http;
+pub mod openai;
+mod openai_stream;
+pub mod schema;
+pub mod shim;
+mod sse;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod textcalls;
 mod types;
 
+pub use http::host_port;
+pub use schema::validate;
+pub use shim::{PromptShim, ToolMode};
 pub use types::*;

@@ -177,6 +177,8 @@ pub enum Command {
             kaptain token list\n  \
             kaptain token revoke 3")]
     Token(TokenArgs),
+    /// The LLM settings: `kaptain llm test` checks the connection and tool calling.
+    Llm(crate::llm_cmd::LlmArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) or the man page.
     #[command(after_help = "Examples:\n  \
             kaptain completions bash > /etc/bash_completion.d/kaptain\n  \

@@ -8,6 +8,7 @@ mod cli;
 mod completions_cmd;
 mod diagnose;
 mod heal_cmd;
+mod llm_cmd;
 mod mcp_cmd;
 mod operator_cmd;
 mod output;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(a) => serve_cmd::run(a),
         cli::Command::Token(a) => token_cmd::run(a),
         cli::Command::Mcp(a) => mcp_cmd::run(a),
+        cli::Command::Llm(a) => llm_cmd::run(a),
         cli::Command::Completions { shell } => completions_cmd::run(shell),
         cli::Command::ParseOnly { paths } => parse_only::run(&paths),
     };
