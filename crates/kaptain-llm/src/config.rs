@@ -94,6 +94,10 @@ pub struct ProviderSettings {
     /// Seconds one call may take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// Replace object names by placeholders before anything is sent (default: on for cloud
+    /// providers, off for local ones; see `anonymize::wanted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymize: Option<bool>,
     /// The API key itself, when a face was given one (the server's encrypted settings). Never
     /// serialized.
     #[serde(skip)]
@@ -115,6 +119,7 @@ impl ProviderSettings {
             temperature: over.temperature.or(self.temperature),
             max_tokens: over.max_tokens.or(self.max_tokens),
             timeout_secs: over.timeout_secs.or(self.timeout_secs),
+            anonymize: over.anonymize.or(self.anonymize),
             api_key: over.api_key.clone().or_else(|| self.api_key.clone()),
         }
     }
