@@ -18,6 +18,7 @@ pub mod auth;
 pub mod console;
 pub mod events;
 pub mod history;
+pub mod llm;
 pub mod mcp;
 pub mod metrics;
 pub mod serve;

@@ -6,7 +6,10 @@ mod audit_cmd;
 mod checks_cmd;
 mod cli;
 mod diagnose;
+mod explain_cmd;
 mod heal_cmd;
+mod investigate_cmd;
+mod llm_setup;
 mod mcp_cmd;
 mod operator_cmd;
 mod output;
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
     let args = cli::parse();
     let code = match args.command {
         cli::Command::Ask(a) => ask_cmd::run(a),
+        cli::Command::Chat(a) => investigate_cmd::chat(a),
         cli::Command::Diagnose(a) => diagnose::run(a),
         cli::Command::Snapshot(a) => snapshot_cmd::run(a),
         cli::Command::Checks(a) => checks_cmd::run(a),
