@@ -40,11 +40,11 @@ pub async fn settings(store: &Store) -> Result<Option<LlmSettings>, String> {
     Ok(Some(s))
 }
 
+/// A provider and the settings it was built from.
+pub type Llm = (Arc<dyn Provider>, ProviderSettings);
+
 /// The provider for `task`, when the store configures one.
-pub async fn provider_for(
-    store: &Store,
-    task: Task,
-) -> Result<Option<(Arc<dyn Provider>, ProviderSettings)>, String> {
+pub async fn provider_for(store: &Store, task: Task) -> Result<Option<Llm>, String> {
     let Some(all) = settings(store).await? else {
         return Ok(None);
     };

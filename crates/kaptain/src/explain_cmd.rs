@@ -301,7 +301,7 @@ mod tests {
         ));
         let section = render_section(std::slice::from_ref(&r), &ex, false);
         assert!(
-            section.starts_with("\nExplanations (written by scripted/scripted-1"),
+            section.starts_with("\nExplanations (written by scripted/m "),
             "{section}"
         );
         assert!(section.contains("Plainly: config.missing-configmap is the problem."));

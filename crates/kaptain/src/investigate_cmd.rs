@@ -406,7 +406,24 @@ mod tests {
             "{text}"
         );
         let sent = p.sent_json().join("\n");
-        assert!(!sent.contains("checkout"), "a real name was sent");
+        // The cluster's names, as whole names (a tool's own documentation may show the
+        // made-up example pod `checkout-7d9c-x2`, which names nothing here).
+        for real in [
+            "checkout-config",
+            "checkout-th6bf9j2xl",
+            "\"checkout\"",
+            " checkout ",
+            "/checkout",
+            "shop/",
+            "\"shop\"",
+            "ledger",
+            "worker-3",
+        ] {
+            if let Some(i) = sent.find(real) {
+                let around: String = sent[i.saturating_sub(120)..].chars().take(240).collect();
+                panic!("{real} was sent: …{around}…");
+            }
+        }
     }
 
     #[test]

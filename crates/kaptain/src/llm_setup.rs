@@ -41,12 +41,12 @@ pub fn settings() -> Result<LlmSettings, String> {
     Ok(s)
 }
 
+/// A provider and the settings it was built from.
+pub type Llm = (Arc<dyn Provider>, ProviderSettings);
+
 /// The provider for `task`, its settings, or `None` when no LLM is configured for it. Every
 /// call it makes is recorded as a `tracing` info event with `actor`.
-pub fn provider_for(
-    task: Task,
-    actor: &str,
-) -> Result<Option<(Arc<dyn Provider>, ProviderSettings)>, String> {
+pub fn provider_for(task: Task, actor: &str) -> Result<Option<Llm>, String> {
     let all = settings()?;
     let s = all.for_task(task);
     let Some(p) = kaptain_llm::config::build(&s).map_err(|e| e.to_string())? else {
