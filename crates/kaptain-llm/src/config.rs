@@ -100,6 +100,10 @@ pub struct ProviderSettings {
     /// servers and models whose native tool calls do not work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_mode: Option<ToolMode>,
+    /// Replace object names by placeholders before anything is sent (default: on for cloud
+    /// providers, off for local ones; see `anonymize::wanted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymize: Option<bool>,
     /// The API key itself, when a face was given one (the server's encrypted settings). Never
     /// serialized.
     #[serde(skip)]
@@ -122,6 +126,7 @@ impl ProviderSettings {
             max_tokens: over.max_tokens.or(self.max_tokens),
             timeout_secs: over.timeout_secs.or(self.timeout_secs),
             tool_mode: over.tool_mode.or(self.tool_mode),
+            anonymize: over.anonymize.or(self.anonymize),
             api_key: over.api_key.clone().or_else(|| self.api_key.clone()),
         }
     }

@@ -6,16 +6,30 @@
 //! Azure OpenAI, Ollama, vLLM, llama.cpp's server, LiteLLM), Anthropic's Messages API, and an
 //! embedded GGUF model run in-process (crate `kaptain-gguf`).
 //!
+//! On top of them: the investigator ([`investigate`]: a tool-calling loop with a step limit, a
+//! token budget and compaction), short explanations of findings ([`explain`]), and what is
+//! done to everything sent ([`anonymize`]: secrets and credentials removed, object names
+//! replaced by placeholders and restored).
+//!
 //! This crate knows tools only as names, JSON Schemas and a `call` function handed to it
 //! ([`ToolBox`]); it knows nothing of clusters or healing.
 
+pub mod anonymize;
 pub mod anthropic;
+mod arguments;
 pub mod check;
+pub mod compact;
 pub mod config;
 pub mod config_file;
+pub mod explain;
 mod http;
+pub mod investigate;
+#[cfg(test)]
+mod investigate_tests;
+pub mod observe;
 pub mod openai;
 mod openai_stream;
+pub mod prompts;
 pub mod schema;
 pub mod shim;
 mod sse;
@@ -24,7 +38,13 @@ pub mod testing;
 pub mod textcalls;
 mod types;
 
+pub use anonymize::{Anonymizer, NamedObject, Privacy};
+pub use arguments::{normalize as normalize_arguments, validate as validate_arguments};
 pub use http::host_port;
+pub use investigate::{
+    Hypothesis, Investigator, Limits, Step, StopReason, ToolRun, Transcript, investigate,
+};
+pub use observe::{CallObserver, CallRecord, Observed};
 pub use schema::validate;
 pub use shim::{PromptShim, ToolMode};
 pub use types::*;

@@ -5,10 +5,12 @@
 
 mod finding;
 mod report;
+pub mod scrub;
 mod select;
 
 pub use finding::{
     Category, Evidence, EvidenceSource, Finding, ObjectRef, Remediation, Severity, fingerprint,
 };
 pub use report::{Report, ReportSource, SCHEMA, Skipped, SourceKind, Summary};
+pub use scrub::scrub_text;
 pub use select::with_causes;

@@ -20,6 +20,7 @@ pub mod feed;
 pub mod harden;
 pub mod history;
 pub mod listen;
+pub mod llm;
 pub mod mcp;
 pub mod metrics;
 pub mod serve;

@@ -45,6 +45,12 @@ struct FindingLabels {
     check: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LlmLabels {
+    provider: String,
+    model: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~8 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
@@ -59,6 +65,10 @@ pub struct Metrics {
     reachable: Family<ClusterLabels, Gauge>,
     analyzed: Family<ClusterLabels, Gauge>,
     open_findings: Family<FindingLabels, Gauge>,
+    llm_calls: Family<LlmLabels, Counter>,
+    llm_input_tokens: Family<LlmLabels, Counter>,
+    llm_output_tokens: Family<LlmLabels, Counter>,
+    llm_errors: Family<LlmLabels, Counter>,
     registry: Arc<Registry>,
 }
 
@@ -109,6 +119,30 @@ impl Metrics {
             "Findings of the cluster's latest report, by severity and check",
             open_findings.clone(),
         );
+        let llm_calls = Family::<LlmLabels, Counter>::default();
+        r.register(
+            "llm_calls",
+            "Calls to an LLM (the investigator, explanations), by provider and model",
+            llm_calls.clone(),
+        );
+        let llm_input_tokens = Family::<LlmLabels, Counter>::default();
+        r.register(
+            "llm_input_tokens",
+            "Input (prompt) tokens sent to an LLM, as the provider counted them",
+            llm_input_tokens.clone(),
+        );
+        let llm_output_tokens = Family::<LlmLabels, Counter>::default();
+        r.register(
+            "llm_output_tokens",
+            "Output (completion) tokens an LLM returned, as the provider counted them",
+            llm_output_tokens.clone(),
+        );
+        let llm_errors = Family::<LlmLabels, Counter>::default();
+        r.register(
+            "llm_errors",
+            "LLM calls that failed (unreachable, an error status, an unreadable answer)",
+            llm_errors.clone(),
+        );
         Metrics {
             requests,
             latency,
@@ -116,7 +150,29 @@ impl Metrics {
             reachable,
             analyzed,
             open_findings,
+            llm_calls,
+            llm_input_tokens,
+            llm_output_tokens,
+            llm_errors,
             registry: Arc::new(r),
+        }
+    }
+
+    /// Counts one LLM call: the call, its tokens, and whether it failed.
+    pub fn record_llm_call(&self, c: &kaptain_llm::CallRecord) {
+        let l = LlmLabels {
+            provider: c.provider.clone(),
+            model: c.model.clone(),
+        };
+        self.llm_calls.get_or_create(&l).inc();
+        self.llm_input_tokens
+            .get_or_create(&l)
+            .inc_by(c.input_tokens);
+        self.llm_output_tokens
+            .get_or_create(&l)
+            .inc_by(c.output_tokens);
+        if c.error.is_some() {
+            self.llm_errors.get_or_create(&l).inc();
         }
     }
 

@@ -38,6 +38,10 @@ fn run_inner(a: &AskArgs) -> Result<u8, String> {
         println!("{json}");
         return Ok(EXIT_CLEAN);
     }
+    // Words the rule reader could not read, and an LLM configured: the investigator answers.
+    if let Some(code) = crate::investigate_cmd::maybe_ask(a, &text, &req.ignored)? {
+        return Ok(code);
+    }
     let (findings, had_error) = if looks_at_cluster(a, &req) {
         let (f, e) = scan(a, &req)?;
         (Some(f), e)
@@ -102,6 +106,7 @@ fn scan(a: &AskArgs, req: &Request) -> Result<(Vec<Finding>, bool), String> {
             AskFormat::Json => Format::Json,
         },
         now: a.now,
+        explain: false,
     };
     let (reports, had_error) = diagnose::collect(&d)?;
     let findings = reports

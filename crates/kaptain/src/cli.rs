@@ -62,6 +62,10 @@ pub enum Command {
             command that shows the same findings.\n\n\
             No LLM is involved: the same question always reads the same way, and words that \
             were not understood are said back. Asking never changes the cluster.\n\n\
+            When words are said back and an LLM is set for the `investigate` task, Kaptain's \
+            investigator answers instead: a model calling Kaptain's tools, its root causes \
+            first; it prints the answer, the tools called and what was not checked (-o json: \
+            the transcript).\n\n\
             Exit codes: 0 answered, 2 error (empty question, unreachable cluster, bad input).",
         after_help = "Examples:\n  \
             kaptain ask \"what is wrong in namespace shop?\"\n  \
@@ -77,6 +81,21 @@ pub enum Command {
         mut_arg("all_namespaces", |a| a.help("Every namespace (the default unless one is named)"))
     )]
     Ask(AskArgs),
+    /// A conversation about a cluster: questions and follow-ups, one per line of stdin.
+    #[command(
+        long_about = "A conversation about a cluster (or files with --from), one question per line \
+            of stdin; /quit or end of input leaves. Kaptain scans once, then answers each line. \
+            With an LLM set for the `investigate` task, the investigator answers with Kaptain's \
+            tools and remembers the conversation (\"and in staging?\"); without one, the rule \
+            reader of `kaptain ask` answers each line.\n\n\
+            What is sent to a model: the question, Kaptain's root causes (their evidence), tool \
+            results — with Secret values and credentials removed, and object names replaced by \
+            placeholders for cloud providers. Works without a terminal (pipe lines in).",
+        after_help = "Examples:\n  \
+            kaptain chat --from examples/broken-shop\n  \
+            printf 'why is checkout failing?\\nand in payments?\\n' | kaptain chat -A"
+    )]
+    Chat(ChatArgs),
     /// Capture what the checks need from a live cluster into files (Secret values redacted).
     #[command(
         long_about = "Capture what the checks need from a live cluster into a directory that \
@@ -276,6 +295,24 @@ pub struct DiagnoseArgs {
     pub output: Format,
     /// Analyze as of this time (RFC 3339) instead of now (default for Kaptain snapshots: their
     /// capture time).
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<jiff::Timestamp>,
+    /// Add a short plain-language explanation of each root cause, written by the LLM set for
+    /// the `explain` task from the finding's evidence only (cached by fingerprint and model).
+    /// The report itself is unchanged: JSON/YAML get an `explanation` field per explained
+    /// root cause, the table a section after it.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Chat about files instead of a live cluster (as `kaptain diagnose --from`).
+    #[arg(long, value_name = "PATH", conflicts_with = "context")]
+    pub from: Vec<PathBuf>,
+    /// Analyze as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "TIME", hide = true)]
     pub now: Option<jiff::Timestamp>,
 }

@@ -22,12 +22,34 @@ pub fn run(a: DiagnoseArgs) -> u8 {
 }
 
 fn run_inner(a: &DiagnoseArgs) -> Result<u8, String> {
-    let (reports, had_error) = collect(a)?;
+    // --explain needs an LLM: say so before scanning.
+    let llm = if a.explain {
+        Some(crate::explain_cmd::provider()?)
+    } else {
+        None
+    };
+    let (reports, mut had_error) = collect(a)?;
     if reports.is_empty() {
         return Ok(EXIT_ERROR);
     }
-    output::print_reports(&reports, a.output, a.all_contexts)
-        .map_err(|e| format!("cannot write output: {e}"))?;
+    match &llm {
+        None => output::print_reports(&reports, a.output, a.all_contexts)
+            .map_err(|e| format!("cannot write output: {e}"))?,
+        Some((provider, settings)) => {
+            let cache = crate::explain_cmd::default_cache();
+            let (ex, errors) = crate::explain_cmd::explain_all(
+                &reports,
+                provider.as_ref(),
+                settings,
+                cache.as_ref(),
+            );
+            crate::explain_cmd::print(&reports, a.output, a.all_contexts, &ex)?;
+            for e in &errors {
+                eprintln!("kaptain: error: {e}");
+            }
+            had_error |= !errors.is_empty();
+        }
+    }
     let any = reports
         .iter()
         .any(|r| r.findings.iter().any(|f| f.severity >= a.min_severity));

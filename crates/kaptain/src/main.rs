@@ -7,8 +7,11 @@ mod checks_cmd;
 mod cli;
 mod completions_cmd;
 mod diagnose;
+mod explain_cmd;
 mod heal_cmd;
 mod llm_cmd;
+mod investigate_cmd;
+mod llm_setup;
 mod mcp_cmd;
 mod operator_cmd;
 mod output;
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
     let args = cli::parse();
     let code = match args.command {
         cli::Command::Ask(a) => ask_cmd::run(a),
+        cli::Command::Chat(a) => investigate_cmd::chat(a),
         cli::Command::Diagnose(a) => diagnose::run(a),
         cli::Command::Snapshot(a) => snapshot_cmd::run(a),
         cli::Command::Checks(a) => checks_cmd::run(a),

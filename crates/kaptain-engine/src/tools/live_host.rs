@@ -121,42 +121,7 @@ impl ToolHost for LiveHost {
         )
         .await
         .map_err(|e| ToolError::Unavailable(scrub_text(&format!("planning: {e}"))))?;
-        Ok(HealPlan {
-            findings: p.findings,
-            policies: p.policies,
-            actions: p
-                .actions
-                .into_iter()
-                .map(|a| PlannedAction {
-                    name: a.name,
-                    action: a.proposal.action.as_str().to_string(),
-                    target: a.proposal.target.clone(),
-                    finding: format!(
-                        "{} on {}",
-                        a.proposal.finding.id,
-                        a.proposal.finding.object.display()
-                    ),
-                    policy: a.proposal.policy.display(),
-                    mode: a.mode,
-                    verdict: a.verdict.decision,
-                    rule: a.verdict.rule,
-                    reason: a.verdict.reason,
-                    reasoning: a.proposal.reasoning,
-                    existing_phase: a.existing_phase.map(|p| p.as_str().to_string()),
-                })
-                .collect(),
-            skipped: p
-                .skipped
-                .into_iter()
-                .map(|s| PlanSkip {
-                    check: s.check,
-                    object: s.object,
-                    policy: s.policy,
-                    reason: s.reason,
-                })
-                .collect(),
-            notes: p.notes.iter().map(|n| scrub_text(n)).collect(),
-        })
+        Ok(heal_plan_view(p))
     }
 
     async fn safety(&self, cluster: &str) -> SafetyConfig {
@@ -166,5 +131,45 @@ impl ToolHost for LiveHost {
         crate::healing::load_safety(&client, &self.operator_namespace)
             .await
             .unwrap_or_default()
+    }
+}
+
+/// The tools' view of a healing plan.
+pub(crate) fn heal_plan_view(p: crate::healing::ops::PlanReport) -> HealPlan {
+    HealPlan {
+        findings: p.findings,
+        policies: p.policies,
+        actions: p
+            .actions
+            .into_iter()
+            .map(|a| PlannedAction {
+                name: a.name,
+                action: a.proposal.action.as_str().to_string(),
+                target: a.proposal.target.clone(),
+                finding: format!(
+                    "{} on {}",
+                    a.proposal.finding.id,
+                    a.proposal.finding.object.display()
+                ),
+                policy: a.proposal.policy.display(),
+                mode: a.mode,
+                verdict: a.verdict.decision,
+                rule: a.verdict.rule,
+                reason: a.verdict.reason,
+                reasoning: a.proposal.reasoning,
+                existing_phase: a.existing_phase.map(|p| p.as_str().to_string()),
+            })
+            .collect(),
+        skipped: p
+            .skipped
+            .into_iter()
+            .map(|s| PlanSkip {
+                check: s.check,
+                object: s.object,
+                policy: s.policy,
+                reason: s.reason,
+            })
+            .collect(),
+        notes: p.notes.iter().map(|n| scrub_text(n)).collect(),
     }
 }

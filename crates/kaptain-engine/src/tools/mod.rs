@@ -26,12 +26,16 @@ mod propose;
 mod read;
 mod redact;
 mod registry;
+mod scan_host;
+mod toolbox;
 mod view;
 
 #[cfg(test)]
 mod fixture;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod toolbox_tests;
 
 pub use access::{Caller, Grant, Role};
 pub use bound::{Bounded, DEFAULT_ROWS, MAX_ROWS};
@@ -41,4 +45,8 @@ pub use live_host::LiveHost;
 pub use propose::{PROPOSED_BY_ANNOTATION, ProposeInput, ProposeKind, ProposeOutput};
 pub use redact::{redact_object, scrub_text};
 pub use registry::{Mark, Tool, ToolRegistry, TypedTool};
+pub use scan_host::ScanHost;
+pub use toolbox::{
+    EngineToolBox, InvestigationInputs, MAX_HYPOTHESES, PROPOSE, investigation_inputs,
+};
 pub use view::{FindingView, ObjectView};

@@ -40,41 +40,10 @@ pub fn redact_object(value: &mut Value) {
     }
 }
 
-/// Removes credentials from free text (error messages): URL user-info
-/// (`https://user:pass@host` → `https://***@host`) and bearer tokens.
-pub fn scrub_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    let mut words: Vec<String> = Vec::new();
-    let mut hide_next = false;
-    for w in out.split(' ') {
-        if hide_next && !w.is_empty() {
-            words.push("***".into());
-            hide_next = false;
-            continue;
-        }
-        hide_next = w.eq_ignore_ascii_case("bearer");
-        words.push(w.to_string());
-    }
-    words.join(" ")
-}
+/// Removes credentials from free text (error messages): the shared scrubber of
+/// [`kaptain_model::scrub`] (URL user-info, bearer tokens, sensitive `key: value` pairs, JWTs,
+/// private keys).
+pub use kaptain_model::scrub_text;
 
 /// A map of a Secret-free object's labels (for listings).
 pub fn labels_of(

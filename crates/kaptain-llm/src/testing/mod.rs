@@ -21,6 +21,9 @@
 
 pub mod anthropic;
 pub mod openai;
+mod provider;
+
+pub use provider::*;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

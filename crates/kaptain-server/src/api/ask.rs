@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::auth::Principal;
+use crate::llm::Investigation;
 
 /// Questions longer than this are refused (a question, not a document).
 pub const MAX_QUESTION: usize = 1000;
@@ -40,6 +41,10 @@ pub struct AskReply {
     pub request: Request,
     /// One answer per cluster asked about (for help, one answer with no cluster).
     pub answers: Vec<ClusterAnswer>,
+    /// The LLM investigator's answer, when the rule reader could not read the whole question
+    /// (it said words back) and the server's settings configure an LLM. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub investigation: Option<Investigation>,
 }
 
 /// The answer from one cluster's findings.
@@ -51,7 +56,11 @@ pub struct ClusterAnswer {
 }
 
 /// Ask in plain words: what is wrong, why an object fails, how to fix it, which findings match,
-/// what a check means. No LLM: the question is read by rules into a structured request.
+/// what a check means. The question is read by rules into a structured request and answered
+/// from the findings. When the rules could not read all of it (words said back in
+/// `request.ignored`) and the server's settings configure an LLM, the investigator also
+/// answers (`investigation`): a tool-calling model over Kaptain's tools with the caller's role
+/// and scopes, Kaptain's root causes first; audited and counted in `/metrics`.
 #[utoipa::path(get, path = "/ask", tag = "ask",
     params(AskParams),
     responses(
@@ -66,7 +75,41 @@ pub async fn ask_question(
     params: Result<Query<AskParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<AskReply>> {
     let Query(p) = params?;
-    ask(&state, &principal, &p.q, p.cluster).map(Json)
+    let mut reply = ask(&state, &principal, &p.q, p.cluster)?;
+    reply.investigation = investigate_if_needed(&state, &principal, &p.q, &reply).await;
+    Ok(Json(reply))
+}
+
+/// The investigator's answer when the rules left words unread and an LLM is configured: for
+/// the one cluster answered (the first, when several were).
+pub async fn investigate_if_needed(
+    state: &AppState,
+    principal: &Principal,
+    question: &str,
+    reply: &AskReply,
+) -> Option<Investigation> {
+    if reply.request.ignored.is_empty() {
+        return None;
+    }
+    let cluster = reply.answers.iter().find_map(|a| a.cluster.clone())?;
+    let (provider, settings) = match crate::llm::provider_for(
+        &state.store,
+        kaptain_llm::config::Task::Investigate,
+    )
+    .await
+    {
+        Ok(Some(p)) => p,
+        Ok(None) => return None,
+        Err(e) => {
+            return Some(Investigation {
+                cluster,
+                answer: String::new(),
+                error: Some(e),
+                transcript: None,
+            });
+        }
+    };
+    Some(crate::llm::investigate(state, principal, &cluster, question, provider, &settings).await)
 }
 
 /// Reads `question` and answers it for the cluster it names (or `cluster`), else for every
@@ -96,6 +139,7 @@ pub fn ask(
                 cluster: None,
                 answer,
             }],
+            investigation: None,
         });
     }
     let chosen = match (cluster, &request.cluster) {
@@ -143,7 +187,11 @@ pub fn ask(
             cluster: Some(c),
         })
         .collect();
-    Ok(AskReply { request, answers })
+    Ok(AskReply {
+        request,
+        answers,
+        investigation: None,
+    })
 }
 
 fn answer_for(state: &AppState, principal: &Principal, request: &Request, cluster: &str) -> Answer {

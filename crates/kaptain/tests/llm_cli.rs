@@ -1,0 +1,115 @@
+//! The LLM faces of the binary with no LLM configured: `diagnose --explain` says so and exits
+//! 2; `ask` answers as before; `kaptain chat` answers each stdin line with the rule reader.
+//! (With a model, the same paths are tested in-process against a scripted provider.)
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/broken-shop")
+}
+
+/// The binary with a fresh HOME and config dir and no LLM variables.
+fn kaptain(args: &[&str], stdin: Option<&str>) -> Output {
+    let home = tempfile::tempdir().expect("temp home");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kaptain"));
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env_remove("KAPTAIN_CONFIG")
+        .env_remove("KAPTAIN_LLM_PROVIDER")
+        .env_remove("KAPTAIN_LLM_MODEL")
+        .env_remove("KAPTAIN_LLM_BASE_URL")
+        .env_remove("KAPTAIN_LLM_MODEL_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("run kaptain");
+    if let Some(mut s) = child.stdin.take() {
+        s.write_all(stdin.unwrap_or("").as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("kaptain finishes")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn explain_without_a_model_is_one_line_and_exit_2() {
+    let ex = example();
+    let out = kaptain(
+        &[
+            "diagnose",
+            "--from",
+            ex.to_str().expect("path"),
+            "--explain",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("kaptain: error: no LLM is configured"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing is scanned or printed first");
+}
+
+#[test]
+fn without_a_model_the_report_has_no_explanation_field() {
+    let ex = example();
+    let out = kaptain(
+        &[
+            "diagnose",
+            "--from",
+            ex.to_str().expect("path"),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stdout).contains("\"explanation\""));
+}
+
+#[test]
+fn ask_without_a_model_still_answers_with_the_rule_reader() {
+    let ex = example();
+    let out = kaptain(
+        &[
+            "ask",
+            "why is checkout slow since this morning in shop?",
+            "--from",
+            ex.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let o = text(&out.stdout);
+    assert!(o.contains("checkout-config"), "{o}");
+    assert!(!o.contains("Tools called"), "{o}");
+}
+
+#[test]
+fn chat_reads_stdin_until_quit_without_a_terminal() {
+    let ex = example();
+    let out = kaptain(
+        &["chat", "--from", ex.to_str().expect("path")],
+        Some(
+            "why is checkout failing in shop?\n\nwhat is wrong in payments?\n/quit\nwhat is wrong?\n",
+        ),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let o = text(&out.stdout);
+    assert!(o.contains("checkout-config"), "{o}");
+    assert!(o.contains("ledger"), "{o}");
+    // Two answers (the empty line is skipped; nothing after /quit).
+    assert_eq!(o.matches("In the CLI:").count(), 2, "{o}");
+    assert!(!o.contains("> "), "no prompt without a terminal");
+}
