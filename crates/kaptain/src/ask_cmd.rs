@@ -38,6 +38,10 @@ fn run_inner(a: &AskArgs) -> Result<u8, String> {
         println!("{json}");
         return Ok(EXIT_CLEAN);
     }
+    // A request to act ("scale web to 5") becomes a HealingAction: its own path.
+    if let Some(act) = &req.act {
+        return crate::ask_act::run(a, act, &text);
+    }
     let (findings, had_error) = if looks_at_cluster(a, &req) {
         let (f, e) = scan(a, &req)?;
         (Some(f), e)

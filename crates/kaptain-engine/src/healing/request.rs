@@ -658,15 +658,25 @@ impl Loaded {
     }
 }
 
+/// The operator's safety configuration and circuit breaker as they are in the cluster
+/// (defaults where they cannot be read, with the reason in the notes).
+pub async fn guard_state(
+    client: &kube::Client,
+    operator_namespace: &str,
+) -> (SafetyConfig, CircuitBreaker, Vec<String>) {
+    let mut notes = Vec::new();
+    let (safety, st) =
+        super::ops::operator_context(client, operator_namespace, None, &mut notes).await;
+    (safety, st.breaker, notes)
+}
+
 /// Reads what a request is judged against.
 pub async fn load(
     client: &kube::Client,
     namespace: Option<&str>,
     operator_namespace: &str,
 ) -> Result<Loaded> {
-    let mut notes = Vec::new();
-    let (safety, st) =
-        super::ops::operator_context(client, operator_namespace, None, &mut notes).await;
+    let (safety, breaker, mut notes) = guard_state(client, operator_namespace).await;
     let cluster = kaptain_sources::live::Cluster {
         client: client.clone(),
         context: None,
@@ -701,7 +711,7 @@ pub async fn load(
         findings,
         actions,
         safety,
-        breaker: st.breaker,
+        breaker,
         notes,
     })
 }
