@@ -89,7 +89,9 @@ spec:
 }
 
 async fn dep(client: &kube::Client, ns: &str, name: &str) -> Result<Deployment, BoxError> {
-    Ok(Api::<Deployment>::namespaced(client.clone(), ns).get(name).await?)
+    Ok(Api::<Deployment>::namespaced(client.clone(), ns)
+        .get(name)
+        .await?)
 }
 
 fn replicas(d: &Deployment) -> i32 {
@@ -133,7 +135,9 @@ async fn applied(client: &kube::Client, r: &Run) -> Result<HealingAction, BoxErr
         .next()
         .unwrap_or_default();
     let (ns, name) = id.split_once('/').ok_or("no namespace/name")?;
-    Ok(Api::<HealingAction>::namespaced(client.clone(), ns).get(name).await?)
+    Ok(Api::<HealingAction>::namespaced(client.clone(), ns)
+        .get(name)
+        .await?)
 }
 
 /// Checks an applied request: verified (exit 0), and the action is the asker's, approved by
@@ -213,7 +217,11 @@ async fn requests_in_plain_words_become_verified_healing_actions() -> TestResult
     assert_eq!(r.code, 1, "{}{}", r.out, r.err);
     assert!(r.out.contains("spec.replicas: 2 → 4"), "{}", r.out);
     assert!(r.out.contains("Guard:   allow"), "{}", r.out);
-    assert!(r.out.contains("not applied: confirm with --apply"), "{}", r.out);
+    assert!(
+        r.out.contains("not applied: confirm with --apply"),
+        "{}",
+        r.out
+    );
     assert_eq!(replicas(&dep(&client, NS, "web").await?), 2);
 
     // A protected namespace: the guard refuses, nothing is created, nothing changes.
@@ -230,7 +238,10 @@ async fn requests_in_plain_words_become_verified_healing_actions() -> TestResult
     assert!(actions(&client).await?.is_empty());
 
     // --dry-run: the server's dry-run path only.
-    let r = ask("set the image of web in ask-act to nginx:1.27", &["--dry-run"]);
+    let r = ask(
+        "set the image of web in ask-act to nginx:1.27",
+        &["--dry-run"],
+    );
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert!(
         r.out.contains("server: containers[web].image = nginx:1.27"),
@@ -243,7 +254,11 @@ async fn requests_in_plain_words_become_verified_healing_actions() -> TestResult
     // No operator running: nothing is created, and the user is told how to start one.
     let r = ask("scale web in ask-act by 100%", &["--apply"]);
     assert_eq!(r.code, 1, "{}{}", r.out, r.err);
-    assert!(r.out.contains("no Kaptain operator is running"), "{}", r.out);
+    assert!(
+        r.out.contains("no Kaptain operator is running"),
+        "{}",
+        r.out
+    );
     assert!(actions(&client).await?.is_empty());
 
     let _op = OperatorProcess(
@@ -273,7 +288,10 @@ async fn requests_in_plain_words_become_verified_healing_actions() -> TestResult
     assert_eq!(replicas(&dep(&client, NS, "web").await?), 2);
 
     // A new image.
-    let r = ask("set the image of web in ask-act to nginx:1.27", &["--apply"]);
+    let r = ask(
+        "set the image of web in ask-act to nginx:1.27",
+        &["--apply"],
+    );
     let a = applied(&client, &r).await?;
     assert_verified(&r, &a, "SetImage");
     assert_eq!(image(&dep(&client, NS, "web").await?), "nginx:1.27");

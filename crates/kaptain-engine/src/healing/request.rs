@@ -310,10 +310,10 @@ fn fix(scene: &Scene, r: &ActRequest, who: &Asker) -> Result<Proposal, AskError>
                 .iter()
                 .filter_map(|fp| by_fp.get(fp.as_str()).copied())
                 .collect();
-            if causes.is_empty() || x.root_cause {
-                if !roots.iter().any(|r| r.fingerprint == x.fingerprint) {
-                    roots.push(x);
-                }
+            if (causes.is_empty() || x.root_cause)
+                && !roots.iter().any(|r| r.fingerprint == x.fingerprint)
+            {
+                roots.push(x);
             }
             stack.extend(causes);
         }

@@ -99,9 +99,13 @@ pub async fn act(
         )));
     }
     let names = state.visible_clusters(principal, None);
-    let request = kaptain_chat::parse(text, &Known { clusters: &names })
-        .map_err(ApiError::bad_request)?;
-    let Some(act) = request.act.clone().filter(|_| request.intent == Intent::Act) else {
+    let request =
+        kaptain_chat::parse(text, &Known { clusters: &names }).map_err(ApiError::bad_request)?;
+    let Some(act) = request
+        .act
+        .clone()
+        .filter(|_| request.intent == Intent::Act)
+    else {
         return Err(ApiError::bad_request(
             "not a request to act (scale, restart, roll back, set the image, cordon, fix, undo); \
              ask questions with GET /api/v1/ask",
@@ -113,7 +117,8 @@ pub async fn act(
                 "the request names cluster {b} but the body says {a}"
             )));
         }
-        (Some(a), _) | (None, Some(a)) => a.clone(),
+        (Some(a), _) => a,
+        (None, Some(a)) => a.clone(),
         (None, None) => match names.as_slice() {
             [one] => one.clone(),
             [] => return Err(ApiError::not_found("no cluster is in scope")),
@@ -134,7 +139,9 @@ pub async fn act(
         .hub
         .index(&cluster)
         .ok_or_else(|| ApiError::unavailable(format!("cluster {cluster} is still being read")))?;
-    let findings = state.visible_findings(principal, &cluster).unwrap_or_default();
+    let findings = state
+        .visible_findings(principal, &cluster)
+        .unwrap_or_default();
     let actions: Vec<HealingAction> = state
         .hub
         .healing_action_objects(&cluster)
@@ -198,9 +205,15 @@ pub async fn act(
             proposed.verdict.reason
         );
     } else if principal.role.allows(Role::Operator) {
-        let created = request::submit(&client, &proposed, false, &principal.actor, &state.operator_namespace)
-            .await
-            .map_err(|e| ApiError::unavailable(kaptain_engine::healing::one_line(&e)))?;
+        let created = request::submit(
+            &client,
+            &proposed,
+            false,
+            &principal.actor,
+            &state.operator_namespace,
+        )
+        .await
+        .map_err(|e| ApiError::unavailable(kaptain_engine::healing::one_line(&e)))?;
         let (ns, name) = (
             created.metadata.namespace.clone().unwrap_or_default(),
             created.metadata.name.clone().unwrap_or_default(),

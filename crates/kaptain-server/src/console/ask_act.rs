@@ -21,7 +21,12 @@ use crate::api::healing::with_note;
 use crate::auth::Principal;
 
 /// The button that sends a request to act.
-pub(super) fn offer(question: &str, r: &AskReply, cluster: Option<&str>, can_propose: bool) -> Markup {
+pub(super) fn offer(
+    question: &str,
+    r: &AskReply,
+    cluster: Option<&str>,
+    can_propose: bool,
+) -> Markup {
     let mut url = format!("/console/ask/act?q={}", urlencode(question));
     if let Some(c) = cluster {
         url.push_str(&format!("&cluster={}", urlencode(c)));
@@ -82,7 +87,8 @@ pub async fn propose(
     let text = q.q.as_deref().map(str::trim).unwrap_or_default();
     match act(&state, &principal, text, q.cluster.clone()).await {
         Ok((reply, note)) => with_note(
-            Html(render(&reply, principal.role.allows(Role::Operator)).into_string()).into_response(),
+            Html(render(&reply, principal.role.allows(Role::Operator)).into_string())
+                .into_response(),
             note,
         ),
         Err(e) => (

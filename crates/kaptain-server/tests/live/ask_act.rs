@@ -42,8 +42,7 @@ spec:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewers() -> TestResult
-{
+async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewers() -> TestResult {
     let (cp, client) = cluster().await?;
     install_crds(&client).await?;
     apply_yaml(&client, &web(NS)).await?;
@@ -66,9 +65,15 @@ async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewer
     // The hub has read the Deployment.
     let scale = ask("scale act-web in live-act to 3");
     let r = eventually("the Deployment in the hub's index", || async {
-        let r = call(&server, Method::POST, "/api/v1/ask", Some(&viewer), Some(scale.clone()))
-            .await
-            .ok()?;
+        let r = call(
+            &server,
+            Method::POST,
+            "/api/v1/ask",
+            Some(&viewer),
+            Some(scale.clone()),
+        )
+        .await
+        .ok()?;
         (r.status == StatusCode::OK).then_some(r)
     })
     .await?;
@@ -88,10 +93,20 @@ async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewer
     assert!(actions.list(&ListParams::default()).await?.items.is_empty());
 
     // An operator: the proposal, pending approval, with where to approve and reject it.
-    let r = call(&server, Method::POST, "/api/v1/ask", Some(&operator), Some(scale.clone())).await?;
+    let r = call(
+        &server,
+        Method::POST,
+        "/api/v1/ask",
+        Some(&operator),
+        Some(scale.clone()),
+    )
+    .await?;
     expect(&r, StatusCode::OK, "operator's request");
     assert_eq!(r.body["created"], true, "{:?}", r.body);
-    let name = r.body["proposed"]["name"].as_str().unwrap_or_default().to_owned();
+    let name = r.body["proposed"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let a = actions.get(&name).await?;
     assert_eq!(a.spec.policy.kind, PolicyKind::Request);
     assert_eq!(a.spec.policy.name, "token:act-operator");
@@ -103,7 +118,10 @@ async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewer
             .map(String::as_str),
         Some("token:act-operator")
     );
-    assert_eq!(a.status.map(|s| s.phase).unwrap_or_default(), Phase::Proposed);
+    assert_eq!(
+        a.status.map(|s| s.phase).unwrap_or_default(),
+        Phase::Proposed
+    );
     // The existing approval flow approves it (the guard judges it again).
     let approve = r.body["approve"].as_str().unwrap_or_default().to_owned();
     let r = call(&server, Method::POST, &approve, Some(&operator), None).await?;
@@ -126,16 +144,32 @@ async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewer
     assert!(sys.list(&ListParams::default()).await?.items.is_empty());
 
     // Not a request, and an ambiguous one: 400.
-    let r = call(&server, Method::POST, "/api/v1/ask", Some(&viewer), Some(ask("what is wrong?"))).await?;
+    let r = call(
+        &server,
+        Method::POST,
+        "/api/v1/ask",
+        Some(&viewer),
+        Some(ask("what is wrong?")),
+    )
+    .await?;
     expect(&r, StatusCode::BAD_REQUEST, "a question");
-    let r = call(&server, Method::POST, "/api/v1/ask", Some(&viewer), Some(ask("scale act-web"))).await?;
+    let r = call(
+        &server,
+        Method::POST,
+        "/api/v1/ask",
+        Some(&viewer),
+        Some(ask("scale act-web")),
+    )
+    .await?;
     expect(&r, StatusCode::BAD_REQUEST, "no amount");
 
     // Audited with the asker as actor.
     let records = audit_records(&server, "POST /api/v1/ask").await?;
     for actor in ["token:act-viewer", "token:act-operator"] {
         assert!(
-            records.iter().any(|r| r.actor == actor && r.outcome == "ok"),
+            records
+                .iter()
+                .any(|r| r.actor == actor && r.outcome == "ok"),
             "{actor}: {records:?}"
         );
     }
