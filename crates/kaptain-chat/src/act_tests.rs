@@ -18,13 +18,18 @@ fn refused(q: &str) -> String {
     }
 }
 
+/// A request, its amount, and the kind, name and namespace it names.
+type ScaleCase<'a> = (&'a str, Amount, Option<&'a str>, &'a str, Option<&'a str>);
+/// A request, its verb, and the kind, name and namespace it names.
+type VerbCase<'a> = (&'a str, Verb, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
 fn target(a: &ActRequest) -> (Option<&str>, Option<&str>, Option<&str>) {
     (a.kind.as_deref(), a.name.as_deref(), a.namespace.as_deref())
 }
 
 #[test]
 fn scale_reads_every_amount() {
-    let cases: &[(&str, Amount, Option<&str>, &str, Option<&str>)] = &[
+    let cases: &[ScaleCase] = &[
         (
             "scale web-app in scale-test by 100%",
             Amount::Percent(100),
@@ -107,7 +112,7 @@ fn scale_reads_every_amount() {
 
 #[test]
 fn each_verb_reads_its_target() {
-    let cases: &[(&str, Verb, Option<&str>, Option<&str>, Option<&str>)] = &[
+    let cases: &[VerbCase] = &[
         (
             "restart deployment api",
             Verb::Restart,

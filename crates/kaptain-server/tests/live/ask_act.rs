@@ -63,7 +63,7 @@ async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewer
     let ask = |q: &str| json!({"q": q, "cluster": CLUSTER});
 
     // The hub has read the Deployment.
-    let scale = ask("scale act-web in live-act to 3");
+    let scale = ask("scale act-web in live-act to 2");
     let r = eventually("the Deployment in the hub's index", || async {
         let r = call(
             &server,
@@ -81,7 +81,7 @@ async fn requests_to_act_are_proposed_for_operators_and_only_answered_for_viewer
     assert_eq!(r.body["created"], false, "{:?}", r.body);
     assert_eq!(r.body["proposed"]["action"], "Scale");
     assert_eq!(r.body["proposed"]["diff"][0]["field"], "spec.replicas");
-    assert_eq!(r.body["proposed"]["diff"][0]["after"], 3);
+    assert_eq!(r.body["proposed"]["diff"][0]["after"], 2);
     assert_eq!(r.body["proposed"]["verdict"]["decision"], "allow");
     assert!(
         r.body["message"]
