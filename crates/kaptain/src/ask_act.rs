@@ -286,6 +286,7 @@ fn describe(o: &Outcome, timeout: u64) -> String {
         );
     }
     match st.phase {
+        Phase::Succeeded if msg.starts_with("verified") => msg,
         Phase::Succeeded => format!("verified: {msg}"),
         Phase::RolledBack => format!("not verified, rolled back: {msg}"),
         Phase::Rejected => format!("not applied: {msg}"),
