@@ -83,6 +83,7 @@ pub fn answer(r: &Request, findings: Option<&[Finding]>) -> Answer {
     };
     match (r.intent, findings) {
         (Intent::Help, _) => help(&mut a),
+        (Intent::Act, _) => act(&mut a),
         (Intent::Explain, f) => explain(&mut a, f),
         (_, None) => {
             a.headline = "No cluster was looked at, so there is nothing to answer from.".into();
@@ -107,11 +108,30 @@ fn help(a: &mut Answer) {
          \"svc/api\"), a severity (\"critical\"), a category (\"network\") or a problem \
          (\"crash looping\", \"out of memory\", pod.image-pull)."
             .into(),
-        "Answers come from Kaptain's checks and root-cause analysis; chat only looks, it never \
-         changes the cluster."
+        "Answers come from Kaptain's checks and root-cause analysis. Requests to act (\"scale \
+         web to 5 in shop\", \"restart deployment api\", \"roll back checkout\", \"fix it\") \
+         become HealingActions that Kaptain's safety guard decides; asking alone never changes \
+         the cluster."
             .into(),
     ];
     a.suggestions = examples();
+}
+
+/// A request to act, answered without a cluster: how it was read. What it would do (the
+/// diff, the guard's verdict, the verification) is the engine's part.
+fn act(a: &mut Answer) {
+    let read = a
+        .request
+        .act
+        .as_ref()
+        .map_or_else(|| "a request".to_string(), |x| x.describe());
+    a.headline = format!("Request to act: {read}.");
+    a.details = vec![
+        "Kaptain turns it into a HealingAction that its safety guard decides (protected \
+         namespaces, never-allow rules, rate limits, blast radius, circuit breaker); it is \
+         applied only when you confirm it."
+            .into(),
+    ];
 }
 
 fn examples() -> Vec<String> {

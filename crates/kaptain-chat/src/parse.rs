@@ -50,6 +50,10 @@ pub fn parse(text: &str, known: &Known) -> Result<Request, String> {
     if toks.is_empty() {
         return Err("the question is empty: ask e.g. \"what is wrong in namespace shop?\"".into());
     }
+    // A request to act ("scale web to 5") is read by its own rules.
+    if let Some(act) = crate::act::parse_act(text, known.clusters) {
+        return act.map(Request::act);
+    }
     let mut p = Parser {
         used: vec![false; toks.len()],
         toks,

@@ -228,7 +228,7 @@ const TABLE: &[(&str, &str)] = &[
     // Fix, explain, why.
     ("how do I fix the crash looping pods in payments?", "fix ns=payments kind=Pod check=pod.crash-loop"),
     ("how to fix ImagePullBackOff", "fix check=pod.image-pull"),
-    ("fix svc/api", "fix kind=Service name=api"),
+    ("how to fix svc/api", "fix kind=Service name=api"),
     ("what should I do about checkout in shop?", "fix ns=shop name=checkout"),
     ("explain pod.crash-loop", "explain check=pod.crash-loop"),
     ("what does CrashLoopBackOff mean?", "explain check=pod.crash-loop"),

@@ -19,6 +19,8 @@ pub enum Intent {
     Explain,
     /// What can be asked.
     Help,
+    /// A request to act ("scale web to 5"): see [`Request::act`].
+    Act,
 }
 
 impl Intent {
@@ -30,6 +32,7 @@ impl Intent {
             Intent::Findings => "findings",
             Intent::Explain => "explain",
             Intent::Help => "help",
+            Intent::Act => "act",
         }
     }
 }
@@ -61,6 +64,9 @@ pub struct Request {
     /// Words of the question that were not understood (said back, so the asker can rephrase).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<String>,
+    /// For [`Intent::Act`]: what to do, on which object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<crate::act::ActRequest>,
 }
 
 impl Request {
@@ -75,11 +81,26 @@ impl Request {
             category: None,
             check: None,
             ignored: Vec::new(),
+            act: None,
         }
+    }
+
+    /// A request to act, with the filters it names (so answers about it stay in scope).
+    pub fn act(act: crate::act::ActRequest) -> Self {
+        let mut r = Request::new(Intent::Act);
+        r.cluster = act.cluster.clone();
+        r.namespace = act.namespace.clone();
+        r.kind = act.kind.clone();
+        r.name = act.name.clone();
+        r.act = Some(act);
+        r
     }
 
     /// How the question was read, in a few words: `why · namespace shop · Deployment checkout`.
     pub fn describe(&self) -> String {
+        if let Some(a) = &self.act {
+            return a.describe();
+        }
         let mut parts = vec![self.intent.as_str().to_string()];
         if let Some(c) = &self.cluster {
             parts.push(format!("cluster {c}"));
@@ -109,7 +130,7 @@ impl Request {
     /// filter has no flag: it narrows what the answer shows). None for help.
     pub fn cli(&self) -> Option<String> {
         match self.intent {
-            Intent::Help => None,
+            Intent::Help | Intent::Act => None,
             Intent::Explain if self.namespace.is_none() && self.name.is_none() => {
                 Some("kaptain checks".to_string())
             }

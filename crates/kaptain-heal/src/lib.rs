@@ -8,6 +8,8 @@
 //! - [`guard`]: the safety guard every proposal passes, whoever made it: protected objects,
 //!   never-allow list, bounds, rate limits, cool-downs, blast radius, circuit breaker,
 //!   approval and dry-run.
+//! - [`request`]: a person's one-off request ("scale web to 5") as a proposal under
+//!   built-in limits, for the same guard.
 //!
 //! The operator reads state from the API (policies, HealingActions, the breaker), calls these
 //! functions with the current time, and writes the results back.
@@ -16,6 +18,7 @@ pub mod crd;
 mod error;
 pub mod guard;
 pub mod planner;
+pub mod request;
 
 pub use error::Error;
 

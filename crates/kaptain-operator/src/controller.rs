@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use kaptain_analyze::Check;
 use kaptain_engine::scan;
-use kaptain_heal::crd::{HealingAction, HealingActionSpec, Phase, Policy};
+use kaptain_heal::crd::{HealingAction, HealingActionSpec, Phase, Policy, PolicyKind};
 use kaptain_heal::guard::{ActionRecord, Decision, GuardContext, SafetyConfig, evaluate};
 use kaptain_heal::planner::{PlanInput, observe, plan};
 use kaptain_index::ClusterIndex;
@@ -34,6 +34,9 @@ pub(crate) struct Round<'a> {
     pub idx: &'a ClusterIndex,
     pub findings: &'a [Finding],
     pub policies: &'a [Policy],
+    /// The built-in policies of people's requests (one per asker with an action), which plan
+    /// nothing by themselves: they only judge the actions people asked for.
+    pub requests: Vec<Policy>,
     pub safety: &'a SafetyConfig,
     /// Real actions started (from the API, plus those this instance started and the
     /// watch has not shown yet).
@@ -44,6 +47,7 @@ impl Round<'_> {
     pub fn policy(&self, spec: &HealingActionSpec) -> Option<&Policy> {
         self.policies
             .iter()
+            .chain(&self.requests)
             .find(|p| p.reference.same_policy(&spec.policy))
     }
 
@@ -53,6 +57,10 @@ impl Round<'_> {
     }
 
     pub fn finding_present(&self, spec: &HealingActionSpec) -> bool {
+        // A request that answers no finding carries one of its own, which no scan reports.
+        if kaptain_heal::request::own_finding(spec) {
+            return true;
+        }
         self.findings
             .iter()
             .any(|f| f.fingerprint == spec.finding.fingerprint)
@@ -271,11 +279,22 @@ impl Controller {
                 history.push(rec.clone());
             }
         }
+        let mut requests: Vec<Policy> = Vec::new();
+        for a in &actions {
+            if a.spec.policy.kind == PolicyKind::Request
+                && !requests
+                    .iter()
+                    .any(|p| p.reference.same_policy(&a.spec.policy))
+            {
+                requests.push(kaptain_heal::request::policy(&a.spec.policy));
+            }
+        }
         let mut round = Round {
             now,
             idx: &idx,
             findings: &findings,
             policies: &policies,
+            requests,
             safety: &safety,
             history,
         };

@@ -165,3 +165,16 @@ pub async fn holder(client: &kube::Client, namespace: &str, name: &str) -> Optio
         .and_then(|s| s.holder_identity)
         .filter(|h| !h.is_empty())
 }
+
+/// The holder of the Lease when it renewed it recently enough to be running: within twice
+/// its lease duration by this machine's clock (twice, because another machine's clock may be
+/// a little off). `None` when nobody holds it or the holder stopped renewing.
+pub async fn live_holder(client: &kube::Client, namespace: &str, name: &str) -> Option<String> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    let spec = api.get_opt(name).await.ok().flatten()?.spec?;
+    let holder = spec.holder_identity.filter(|h| !h.is_empty())?;
+    let renewed = spec.renew_time?.0;
+    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15).max(1));
+    let age = jiff::Timestamp::now().as_second() - renewed.as_second();
+    (age <= 2 * duration).then_some(holder)
+}

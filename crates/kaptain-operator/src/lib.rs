@@ -35,6 +35,6 @@ pub use config::{
 pub use controller::{GUARD_ACTOR, KAPTAIN_ACTOR};
 pub use kaptain_engine::healing::watched_kinds;
 pub use kaptain_engine::healing::{Error, PersistedState, Result, one_line};
-pub use leader::holder as lease_holder;
+pub use leader::{holder as lease_holder, live_holder as live_lease_holder};
 pub use metrics::{Metrics, count_lines};
 pub use operator::{Handle, Operator};

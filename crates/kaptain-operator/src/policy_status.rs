@@ -245,6 +245,8 @@ pub async fn write(
             api.patch_status(&reference.name, &pp, &Patch::Merge(&patch))
                 .await?;
         }
+        // A request's built-in policy is no object: nothing to report on.
+        PolicyKind::Request => {}
     }
     Ok(())
 }

@@ -45,7 +45,8 @@ pub fn workload_scope(
         ActionKind::RolloutRestart
         | ActionKind::Scale
         | ActionKind::RaiseResources
-        | ActionKind::RollbackDeployment => key(t),
+        | ActionKind::RollbackDeployment
+        | ActionKind::SetImage => key(t),
         ActionKind::CordonNode | ActionKind::SuggestManifest => None,
     }
 }

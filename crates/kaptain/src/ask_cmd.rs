@@ -38,6 +38,10 @@ fn run_inner(a: &AskArgs) -> Result<u8, String> {
         println!("{json}");
         return Ok(EXIT_CLEAN);
     }
+    // A request to act ("scale web to 5") becomes a HealingAction: its own path.
+    if let Some(act) = &req.act {
+        return crate::ask_act::run(a, act, &text);
+    }
     // Words the rule reader could not read, and an LLM configured: the investigator answers.
     if let Some(code) = crate::investigate_cmd::maybe_ask(a, &text, &req.ignored)? {
         return Ok(code);

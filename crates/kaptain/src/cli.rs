@@ -66,14 +66,26 @@ pub enum Command {
             investigator answers instead: a model calling Kaptain's tools, its root causes \
             first; it prints the answer, the tools called and what was not checked (-o json: \
             the transcript).\n\n\
-            Exit codes: 0 answered, 2 error (empty question, unreachable cluster, bad input).",
+            Requests to act — \"scale web-app in scale-test by 100%\", \"restart deployment api\", \
+            \"roll back checkout\", \"set the image of web to nginx:1.27\", \"cordon node n1\", \
+            \"fix the checkout deployment\", \"undo that\" — become a HealingAction judged by the \
+            same safety guard as the operator's policies. Kaptain prints what it would change, the \
+            guard's verdict and how the change will be verified; on a terminal it asks y/N \
+            (--apply applies without asking, --dry-run only tries the change on the server). \
+            Applying creates the action approved by you; the running operator executes and \
+            verifies it while Kaptain waits (--timeout).\n\n\
+            Exit codes: 0 answered (a request: verified, or dry-run passed), 1 a request not \
+            applied or not verified, 2 error (empty question, unreachable cluster, bad input).",
         after_help = "Examples:\n  \
             kaptain ask \"what is wrong in namespace shop?\"\n  \
             kaptain ask why is the checkout deployment failing\n  \
             kaptain ask \"how do I fix svc/api in shop\" --context prod\n  \
             kaptain ask \"which pods are crash looping?\" --from ./snap -o json\n  \
             kaptain ask \"what does pod.oom-killed mean?\"\n  \
-            kaptain ask --parse-only \"critical network issues in payments\"",
+            kaptain ask --parse-only \"critical network issues in payments\"\n  \
+            kaptain ask \"scale web-app in scale-test by 100%\"\n  \
+            kaptain ask \"roll back checkout in shop\" --apply --timeout 5m\n  \
+            kaptain ask \"set the image of web to nginx:1.27\" --dry-run",
         mut_arg("namespace", |a| a.help(
             "Namespace to look at (default: the one the question names, else every namespace). \
              Cluster-scoped objects such as nodes are always checked"
@@ -263,6 +275,53 @@ pub struct AskArgs {
     /// Analyze as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "TIME", hide = true)]
     pub now: Option<jiff::Timestamp>,
+    #[command(flatten)]
+    pub act: AskActArgs,
+}
+
+/// What `kaptain ask` does with a request to act ("scale web to 5").
+#[derive(Args, Debug, Clone)]
+pub struct AskActArgs {
+    /// Apply a request to act without asking (scripts): create the HealingAction approved by
+    /// you, wait for the operator to execute and verify it.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub apply: bool,
+    /// Only try a request's change on the server's dry-run path (nothing is changed, no
+    /// HealingAction is created).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for the operator to execute and verify an applied request.
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_wait)]
+    pub timeout: std::time::Duration,
+    /// Who asks (recorded on the HealingAction and its Events); default: the kubeconfig
+    /// context's user.
+    #[arg(long, value_name = "NAME")]
+    pub as_user: Option<String>,
+    /// The operator's namespace (its safety configuration, state and leader Lease).
+    #[arg(long, value_name = "NS", default_value = "kaptain-system")]
+    pub operator_namespace: String,
+}
+
+/// `90s`, `3m`, `1h`, or plain seconds.
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 90s, 3m or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{s:?} is not a duration such as 90s, 3m or 1h")),
+    };
+    if secs == 0 {
+        return Err("the timeout must be more than 0s".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! `kaptain`: root-cause diagnosis for Kubernetes. This file only wires: argument parsing
 //! lives in `cli`, each command in its own module, and the work in the library crates.
 
+mod ask_act;
 mod ask_cmd;
 mod audit_cmd;
 mod checks_cmd;

@@ -6,6 +6,7 @@
 mod error;
 pub mod ops;
 mod recorder;
+pub mod request;
 mod state;
 
 use k8s_openapi::api::core::v1::ConfigMap;

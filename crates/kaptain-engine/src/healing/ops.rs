@@ -88,12 +88,13 @@ async fn current_policy(
             let api: Api<ClusterHealingPolicy> = Api::all(client.clone());
             api.get_opt(&p.name).await?.map(|x| x.spec.0)
         }
+        PolicyKind::Request => Some(kaptain_heal::request::spec()),
     })
 }
 
 /// The operator's safety configuration and persisted state, as far as they can be read
 /// (defaults otherwise, with the reason in `notes`).
-async fn operator_context(
+pub(crate) async fn operator_context(
     client: &kube::Client,
     operator_namespace: &str,
     safety_override: Option<&SafetyConfig>,

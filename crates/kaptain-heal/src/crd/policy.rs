@@ -220,6 +220,10 @@ pub enum ActionTemplate {
     },
     /// Propose the manifest of a missing object; only a person can approve it.
     SuggestManifest {},
+    /// Set the image of one container of a Deployment, StatefulSet or DaemonSet. Never
+    /// proposed for a finding: only a person asks for a new image (`kaptain ask "set the image
+    /// of web to nginx:1.27"`).
+    SetImage {},
 }
 
 impl ActionTemplate {
@@ -233,6 +237,7 @@ impl ActionTemplate {
             ActionTemplate::CordonNode {} => ActionKind::CordonNode,
             ActionTemplate::ForceDeleteStuckPod { .. } => ActionKind::ForceDeleteStuckPod,
             ActionTemplate::SuggestManifest {} => ActionKind::SuggestManifest,
+            ActionTemplate::SetImage {} => ActionKind::SetImage,
         }
     }
 }
@@ -250,10 +255,11 @@ pub enum ActionKind {
     CordonNode,
     ForceDeleteStuckPod,
     SuggestManifest,
+    SetImage,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 8] = [
+    pub const ALL: [ActionKind; 9] = [
         ActionKind::RestartPod,
         ActionKind::RolloutRestart,
         ActionKind::Scale,
@@ -262,6 +268,7 @@ impl ActionKind {
         ActionKind::CordonNode,
         ActionKind::ForceDeleteStuckPod,
         ActionKind::SuggestManifest,
+        ActionKind::SetImage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -274,6 +281,7 @@ impl ActionKind {
             ActionKind::CordonNode => "CordonNode",
             ActionKind::ForceDeleteStuckPod => "ForceDeleteStuckPod",
             ActionKind::SuggestManifest => "SuggestManifest",
+            ActionKind::SetImage => "SetImage",
         }
     }
 
@@ -285,6 +293,7 @@ impl ActionKind {
                 | ActionKind::RaiseResources
                 | ActionKind::RollbackDeployment
                 | ActionKind::CordonNode
+                | ActionKind::SetImage
         )
     }
 }
@@ -443,6 +452,10 @@ pub struct HealingPolicyStatus {
 pub enum PolicyKind {
     HealingPolicy,
     ClusterHealingPolicy,
+    /// A person's one-off request (`kaptain ask "scale web to 5"`): no standing policy, the
+    /// built-in limits of [`crate::request::policy`] and the asker's approval instead. The
+    /// reference's name is the asker, so the per-policy rate limit is a per-asker one.
+    Request,
 }
 
 /// Which policy (and which generation of it) proposed an action.

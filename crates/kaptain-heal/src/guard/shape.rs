@@ -121,6 +121,7 @@ pub(super) fn check_shape(p: &Proposal) -> Result<(), String> {
             }
         }
         ActionKind::RaiseResources => check_resources_patch(c)?,
+        ActionKind::SetImage => check_image_patch(c)?,
         ActionKind::RollbackDeployment => {
             kind_in(c, &["Deployment"])?;
             op_is(c, Operation::Patch)?;
@@ -175,6 +176,36 @@ pub(super) fn check_shape(p: &Proposal) -> Result<(), String> {
                 }
                 Operation::Delete => return Err("a suggestion never deletes".into()),
             }
+        }
+    }
+    Ok(())
+}
+
+/// A SetImage patch sets the image of containers of a workload's pod template and nothing
+/// else: `spec.template.spec.containers[{name, image}]`.
+fn check_image_patch(c: &Change) -> Result<(), String> {
+    kind_in(c, &["Deployment", "StatefulSet", "DaemonSet"])?;
+    op_is(c, Operation::Patch)?;
+    if c.patch_type != Some(PatchType::Strategic) {
+        return Err("an image is set with a strategic merge patch".into());
+    }
+    let list = descend(merge_patch(c)?, &["spec", "template", "spec", "containers"])?;
+    let list = list.as_array().ok_or("containers is not a list")?;
+    if list.is_empty() {
+        return Err("the patch sets no image".into());
+    }
+    for ctr in list {
+        let o = only_keys(ctr, &["name", "image"], "container")?;
+        let named = o
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let image = o
+            .get("image")
+            .and_then(Value::as_str)
+            .is_some_and(|i| !i.trim().is_empty());
+        if !named || !image {
+            return Err("each container of the patch has a name and an image".into());
         }
     }
     Ok(())
@@ -282,7 +313,8 @@ pub(super) fn check_bounds(
         ActionTemplate::RolloutRestart {}
         | ActionTemplate::RollbackDeployment {}
         | ActionTemplate::CordonNode {}
-        | ActionTemplate::SuggestManifest {} => {}
+        | ActionTemplate::SuggestManifest {}
+        | ActionTemplate::SetImage {} => {}
     }
     Ok(())
 }

@@ -36,6 +36,7 @@ pub fn templates() -> Vec<ActionTemplate> {
         ActionTemplate::CordonNode {},
         ActionTemplate::ForceDeleteStuckPod { grace_seconds: 600 },
         ActionTemplate::SuggestManifest {},
+        ActionTemplate::SetImage {},
     ]
 }
 
@@ -117,6 +118,12 @@ pub fn change_for(kind: ActionKind, target: ObjectRef) -> Change {
         ActionKind::CordonNode => {
             c.patch_type = Some(PatchType::Merge);
             c.patch = Some(json!({"spec": {"unschedulable": true}}));
+        }
+        ActionKind::SetImage => {
+            c.patch_type = Some(PatchType::Strategic);
+            c.patch = Some(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "api", "image": "shop/api:2.0"}
+            ]}}}}));
         }
         ActionKind::SuggestManifest => {
             c.operation = Operation::Create;

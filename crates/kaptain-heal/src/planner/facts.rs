@@ -64,7 +64,8 @@ pub fn observe(idx: &ClusterIndex, p: &Proposal) -> TargetFacts {
         }
         ActionKind::RolloutRestart
         | ActionKind::RaiseResources
-        | ActionKind::RollbackDeployment => {
+        | ActionKind::RollbackDeployment
+        | ActionKind::SetImage => {
             if let Some(w) = &workload {
                 let r = replicas_u32(idx, w);
                 // A template change re-creates every replica. Pods beyond them — a rollout's

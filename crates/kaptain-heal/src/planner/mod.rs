@@ -12,12 +12,12 @@
 mod facts;
 mod matching;
 mod pod;
-mod resolve;
+pub(crate) mod resolve;
 mod suggest;
-mod workload;
+pub(crate) mod workload;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
@@ -137,6 +137,9 @@ fn build(t: &ActionTemplate, f: &Finding, idx: &ClusterIndex, now: Timestamp) ->
             pod::force_delete(f, idx, now, *grace_seconds)
         }
         ActionTemplate::SuggestManifest {} => suggest::suggest_manifest(f, idx),
+        ActionTemplate::SetImage {} => {
+            Err("a new image is only set when a person asks for one".into())
+        }
     }
 }
 
@@ -188,6 +191,7 @@ pub fn object_name(p: &Proposal) -> String {
         ActionKind::CordonNode => "cordon",
         ActionKind::ForceDeleteStuckPod => "force-delete",
         ActionKind::SuggestManifest => "suggest",
+        ActionKind::SetImage => "set-image",
     };
     let mut target: String = p
         .change
@@ -211,6 +215,7 @@ fn precedence(p: &Policy) -> (u8, &Option<String>, &str) {
     let scope = match p.reference.kind {
         PolicyKind::HealingPolicy => 0,
         PolicyKind::ClusterHealingPolicy => 1,
+        PolicyKind::Request => 2,
     };
     (scope, &p.reference.namespace, p.reference.name.as_str())
 }

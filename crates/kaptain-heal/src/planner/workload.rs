@@ -317,17 +317,43 @@ pub(super) fn rollback(f: &Finding, idx: &ClusterIndex) -> Build {
     } else {
         return Err(not_for(f, "a rollback"));
     };
+    let (change, newest, previous) = rollback_change(idx, &ns, &name, rs_of_pod.as_deref())?;
+    let target = change.target.clone();
+    Ok(Built::new(
+        change,
+        format!(
+            "{} ({}): the pods of the newest revision {} of {} fail; revision {} ran before it. \
+             Rolling back to revision {}'s pod template, as `kubectl rollout undo` does.",
+            f.id,
+            f.title,
+            newest,
+            target.display(),
+            previous,
+            previous
+        ),
+    ))
+}
+
+/// The change that rolls Deployment `ns/name` back to the pod template of its previous
+/// revision (as `kubectl rollout undo`), with the revisions it goes from and to. With
+/// `rs_of_pod`, only when that ReplicaSet is the newest revision.
+pub(crate) fn rollback_change(
+    idx: &ClusterIndex,
+    ns: &str,
+    name: &str,
+    rs_of_pod: Option<&str>,
+) -> Result<(Change, i64, i64), String> {
     let dep = idx
         .objects
         .deployments
-        .get(&ns, &name)
+        .get(ns, name)
         .ok_or("the Deployment is not in the index")?;
-    let rss = replicasets_of(idx, &ns, &name);
+    let rss = replicasets_of(idx, ns, name);
     let [newest, previous, ..] = rss.as_slice() else {
         return Err("the Deployment has no previous revision".into());
     };
     if let Some(rs) = rs_of_pod
-        && newest.metadata.name.as_deref() != Some(rs.as_str())
+        && newest.metadata.name.as_deref() != Some(rs)
     {
         return Err(format!(
             "the pod's ReplicaSet {rs} is not the newest revision"
@@ -356,7 +382,7 @@ pub(super) fn rollback(f: &Finding, idx: &ClusterIndex) -> Build {
             "images": images(rs.spec.as_ref().and_then(|s| s.template.as_ref())),
         })
     };
-    let target = kaptain_index::ObjKey::new(Kind::Deployment, &ns, &name).to_ref();
+    let target = kaptain_index::ObjKey::new(Kind::Deployment, ns, name).to_ref();
     let mut change = Change::new(target.clone(), Operation::Patch);
     change.patch_type = Some(PatchType::Json);
     change.patch =
@@ -365,17 +391,5 @@ pub(super) fn rollback(f: &Finding, idx: &ClusterIndex) -> Build {
         Some(json!([{"op": "replace", "path": "/spec/template", "value": to_json(current)?}]));
     change.before = Some(side(newest));
     change.after = Some(side(previous));
-    Ok(Built::new(
-        change,
-        format!(
-            "{} ({}): the pods of the newest revision {} of {} fail; revision {} ran before it. \
-             Rolling back to revision {}'s pod template, as `kubectl rollout undo` does.",
-            f.id,
-            f.title,
-            revision(newest),
-            target.display(),
-            revision(previous),
-            revision(previous)
-        ),
-    ))
+    Ok((change, revision(newest), revision(previous)))
 }

@@ -20,7 +20,8 @@ use crate::llm::Investigation;
 pub const MAX_QUESTION: usize = 1000;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ask_question))
+    // GET reads a question; POST takes a request to act (api::ask_act), on the same path.
+    OpenApiRouter::new().routes(routes!(ask_question, super::ask_act::ask_to_act))
 }
 
 /// A question.

@@ -3,6 +3,7 @@
 //! `/api/v1/docs`.
 
 pub mod ask;
+pub mod ask_act;
 pub mod audit;
 pub mod clusters;
 pub mod error;
@@ -129,7 +130,7 @@ impl FromRef<AppState> for Metrics {
         (name = "settings", description = "Server settings; secret values are encrypted at rest"),
         (name = "stream", description = "Server-Sent Events of changes"),
         (name = "system", description = "Who am I, agents"),
-        (name = "ask", description = "Questions in plain words, answered from the live findings (no LLM)"),
+        (name = "ask", description = "Questions in plain words, answered from the live findings, and requests to act that become HealingActions judged by the safety guard (no LLM)"),
     )
 )]
 pub struct ApiDoc;

@@ -44,7 +44,8 @@ pub async fn page(
     let question = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let exchange = question.map(|text| {
         let reply = ask(&state, &principal, text, q.cluster.clone());
-        render_exchange(text, &reply)
+        let can_propose = principal.role.allows(Role::Operator);
+        render_exchange(text, &reply, q.cluster.as_deref(), can_propose)
     });
     // htmx asks for one exchange, to put on top of the conversation.
     if is_htmx(&headers)
@@ -83,12 +84,20 @@ pub async fn page(
 }
 
 /// One question and its answers (or why it could not be answered).
-fn render_exchange(question: &str, reply: &Result<AskReply, ApiError>) -> Markup {
+fn render_exchange(
+    question: &str,
+    reply: &Result<AskReply, ApiError>,
+    cluster: Option<&str>,
+    can_propose: bool,
+) -> Markup {
     html! {
         article.exchange {
             p.question { span.who { "You" } " " (question) }
             @match reply {
                 Err(e) => { p.alert.answer-error { (e.message) } }
+                Ok(r) if r.request.intent == Intent::Act => {
+                    (super::ask_act::offer(question, r, cluster, can_propose))
+                }
                 Ok(r) => {
                     p.reading.muted { "Read as: " (r.request.describe()) }
                     @if r.answers.is_empty() { p.empty { "No cluster is in your scope." } }

@@ -68,7 +68,12 @@ fn action_url(cluster: &str, a: &HealingActionRow, verb: &str) -> String {
     )
 }
 
-fn row(cluster: &str, a: &HealingActionRow, can_decide: bool, error: Option<&str>) -> Markup {
+pub(crate) fn row(
+    cluster: &str,
+    a: &HealingActionRow,
+    can_decide: bool,
+    error: Option<&str>,
+) -> Markup {
     html! {
         tr.action data-cluster=(cluster) data-namespace=(a.namespace) data-name=(a.name) data-phase=(a.phase) {
             td { (cluster) }

@@ -8,6 +8,7 @@
 //! `SameSite=Strict`) and are audited by the API's audit middleware.
 
 mod ask;
+mod ask_act;
 mod chart;
 mod findings;
 mod healing;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/console/agents", get(lists::agents))
         .route("/console/ask", get(ask::page))
+        .route("/console/ask/act", post(ask_act::propose))
         .route("/console/audit", get(lists::audit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

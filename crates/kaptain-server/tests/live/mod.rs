@@ -3,6 +3,7 @@
 //! conditions with a generous deadline.
 
 pub mod ask;
+pub mod ask_act;
 pub mod healing;
 pub mod incluster;
 pub mod metrics;
