@@ -22,6 +22,9 @@ _kaptain() {
             kaptain,audit)
                 cmd="kaptain__subcmd__audit"
                 ;;
+            kaptain,chat)
+                cmd="kaptain__subcmd__chat"
+                ;;
             kaptain,checks)
                 cmd="kaptain__subcmd__checks"
                 ;;
@@ -36,6 +39,9 @@ _kaptain() {
                 ;;
             kaptain,help)
                 cmd="kaptain__subcmd__help"
+                ;;
+            kaptain,llm)
+                cmd="kaptain__subcmd__llm"
                 ;;
             kaptain,mcp)
                 cmd="kaptain__subcmd__mcp"
@@ -109,6 +115,9 @@ _kaptain() {
             kaptain__subcmd__help,audit)
                 cmd="kaptain__subcmd__help__subcmd__audit"
                 ;;
+            kaptain__subcmd__help,chat)
+                cmd="kaptain__subcmd__help__subcmd__chat"
+                ;;
             kaptain__subcmd__help,checks)
                 cmd="kaptain__subcmd__help__subcmd__checks"
                 ;;
@@ -123,6 +132,9 @@ _kaptain() {
                 ;;
             kaptain__subcmd__help,help)
                 cmd="kaptain__subcmd__help__subcmd__help"
+                ;;
+            kaptain__subcmd__help,llm)
+                cmd="kaptain__subcmd__help__subcmd__llm"
                 ;;
             kaptain__subcmd__help,mcp)
                 cmd="kaptain__subcmd__help__subcmd__mcp"
@@ -160,6 +172,9 @@ _kaptain() {
             kaptain__subcmd__help__subcmd__heal,reject)
                 cmd="kaptain__subcmd__help__subcmd__heal__subcmd__reject"
                 ;;
+            kaptain__subcmd__help__subcmd__llm,test)
+                cmd="kaptain__subcmd__help__subcmd__llm__subcmd__test"
+                ;;
             kaptain__subcmd__help__subcmd__token,create)
                 cmd="kaptain__subcmd__help__subcmd__token__subcmd__create"
                 ;;
@@ -168,6 +183,18 @@ _kaptain() {
                 ;;
             kaptain__subcmd__help__subcmd__token,revoke)
                 cmd="kaptain__subcmd__help__subcmd__token__subcmd__revoke"
+                ;;
+            kaptain__subcmd__llm,help)
+                cmd="kaptain__subcmd__llm__subcmd__help"
+                ;;
+            kaptain__subcmd__llm,test)
+                cmd="kaptain__subcmd__llm__subcmd__test"
+                ;;
+            kaptain__subcmd__llm__subcmd__help,help)
+                cmd="kaptain__subcmd__llm__subcmd__help__subcmd__help"
+                ;;
+            kaptain__subcmd__llm__subcmd__help,test)
+                cmd="kaptain__subcmd__llm__subcmd__help__subcmd__test"
                 ;;
             kaptain__subcmd__token,create)
                 cmd="kaptain__subcmd__token__subcmd__create"
@@ -200,7 +227,7 @@ _kaptain() {
 
     case "${cmd}" in
         kaptain)
-            opts="-h -V --help --version diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help"
+            opts="-h -V --help --version diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,7 +241,7 @@ _kaptain() {
             return 0
             ;;
         kaptain__subcmd__ask)
-            opts="-l -o -n -A -h --kubeconfig --context --selector --page-size --from --parse-only --output --now --namespace --all-namespaces --help"
+            opts="-l -o -n -A -h --kubeconfig --context --selector --page-size --from --parse-only --output --now --apply --dry-run --timeout --as-user --operator-namespace --namespace --all-namespaces --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,6 +280,18 @@ _kaptain() {
                     return 0
                     ;;
                 --now)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --operator-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -353,6 +392,56 @@ _kaptain() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kaptain__subcmd__chat)
+            opts="-n -A -l -h --kubeconfig --context --namespace --all-namespaces --selector --page-size --from --now --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --selector)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --page-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --now)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kaptain__subcmd__checks)
             opts="-o -h --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -390,7 +479,7 @@ _kaptain() {
             return 0
             ;;
         kaptain__subcmd__diagnose)
-            opts="-n -A -l -o -h --kubeconfig --context --namespace --all-namespaces --selector --page-size --all-contexts --from --only --min-severity --output --now --help"
+            opts="-n -A -l -o -h --kubeconfig --context --namespace --all-namespaces --selector --page-size --all-contexts --from --only --min-severity --output --now --explain --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -810,7 +899,7 @@ _kaptain() {
             return 0
             ;;
         kaptain__subcmd__help)
-            opts="diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help"
+            opts="diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -854,6 +943,20 @@ _kaptain() {
         kaptain__subcmd__help__subcmd__audit__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaptain__subcmd__help__subcmd__chat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1005,6 +1108,34 @@ _kaptain() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kaptain__subcmd__help__subcmd__llm)
+            opts="test"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaptain__subcmd__help__subcmd__llm__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kaptain__subcmd__help__subcmd__mcp)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1124,6 +1255,100 @@ _kaptain() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaptain__subcmd__llm)
+            opts="-h --help test help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaptain__subcmd__llm__subcmd__help)
+            opts="test help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaptain__subcmd__llm__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaptain__subcmd__llm__subcmd__help__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kaptain__subcmd__llm__subcmd__test)
+            opts="-h --provider --model --base-url --config --task --timeout --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --provider)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -28,6 +28,7 @@ complete -c kaptain -n "__fish_kaptain_needs_command" -s h -l help -d 'Print hel
 complete -c kaptain -n "__fish_kaptain_needs_command" -s V -l version -d 'Print version'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "diagnose" -d 'Find what is broken and why, in a live cluster or in files'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "ask" -d 'Ask in plain words: what is wrong, why something fails, how to fix it'
+complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "chat" -d 'A conversation about a cluster: questions and follow-ups, one per line of stdin'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "snapshot" -d 'Capture what the checks need from a live cluster into files (Secret values redacted)'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "checks" -d 'List every check: id, category, default severity and what it finds'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "operator" -d 'Run the healing operator: watch, analyze, plan, guard, act, verify, roll back'
@@ -36,6 +37,7 @@ complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "audit" -d 'The serv
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "serve" -d 'Serve the REST API and web console for one or more clusters'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "mcp" -d 'Serve Kaptain\'s tools to an MCP client (Claude Desktop, Cursor, ...) over stdio'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "token" -d 'Manage the server\'s API tokens (shown once, stored hashed)'
+complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "llm" -d 'The LLM settings: `kaptain llm test` checks the connection and tool calling'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell) or the man page'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "parse-only" -d 'Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else'
 complete -c kaptain -n "__fish_kaptain_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -54,6 +56,7 @@ markdown\t''"
 complete -c kaptain -n "__fish_kaptain_using_subcommand diagnose" -l now -d 'Analyze as of this time (RFC 3339) instead of now (default for Kaptain snapshots: their capture time)' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand diagnose" -s A -l all-namespaces -d 'Scan every namespace'
 complete -c kaptain -n "__fish_kaptain_using_subcommand diagnose" -l all-contexts -d 'Scan every context of the kubeconfig, one report each'
+complete -c kaptain -n "__fish_kaptain_using_subcommand diagnose" -l explain -d 'Add a short plain-language explanation of each root cause, written by the LLM set for the `explain` task from the finding\'s evidence only (cached by fingerprint and model). The report itself is unchanged: JSON/YAML get an `explanation` field per explained root cause, the table a section after it'
 complete -c kaptain -n "__fish_kaptain_using_subcommand diagnose" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l context -d 'The kubeconfig context to use (default: the current context)' -r
@@ -63,10 +66,24 @@ complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l from -d 'Answer 
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -s o -l output -d 'Output format' -r -f -a "text\t''
 json\t''"
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l now -d 'Analyze as of this time (RFC 3339) instead of now' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l timeout -d 'How long to wait for the operator to execute and verify an applied request' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l as-user -d 'Who asks (recorded on the HealingAction and its Events); default: the kubeconfig context\'s user' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l operator-namespace -d 'The operator\'s namespace (its safety configuration, state and leader Lease)' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -s n -l namespace -d 'Namespace to look at (default: the one the question names, else every namespace). Cluster-scoped objects such as nodes are always checked' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l parse-only -d 'Print how the question was read (the structured request, JSON) and stop: no scan'
+complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l apply -d 'Apply a request to act without asking (scripts): create the HealingAction approved by you, wait for the operator to execute and verify it'
+complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -l dry-run -d 'Only try a request\'s change on the server\'s dry-run path (nothing is changed, no HealingAction is created)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -s A -l all-namespaces -d 'Every namespace (the default unless one is named)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand ask" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l context -d 'The kubeconfig context to use (default: the current context)' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s n -l namespace -d 'Namespace to scan (default: the context\'s namespace). Cluster-scoped objects such as nodes and webhooks are always checked' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s l -l selector -d 'Only workloads, pods, Services, Ingresses, PVCs, HPAs and PDBs matching this label selector (e.g. app=shop,tier!=cache). Objects they reference are always read' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l page-size -d 'Objects per LIST page (0: one LIST per kind from the API server\'s watch cache). 2000, not kubectl\'s 500: etcd counts the rest of the range for every page, so fewer pages cost it much less (measured on 10,000 pods: 2.3 s of etcd CPU at 500, 0.9 s at 2000), for a few MB more per page in flight' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l from -d 'Chat about files instead of a live cluster (as `kaptain diagnose --from`)' -r -F
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l now -d 'Analyze as of this time (RFC 3339) instead of now' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s A -l all-namespaces -d 'Scan every namespace'
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaptain -n "__fish_kaptain_using_subcommand snapshot" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kaptain -n "__fish_kaptain_using_subcommand snapshot" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand snapshot" -s n -l namespace -d 'Namespace to scan (default: the context\'s namespace). Cluster-scoped objects such as nodes and webhooks are always checked' -r
@@ -208,21 +225,36 @@ complete -c kaptain -n "__fish_kaptain_using_subcommand token; and __fish_seen_s
 complete -c kaptain -n "__fish_kaptain_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List tokens (never their secrets)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a token by id'
 complete -c kaptain -n "__fish_kaptain_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and not __fish_seen_subcommand_from test help" -s h -l help -d 'Print help'
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and not __fish_seen_subcommand_from test help" -f -a "test" -d 'Check the LLM settings: reachable, a completion, a tool call'
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and not __fish_seen_subcommand_from test help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -l provider -d 'openai (any OpenAI-compatible server), anthropic, ollama, embedded' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -l model -d 'The model name the provider knows' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -l base-url -d 'The API\'s base URL (e.g. http://127.0.0.1:8080/v1)' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -l config -d 'The config file (default: $XDG_CONFIG_HOME/kaptain/config.yaml, ~/.config/kaptain/config.yaml)' -r -F
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -l task -d 'The task whose route to check: investigate or explain' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -l timeout -d 'Seconds each call may take' -r
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -l json -d 'JSON output'
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from help" -f -a "test" -d 'Check the LLM settings: reachable, a completion, a tool call'
+complete -c kaptain -n "__fish_kaptain_using_subcommand llm; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kaptain -n "__fish_kaptain_using_subcommand parse-only" -s h -l help -d 'Print help'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "diagnose" -d 'Find what is broken and why, in a live cluster or in files'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "ask" -d 'Ask in plain words: what is wrong, why something fails, how to fix it'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "snapshot" -d 'Capture what the checks need from a live cluster into files (Secret values redacted)'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "checks" -d 'List every check: id, category, default severity and what it finds'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "operator" -d 'Run the healing operator: watch, analyze, plan, guard, act, verify, roll back'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "heal" -d 'Review and steer healing: plan now, list, approve, reject, history'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "audit" -d 'The server\'s audit log: check its hash chain'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "serve" -d 'Serve the REST API and web console for one or more clusters'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "mcp" -d 'Serve Kaptain\'s tools to an MCP client (Claude Desktop, Cursor, ...) over stdio'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "token" -d 'Manage the server\'s API tokens (shown once, stored hashed)'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell) or the man page'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "parse-only" -d 'Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else'
-complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask snapshot checks operator heal audit serve mcp token completions parse-only help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "diagnose" -d 'Find what is broken and why, in a live cluster or in files'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "ask" -d 'Ask in plain words: what is wrong, why something fails, how to fix it'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "chat" -d 'A conversation about a cluster: questions and follow-ups, one per line of stdin'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "snapshot" -d 'Capture what the checks need from a live cluster into files (Secret values redacted)'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "checks" -d 'List every check: id, category, default severity and what it finds'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "operator" -d 'Run the healing operator: watch, analyze, plan, guard, act, verify, roll back'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "heal" -d 'Review and steer healing: plan now, list, approve, reject, history'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "audit" -d 'The server\'s audit log: check its hash chain'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "serve" -d 'Serve the REST API and web console for one or more clusters'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "mcp" -d 'Serve Kaptain\'s tools to an MCP client (Claude Desktop, Cursor, ...) over stdio'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "token" -d 'Manage the server\'s API tokens (shown once, stored hashed)'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "llm" -d 'The LLM settings: `kaptain llm test` checks the connection and tool calling'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell) or the man page'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "parse-only" -d 'Benchmark baseline: parse the JSON files under PATHs with serde_json, nothing else'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and not __fish_seen_subcommand_from diagnose ask chat snapshot checks operator heal audit serve mcp token llm completions parse-only help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_subcommand_from heal" -f -a "plan" -d 'What the healing policies would do now (dry-run: nothing changes, no operator needed)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_subcommand_from heal" -f -a "list" -d 'HealingActions with phase, target, action and age'
 complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_subcommand_from heal" -f -a "approve" -d 'Approve a Proposed action (checked by the safety guard; fails naming the rule)'
@@ -232,3 +264,4 @@ complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_su
 complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a token and print its secret (shown only this once)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (never their secrets)'
 complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a token by id'
+complete -c kaptain -n "__fish_kaptain_using_subcommand help; and __fish_seen_subcommand_from llm" -f -a "test" -d 'Check the LLM settings: reachable, a completion, a tool call'
