@@ -173,10 +173,35 @@ impl LlmSettings {
 pub fn build(settings: &ProviderSettings) -> Result<Option<Arc<dyn Provider>>, LlmError> {
     match settings.provider {
         None | Some(ProviderKind::None) => Ok(None),
+        Some(ProviderKind::Embedded) => build_embedded(settings),
         Some(kind) => Err(LlmError::Config(format!(
             "the {kind:?} provider is not built into this kaptain yet"
         ))),
     }
+}
+
+#[cfg(feature = "embedded")]
+fn build_embedded(settings: &ProviderSettings) -> Result<Option<Arc<dyn Provider>>, LlmError> {
+    let Some(file) = settings.model_file.as_deref() else {
+        return Err(LlmError::Config(
+            "the embedded provider needs a GGUF model file: set model_file in the llm: section or KAPTAIN_LLM_MODEL_FILE"
+                .into(),
+        ));
+    };
+    let file = crate::embedded::expand_home(file);
+    let opts = crate::embedded::EmbeddedOptions {
+        temperature: settings.temperature,
+        max_tokens: settings.max_tokens,
+        ..crate::embedded::EmbeddedOptions::default()
+    };
+    Ok(Some(crate::embedded::shared(&file, opts)?))
+}
+
+#[cfg(not(feature = "embedded"))]
+fn build_embedded(_: &ProviderSettings) -> Result<Option<Arc<dyn Provider>>, LlmError> {
+    Err(LlmError::Config(
+        "this kaptain was built without the embedded runtime (cargo feature `embedded`)".into(),
+    ))
 }
 
 #[cfg(test)]
