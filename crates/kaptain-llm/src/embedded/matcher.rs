@@ -21,7 +21,7 @@ const MAX_EXP_DIGITS: u8 = 2;
 /// Free keys (maps) at most this long.
 const MAX_KEY_LEN: u32 = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Frame {
     /// A value of this node is to start.
     Value(NodeId),
@@ -60,7 +60,7 @@ enum Frame {
     Map { node: NodeId, any: bool },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum NumSt {
     Minus,
     Zero,
@@ -75,7 +75,7 @@ enum NumSt {
 type Stack = Vec<Frame>;
 
 /// Where the automaton is: the stacks still alive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct State {
     stacks: Vec<Stack>,
 }
@@ -590,10 +590,17 @@ impl Matcher {
     /// Whether an integer's digits so far can still end within its bounds (more digits only
     /// move its value away from zero).
     fn int_in_reach(&self, f: &Frame) -> bool {
-        let Frame::Num { node, neg, val, .. } = *f else {
+        let Frame::Num {
+            node, st, neg, val, ..
+        } = *f
+        else {
             return false;
         };
         match self.schema.node(node) {
+            // A zero takes no more digits: it is in bounds or not.
+            Node::Integer { min, max } if st == NumSt::Zero => {
+                min.is_none_or(|m| m <= 0) && max.is_none_or(|m| m >= 0)
+            }
             Node::Integer { min, max } => {
                 if neg {
                     min.is_none_or(|m| -val >= m)
@@ -646,6 +653,24 @@ impl Matcher {
             _ => return None,
         };
         self.int_in_reach(&next).then_some(next)
+    }
+
+    /// A key under which the mask of `state` may be cached: the state itself, except that
+    /// the length of a string with no maximum is forgotten once past its minimum (the allowed
+    /// tokens are then the same at every step of a long string).
+    pub fn mask_key(&self, state: &State) -> State {
+        let mut k = state.clone();
+        for s in &mut k.stacks {
+            for f in s.iter_mut() {
+                if let Frame::Str { min, max, len, .. } = f
+                    && *max == u32::MAX
+                    && *len >= *min
+                {
+                    *len = *min;
+                }
+            }
+        }
+        k
     }
 
     /// The string run `state` is in, if that is all it is.
@@ -951,7 +976,7 @@ mod tests {
             "name": {"type": "string", "minLength": 2}, "n": {"type": "integer", "minimum": 10},
             "tags": {"type": "array", "minItems": 1, "items": {"type": "number"}}}}),
         );
-        let full = r#"{"kind":"Deployment","name":"wé\"b","n":12,"tags":[1.5e-2]}"#;
+        let full = r#"{"kind":"Deployment","n":12,"name":"wé\"b","tags":[1.5e-2]}"#;
         let bytes = full.as_bytes();
         for i in 0..bytes.len() {
             let Some(s) = m.advance(&m.start(), &bytes[..i]) else {

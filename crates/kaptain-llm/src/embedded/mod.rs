@@ -1,4 +1,4 @@
-//! The embedded runtime: a GGUF model run in-process on the CPU (candle's quantized llama),
+//! The embedded runtime: a GGUF model run in-process on the CPU (candle; the llama family),
 //! so that an air-gapped user gets answers from the kaptain binary alone, given a model file.
 //!
 //! Everything the model needs comes from the GGUF file itself: the weights, the tokenizer
@@ -22,6 +22,7 @@
 //! - `ToolChoice::None` (or no tools): plain text.
 
 mod constraint;
+mod llama;
 mod matcher;
 mod sampler;
 mod schema;
@@ -36,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::{self, ModelWeights};
+use llama::Llama;
+pub use llama::Precision;
 use serde_json::Value;
 
 pub use constraint::{TokenTrie, tool_call_schema};
@@ -55,6 +57,8 @@ use crate::{
 const DEFAULT_MAX_TOKENS: u32 = 512;
 /// Prompt tokens fed to the model at once.
 const PROMPT_CHUNK: usize = 512;
+/// The longest context used, whatever the file says (the KV cache grows with it).
+const MAX_CONTEXT: usize = 32768;
 
 /// How the embedded provider runs.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +73,8 @@ pub struct EmbeddedOptions {
     pub max_tokens: Option<u32>,
     /// Plain text goes on past the stop tokens, to the token budget (benchmarks only).
     pub ignore_stops: bool,
+    /// How the weights are held; `None`: f16 when they fit 3 GiB, else as the file has them.
+    pub precision: Option<Precision>,
 }
 
 /// Figures of one generation (for benchmarks and logs).
@@ -97,7 +103,8 @@ pub struct EmbeddedProvider {
 struct Inner {
     file: PathBuf,
     model_name: String,
-    model: Mutex<ModelWeights>,
+    model: Mutex<Llama>,
+    precision: Precision,
     tok: Tokenizer,
     trie: TokenTrie,
     template: ChatTemplate,
@@ -191,7 +198,7 @@ impl EmbeddedProvider {
         let context = md_u64(&ct, &format!("{arch}.context_length"))
             .map(|c| c as usize)
             .unwrap_or(2048)
-            .min(quantized_llama::MAX_SEQ_LEN);
+            .clamp(64, MAX_CONTEXT);
         let d = Sampling::default();
         let file_sampling = Sampling {
             temperature: md_f32(&ct, "general.sampling.temp").unwrap_or(d.temperature),
@@ -215,15 +222,16 @@ impl EmbeddedProvider {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
-        let model = ModelWeights::from_gguf(ct, &mut f, &Device::Cpu)
+        let (model, precision) = Llama::load(&ct, &mut f, context, opts.precision)
             .map_err(|e| LlmError::Model(format!("{shown}: the weights cannot be loaded: {e}")))?;
         let trie = TokenTrie::new(&tok);
         let load_time = start.elapsed();
-        tracing::debug!(file = %shown, ?load_time, context, "embedded model loaded");
+        tracing::debug!(file = %shown, ?load_time, context, ?precision, "embedded model loaded");
         let inner = Arc::new(Inner {
             file: file.to_path_buf(),
             model_name,
             model: Mutex::new(model),
+            precision,
             tok,
             trie,
             template,
@@ -251,6 +259,11 @@ impl EmbeddedProvider {
     /// How long loading took.
     pub fn load_time(&self) -> Duration {
         self.inner.load_time
+    }
+
+    /// How the weights are held.
+    pub fn precision(&self) -> Precision {
+        self.inner.precision
     }
 
     /// The model's context length (tokens of prompt and answer together).
@@ -396,7 +409,7 @@ enum Mode {
 /// A generation in progress: the model (locked), the position in its KV cache and the
 /// logits of the next token.
 struct Run<'a> {
-    model: std::sync::MutexGuard<'a, ModelWeights>,
+    model: std::sync::MutexGuard<'a, Llama>,
     pos: usize,
     logits: Vec<f32>,
     context: usize,
@@ -652,6 +665,7 @@ impl Gen<'_> {
     ) -> Result<(Vec<u8>, bool), LlmError> {
         let vocab = self.inner.tok.vocab_size();
         let mut state = matcher.start();
+        let mut masks: std::collections::HashMap<State, Vec<bool>> = Default::default();
         let mut bytes: Vec<u8> = Vec::new();
         let mut out = Utf8Stream::default();
         loop {
@@ -670,8 +684,16 @@ impl Gen<'_> {
                 return Ok((bytes, true));
             }
             let t0 = Instant::now();
-            let mut allowed = vec![false; vocab];
-            self.inner.trie.allowed(matcher, &state, &mut allowed);
+            let key = matcher.mask_key(&state);
+            let mut allowed = match masks.get(&key) {
+                Some(m) => m.clone(),
+                None => {
+                    let mut m = vec![false; vocab];
+                    self.inner.trie.allowed(matcher, &state, &mut m);
+                    masks.insert(key, m.clone());
+                    m
+                }
+            };
             if complete {
                 for s in &self.inner.stops {
                     if let Some(a) = allowed.get_mut(*s as usize) {
