@@ -503,11 +503,7 @@ fn the_chat_template_and_stops_come_from_the_file() {
         .special_id("<|im_end|>")
         .expect("in the vocabulary");
     assert!(p.stop_tokens().contains(&im_end));
-    assert_eq!(
-        p.context_length(),
-        4096,
-        "8192 in the file, 4096 candle's rope table"
-    );
+    assert_eq!(p.context_length(), 8192, "llama.context_length in the file");
 }
 
 #[test]
