@@ -199,16 +199,39 @@ pub fn build_with_env(
             Arc::new(crate::openai::from_settings(kind, settings, env)?)
         }
         Some(ProviderKind::Anthropic) => Arc::new(crate::anthropic::from_settings(settings, env)?),
-        Some(kind) => {
-            return Err(LlmError::Config(format!(
-                "the {kind:?} provider is not built into this kaptain yet"
-            )));
-        }
+        Some(ProviderKind::Embedded) => match build_embedded(settings)? {
+            Some(p) => p,
+            None => return Ok(None),
+        },
     };
     Ok(Some(PromptShim::wrap(
         provider,
         settings.tool_mode.unwrap_or_default(),
     )))
+}
+
+#[cfg(feature = "embedded")]
+fn build_embedded(settings: &ProviderSettings) -> Result<Option<Arc<dyn Provider>>, LlmError> {
+    let Some(file) = settings.model_file.as_deref() else {
+        return Err(LlmError::Config(
+            "the embedded provider needs a GGUF model file: set model_file in the llm: section or KAPTAIN_LLM_MODEL_FILE"
+                .into(),
+        ));
+    };
+    let file = crate::embedded::expand_home(file);
+    let opts = crate::embedded::EmbeddedOptions {
+        temperature: settings.temperature,
+        max_tokens: settings.max_tokens,
+        ..crate::embedded::EmbeddedOptions::default()
+    };
+    Ok(Some(crate::embedded::shared(&file, opts)?))
+}
+
+#[cfg(not(feature = "embedded"))]
+fn build_embedded(_: &ProviderSettings) -> Result<Option<Arc<dyn Provider>>, LlmError> {
+    Err(LlmError::Config(
+        "this kaptain was built without the embedded runtime (cargo feature `embedded`)".into(),
+    ))
 }
 
 #[cfg(test)]

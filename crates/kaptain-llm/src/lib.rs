@@ -4,7 +4,7 @@
 //! response schema) into a [`ChatResponse`] (an assistant message with text and/or tool
 //! calls, a finish reason, token usage). Providers: OpenAI-compatible chat completions (OpenAI,
 //! Azure OpenAI, Ollama, vLLM, llama.cpp's server, LiteLLM), Anthropic's Messages API, and an
-//! embedded GGUF model run in-process (crate `kaptain-gguf`).
+//! embedded GGUF model run in-process ([`embedded`], cargo feature `embedded`, on by default).
 //!
 //! On top of them: the investigator ([`investigate`]: a tool-calling loop with a step limit, a
 //! token budget and compaction), short explanations of findings ([`explain`]), and what is
@@ -21,6 +21,8 @@ pub mod check;
 pub mod compact;
 pub mod config;
 pub mod config_file;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 pub mod explain;
 mod http;
 pub mod investigate;
