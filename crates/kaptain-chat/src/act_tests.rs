@@ -21,7 +21,13 @@ fn refused(q: &str) -> String {
 /// A request, its amount, and the kind, name and namespace it names.
 type ScaleCase<'a> = (&'a str, Amount, Option<&'a str>, &'a str, Option<&'a str>);
 /// A request, its verb, and the kind, name and namespace it names.
-type VerbCase<'a> = (&'a str, Verb, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+type VerbCase<'a> = (
+    &'a str,
+    Verb,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
 
 fn target(a: &ActRequest) -> (Option<&str>, Option<&str>, Option<&str>) {
     (a.kind.as_deref(), a.name.as_deref(), a.namespace.as_deref())
