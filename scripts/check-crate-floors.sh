@@ -29,5 +29,12 @@ for c in "${faces[@]}"; do
     fi
   done
 done
-[ $bad -eq 0 ] && echo "check-crate-floors: ok (${#pure[@]} pure crates, ${#faces[@]} faces)"
+# kaptain-llm knows tools only as names, JSON Schemas and a call function: no Kubernetes, no
+# engine, no Kaptain crate but kaptain-model.
+llm_bad="$(cargo tree -p kaptain-llm -e normal,build --prefix none --locked 2>/dev/null | grep -E '^(kube|kube-client|kube-core|k8s-openapi|kaptain-[a-z-]+) ' | grep -v '^kaptain-llm \|^kaptain-model ' | cut -d' ' -f1 | sort -u | tr "\n" " " || true)"
+if [ -n "$llm_bad" ]; then
+  echo "check-crate-floors: kaptain-llm depends on: $llm_bad (it may know kaptain-model only)"
+  bad=1
+fi
+[ $bad -eq 0 ] && echo "check-crate-floors: ok (${#pure[@]} pure crates, ${#faces[@]} faces, kaptain-llm on kaptain-model only)"
 exit $bad
