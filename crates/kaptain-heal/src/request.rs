@@ -24,7 +24,6 @@ use crate::crd::{
     Mode, Operation, PatchType, Policy, PolicyKind, PolicyRef, RateLimit, ReplicaChange,
     ResourceName, Verification,
 };
-use crate::guard::RESTARTED_AT;
 use crate::planner::idempotency_key;
 use crate::planner::resolve::{has_hpa, replicas, template};
 
@@ -339,20 +338,8 @@ fn restart(idx: &ClusterIndex, w: &ObjKey, now: Timestamp) -> Result<(Change, St
     )?;
     let tpl =
         template(idx, w).ok_or_else(|| format!("{} is not in the index", w.to_ref().display()))?;
-    let old = tpl
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT))
-        .cloned();
-    let stamp = now.to_string();
     let target = w.to_ref();
-    let mut change = Change::new(target.clone(), Operation::Patch);
-    change.patch_type = Some(PatchType::Strategic);
-    change.patch =
-        Some(json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}));
-    change.before = Some(json!({ "restartedAt": old }));
-    change.after = Some(json!({ "restartedAt": stamp }));
+    let change = crate::planner::workload::restart_change(tpl, target.clone(), now);
     Ok((
         change,
         format!(

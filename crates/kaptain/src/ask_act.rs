@@ -193,19 +193,7 @@ fn actor(a: &AskArgs, context: Option<&String>) -> Result<String, String> {
     if let Some(u) = a.act.as_user.as_ref().filter(|u| !u.trim().is_empty()) {
         return Ok(u.trim().to_string());
     }
-    let kc = live::read_kubeconfig(a.cluster.kubeconfig.as_ref()).ok();
-    kc.and_then(|kc| {
-        let name = context.cloned().or(kc.current_context.clone())?;
-        kc.contexts
-            .iter()
-            .find(|c| c.name == name)?
-            .context
-            .as_ref()?
-            .user
-            .clone()
-    })
-    .filter(|u| !u.is_empty())
-    .ok_or_else(|| "cannot tell who you are from the kubeconfig; pass --as-user".to_string())
+    crate::heal_cmd::kubeconfig_user(a.cluster.kubeconfig.as_ref(), context)
 }
 
 fn confirm() -> Result<bool, String> {

@@ -67,9 +67,18 @@ fn actor(a: &HealArgs, as_user: Option<&String>) -> Result<String, String> {
     if let Some(u) = as_user.filter(|u| !u.trim().is_empty()) {
         return Ok(u.clone());
     }
-    let kc = live::read_kubeconfig(a.kubeconfig.as_ref()).ok();
+    kubeconfig_user(a.kubeconfig.as_ref(), a.context.as_ref())
+}
+
+/// The user of kubeconfig context `context` (else the current one): who a person is when
+/// `--as-user` does not say.
+pub(crate) fn kubeconfig_user(
+    kubeconfig: Option<&std::path::PathBuf>,
+    context: Option<&String>,
+) -> Result<String, String> {
+    let kc = live::read_kubeconfig(kubeconfig).ok();
     kc.and_then(|kc| {
-        let name = a.context.clone().or(kc.current_context.clone())?;
+        let name = context.cloned().or(kc.current_context.clone())?;
         kc.contexts
             .iter()
             .find(|c| c.name == name)?

@@ -22,6 +22,29 @@ fn restartable(kind: Kind) -> bool {
     matches!(kind, Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet)
 }
 
+/// The change of a rollout restart of `target` (whose pod template is `tpl`): a new
+/// `restartedAt` annotation on the template, with the old one as `before`.
+pub(crate) fn restart_change(
+    tpl: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    target: kaptain_model::ObjectRef,
+    now: Timestamp,
+) -> Change {
+    let old = tpl
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(RESTARTED_AT))
+        .cloned();
+    let stamp = now.to_string();
+    let mut change = Change::new(target, Operation::Patch);
+    change.patch_type = Some(PatchType::Strategic);
+    change.patch =
+        Some(json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}));
+    change.before = Some(json!({ "restartedAt": old }));
+    change.after = Some(json!({ "restartedAt": stamp }));
+    change
+}
+
 pub(super) fn rollout_restart(f: &Finding, idx: &ClusterIndex, now: Timestamp) -> Build {
     if !ids::POD_RESTARTABLE.contains(&f.id.as_str()) && !ids::UNAVAILABLE.contains(&f.id.as_str())
     {
@@ -32,20 +55,8 @@ pub(super) fn rollout_restart(f: &Finding, idx: &ClusterIndex, now: Timestamp) -
         return Err(format!("{} cannot be rollout-restarted", w.kind.name()));
     }
     let tpl = template(idx, &w).ok_or("the workload is not in the index")?;
-    let old = tpl
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT))
-        .cloned();
-    let stamp = now.to_string();
     let target = w.to_ref();
-    let mut change = Change::new(target.clone(), Operation::Patch);
-    change.patch_type = Some(PatchType::Strategic);
-    change.patch =
-        Some(json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}));
-    change.before = Some(json!({ "restartedAt": old }));
-    change.after = Some(json!({ "restartedAt": stamp }));
+    let change = restart_change(tpl, target.clone(), now);
     Ok(Built::new(
         change,
         format!(
