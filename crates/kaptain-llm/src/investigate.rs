@@ -402,7 +402,7 @@ impl Investigator {
             return (msg, run);
         };
         let checked = arguments::normalize(&call.arguments)
-            .and_then(|args| arguments::validate(&spec.parameters, &args).map(|()| args));
+            .and_then(|args| crate::schema::validate(&spec.parameters, &args).map(|()| args));
         let args = match checked {
             Ok(args) => args,
             Err(problem) => {

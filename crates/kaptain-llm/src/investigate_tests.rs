@@ -353,7 +353,7 @@ async fn invalid_arguments_go_back_once_then_are_refused() {
             .error
             .as_deref()
             .unwrap()
-            .contains("arguments.name is required")
+            .contains("\"name\" is a required property")
     );
     assert_eq!(runs[1].outcome, "ok");
     assert_eq!(
@@ -366,7 +366,7 @@ async fn invalid_arguments_go_back_once_then_are_refused() {
         assert!(
             tool_messages(&reqs[1])[0]
                 .content
-                .contains("arguments.name is required")
+                .contains("\"name\" is a required property")
         );
     }
 

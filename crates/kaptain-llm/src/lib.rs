@@ -41,7 +41,6 @@ pub mod textcalls;
 mod types;
 
 pub use anonymize::{Anonymizer, NamedObject, Privacy};
-pub use arguments::{normalize as normalize_arguments, validate as validate_arguments};
 pub use http::host_port;
 pub use investigate::{
     Hypothesis, Investigator, Limits, Step, StopReason, ToolRun, Transcript, investigate,

@@ -8,37 +8,17 @@ use std::sync::Arc;
 use kaptain_llm::config::{LlmSettings, ProviderSettings, Task};
 use kaptain_llm::{Anonymizer, CallObserver, CallRecord, NamedObject, Observed, Privacy, Provider};
 
-/// The config file: `$KAPTAIN_CONFIG`, else `${XDG_CONFIG_HOME:-~/.config}/kaptain/config.yaml`.
-fn config_path() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    if let Some(p) = env("KAPTAIN_CONFIG") {
-        return Some(PathBuf::from(p));
-    }
-    let base = env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("kaptain").join("config.yaml"))
-}
-
-/// The LLM settings: the config file's `llm:` section (when the file exists), with the
-/// environment's `KAPTAIN_LLM_*` over its defaults.
+/// The LLM settings: the config file's `llm:` section (`$KAPTAIN_CONFIG`, else the default
+/// file when it exists), with the environment's `KAPTAIN_LLM_*` over its defaults — the same
+/// loader as `kaptain llm test` ([`kaptain_llm::config_file::resolve`]).
 pub fn settings() -> Result<LlmSettings, String> {
-    let mut s = LlmSettings::default();
-    if let Some(path) = config_path()
-        && path.is_file()
-    {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let doc: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        if let Some(llm) = doc.get("llm") {
-            s = serde_yaml_ng::from_value(llm.clone())
-                .map_err(|e| format!("{}: llm: {e}", path.display()))?;
-        }
-    }
-    let env = ProviderSettings::from_env(&|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    s.default = s.default.overlay(&env);
-    Ok(s)
+    let env = |k: &str| std::env::var(k).ok();
+    let path = env("KAPTAIN_CONFIG")
+        .filter(|p| !p.trim().is_empty())
+        .map(PathBuf::from);
+    kaptain_llm::config_file::resolve(&ProviderSettings::default(), path.as_deref(), &env)
+        .map(|(s, _)| s)
+        .map_err(|e| e.to_string())
 }
 
 /// A provider and the settings it was built from.
