@@ -3,21 +3,20 @@
 //! process. One environment for every request form: each becomes the right HealingAction,
 //! the guard's verdict is printed, the change lands on the cluster and is verified.
 
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
 use kaptain_heal::crd::{HealingAction, Phase, PolicyKind};
-use kaptain_testenv::{ControlPlane, apply_yaml, eventually};
+use kaptain_testenv::{apply_yaml, eventually};
 use kube::Api;
 use kube::api::ListParams;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+#[path = "support/healing_env.rs"]
+mod healing_env;
+use healing_env::{BoxError, TIMEOUT, setup};
 
-const TIMEOUT: Duration = Duration::from_secs(120);
 const NS: &str = "ask-act";
 const USER: &str = "tester";
 
@@ -43,26 +42,6 @@ fn run(o: Output) -> Run {
         out: String::from_utf8_lossy(&o.stdout).into_owned(),
         err: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
-}
-
-async fn setup() -> Result<(&'static ControlPlane, kube::Client), BoxError> {
-    let cp = ControlPlane::shared();
-    cp.shared_kubelet().await?.set_backoff_scale(0.1);
-    let client = cp.client().await?;
-    let crds = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds/kaptain.dev_crds.yaml"),
-    )?;
-    apply_yaml(&client, &crds).await?;
-    eventually("the kaptain.dev API", TIMEOUT, || async {
-        Ok(client
-            .list_api_group_resources("kaptain.dev/v1alpha1")
-            .await
-            .ok()
-            .filter(|r| r.resources.len() >= 3)
-            .map(|_| ()))
-    })
-    .await?;
-    Ok((cp, client))
 }
 
 fn deployment(ns: &str, name: &str, replicas: i32, extra: &str) -> String {

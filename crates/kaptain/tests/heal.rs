@@ -14,9 +14,9 @@ use kube::Api;
 use kube::api::ListParams;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-const TIMEOUT: Duration = Duration::from_secs(120);
+#[path = "support/healing_env.rs"]
+mod healing_env;
+use healing_env::{BoxError, TIMEOUT, setup};
 
 /// The operator process; killed when the test ends, however it ends.
 struct OperatorProcess(Child);
@@ -63,27 +63,6 @@ fn http_get(port: u16, path: &str) -> Result<(String, String), BoxError> {
     let status = buf.lines().next().unwrap_or("").to_string();
     let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     Ok((status, body))
-}
-
-/// Control plane, kubelet and the committed CRD YAML applied.
-async fn setup() -> Result<(&'static ControlPlane, kube::Client), BoxError> {
-    let cp = ControlPlane::shared();
-    cp.shared_kubelet().await?.set_backoff_scale(0.1);
-    let client = cp.client().await?;
-    let crds = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds/kaptain.dev_crds.yaml"),
-    )?;
-    apply_yaml(&client, &crds).await?;
-    eventually("the kaptain.dev API", TIMEOUT, || async {
-        Ok(client
-            .list_api_group_resources("kaptain.dev/v1alpha1")
-            .await
-            .ok()
-            .filter(|r| r.resources.len() >= 3)
-            .map(|_| ()))
-    })
-    .await?;
-    Ok((cp, client))
 }
 
 /// An approval-mode policy and an OOM-killed Deployment in `ns`, and an operator for it
