@@ -59,6 +59,18 @@ pub fn parse(text: &str) -> Result<LlmSettings, String> {
         },
         _ => return Err("the file must be a mapping of sections (llm: ...)".to_string()),
     };
+    section(llm)
+}
+
+/// An `llm:` section on its own (YAML or JSON), as the server keeps it in its settings.
+pub fn parse_section(text: &str) -> Result<LlmSettings, String> {
+    match serde_yaml_ng::from_str::<Value>(text).map_err(|e| e.to_string())? {
+        Value::Null => Ok(LlmSettings::default()),
+        v => section(v),
+    }
+}
+
+fn section(llm: Value) -> Result<LlmSettings, String> {
     let Value::Mapping(mut llm) = llm else {
         return Err("llm: must be a mapping (provider: ..., model: ...)".to_string());
     };
@@ -123,6 +135,18 @@ mod tests {
         assert_eq!(s.for_task(Task::Explain).model.as_deref(), Some("small"));
         assert_eq!(parse("other: 1\n").expect("parses"), LlmSettings::default());
         assert_eq!(parse("").expect("parses"), LlmSettings::default());
+    }
+
+    #[test]
+    fn a_section_alone_reads_like_the_file_s() {
+        let s = parse_section(
+            "{\"provider\": \"anthropic\", \"routes\": {\"explain\": {\"model\": \"small\"}}}",
+        )
+        .expect("parses");
+        assert_eq!(s.default.provider, Some(ProviderKind::Anthropic));
+        assert_eq!(s.for_task(Task::Explain).model.as_deref(), Some("small"));
+        let e = parse_section("provder: openai\n").expect_err("bad");
+        assert!(e.contains("provder"), "{e}");
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub async fn settings(store: &Store) -> Result<Option<LlmSettings>, String> {
     let Some(text) = store.setting(SETTING).await.map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let mut s: LlmSettings =
-        serde_yaml_ng::from_str(&text).map_err(|e| format!("setting {SETTING}: {e}"))?;
+    let mut s = kaptain_llm::config_file::parse_section(&text)
+        .map_err(|e| format!("setting {SETTING}: {e}"))?;
     if let Some(key) = store
         .setting(KEY_SETTING)
         .await
