@@ -70,18 +70,18 @@ pub async fn headers(State(h): State<Hardening>, request: Request, next: Next) -
 /// Middleware: the request checks (Host under `--no-auth`, cross-site requests) and the
 /// request timeout.
 pub async fn check(State(h): State<Hardening>, request: Request, next: Next) -> Response {
+    let host = host_of(&request);
     if h.no_auth
-        && let Some(host) = request.headers().get(header::HOST)
-        && !loopback_host(host.to_str().unwrap_or(""))
+        && let Some(host) = &host
+        && !loopback_host(host)
     {
         return ApiError::forbidden(format!(
-            "Host {:?} is not served with --no-auth: only localhost, 127.0.0.1 and [::1] are \
-             (a page on another name could reach this server through DNS rebinding)",
-            host.to_str().unwrap_or("?")
+            "Host {host:?} is not served with --no-auth: only localhost, 127.0.0.1 and [::1] are \
+             (a page on another name could reach this server through DNS rebinding)"
         ))
         .into_response();
     }
-    if let Err(why) = same_origin(request.method(), request.headers()) {
+    if let Err(why) = same_origin(request.method(), request.headers(), host.as_deref()) {
         return ApiError::forbidden(why).into_response();
     }
     match tokio::time::timeout(h.request_timeout, next.run(request)).await {
@@ -92,6 +92,17 @@ pub async fn check(State(h): State<Hardening>, request: Request, next: Next) -> 
         ))
         .into_response(),
     }
+}
+
+/// The name the client asked for: the `Host` header (HTTP/1.1), else the URI's authority
+/// (HTTP/2's `:authority`).
+fn host_of(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()))
 }
 
 /// Whether a Host header names this machine's loopback: `localhost`, `127.x.y.z` or `[::1]`,
@@ -113,7 +124,7 @@ pub fn loopback_host(host: &str) -> bool {
 /// request comes from in `Sec-Fetch-Site` (which a page cannot set; trusted alone when
 /// present) or, in older browsers, `Origin`. A request with neither header is not from a
 /// browser (curl, scripts) and passes.
-fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), String> {
+fn same_origin(method: &Method, headers: &HeaderMap, host: Option<&str>) -> Result<(), String> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         || headers.contains_key(header::AUTHORIZATION)
     {
@@ -129,10 +140,7 @@ fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), String> {
         };
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let host = host.unwrap_or("");
         let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
         if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
             return Err(format!(
@@ -147,6 +155,11 @@ fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`same_origin`] with the host the headers name.
+    fn so(method: &Method, hs: &HeaderMap) -> Result<(), String> {
+        same_origin(method, hs, hs.get("host").and_then(|v| v.to_str().ok()))
+    }
 
     fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
@@ -184,13 +197,13 @@ mod tests {
     fn cross_site_posts_without_a_bearer_token_are_refused() {
         let post = Method::POST;
         let host = ("host", "kaptain.example:8080");
-        assert!(same_origin(&post, &h(&[host, ("origin", "https://evil.example")])).is_err());
-        assert!(same_origin(&post, &h(&[host, ("origin", "null")])).is_err());
-        assert!(same_origin(&post, &h(&[host, ("sec-fetch-site", "cross-site")])).is_err());
-        assert!(same_origin(&post, &h(&[host, ("sec-fetch-site", "same-site")])).is_err());
+        assert!(so(&post, &h(&[host, ("origin", "https://evil.example")])).is_err());
+        assert!(so(&post, &h(&[host, ("origin", "null")])).is_err());
+        assert!(so(&post, &h(&[host, ("sec-fetch-site", "cross-site")])).is_err());
+        assert!(so(&post, &h(&[host, ("sec-fetch-site", "same-site")])).is_err());
         // The console's own requests, a bearer-token client, a non-browser client, a GET.
         assert!(
-            same_origin(
+            so(
                 &post,
                 &h(&[
                     host,
@@ -201,7 +214,7 @@ mod tests {
             .is_ok()
         );
         assert!(
-            same_origin(
+            so(
                 &post,
                 &h(&[
                     host,
@@ -211,9 +224,9 @@ mod tests {
             )
             .is_ok()
         );
-        assert!(same_origin(&post, &h(&[host])).is_ok());
+        assert!(so(&post, &h(&[host])).is_ok());
         assert!(
-            same_origin(
+            so(
                 &Method::GET,
                 &h(&[host, ("origin", "https://evil.example")])
             )

@@ -92,6 +92,10 @@ async fn no_auth_serves_only_loopback_host_names() -> TestResult {
     let (status, _, body) = send(&api, req("rebind.evil.example:8080")?).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("DNS rebinding"), "{body}");
+    // HTTP/2 names the host in the URI's authority, not in a Host header.
+    let h2 = Request::get("http://rebind.evil.example:8080/api/v1/findings").body(Body::empty())?;
+    let (status, _, body) = send(&api, h2).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     for host in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080"] {
         let (status, _, body) = send(&api, req(host)?).await?;
         assert_eq!(status, StatusCode::OK, "{host}: {body}");
