@@ -11,9 +11,22 @@
 # missing. The first install takes minutes; later runs find the venv and return at once.
 #
 # KAPTAIN_LLAMA_SERVER_PYTHON, when set to a python that imports llama_cpp.server, is used as is.
+#
+#   scripts/provision-llama-server.sh --deps-only
+#       installs what the compile needs (cmake, compilers, python3-venv), creates a scratch venv
+#       and downloads the pinned source distribution, then stops before compiling: what
+#       scripts/check-fresh-provision.sh runs in a fresh root (the compile itself takes minutes).
 set -euo pipefail
 
 log() { printf 'provision-llama-server: %s\n' "$*" >&2; }
+
+DEPS_ONLY=0
+case "${1:-}" in
+  "") ;;
+  --deps-only) DEPS_ONLY=1 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) log "unknown argument $1 (see --help)"; exit 2 ;;
+esac
 
 VERSION=0.3.36
 venv="${KAPTAIN_CACHE:-$HOME/.cache/kaptain}/llama-cpp-venv"
@@ -27,11 +40,11 @@ sys.exit(0 if llama_cpp.__version__ == sys.argv[1] else 1)
 PY
 }
 
-if [ -n "${KAPTAIN_LLAMA_SERVER_PYTHON:-}" ] && works "$KAPTAIN_LLAMA_SERVER_PYTHON"; then
+if [ "$DEPS_ONLY" = 0 ] && [ -n "${KAPTAIN_LLAMA_SERVER_PYTHON:-}" ] && works "$KAPTAIN_LLAMA_SERVER_PYTHON"; then
   echo "$KAPTAIN_LLAMA_SERVER_PYTHON"
   exit 0
 fi
-if [ -x "$py" ] && works "$py"; then
+if [ "$DEPS_ONLY" = 0 ] && [ -x "$py" ] && works "$py"; then
   echo "$py"
   exit 0
 fi
@@ -50,6 +63,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq >&2
   log "installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if [ "$DEPS_ONLY" = 1 ]; then
+  scratch="$(mktemp -d)"
+  trap 'rm -rf "$scratch"' EXIT
+  python3 -m venv "$scratch/venv" >&2
+  log "pip download llama-cpp-python==$VERSION (source distribution, not compiled)"
+  "$scratch/venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+    --no-binary :all: "llama-cpp-python==$VERSION" -d "$scratch/dl" >&2
+  ls "$scratch/dl"/llama_cpp_python-"$VERSION".tar.gz >/dev/null
+  for tool in cmake cc c++ make; do command -v "$tool" >/dev/null || { log "$tool missing"; exit 1; }; done
+  log "deps ok: cmake $(cmake --version | head -n1 | awk '{print $3}'), $(cc --version | head -n1), venv, sdist $VERSION"
+  exit 0
 fi
 
 start=$(date +%s)
