@@ -81,7 +81,7 @@ class Api:
 
 
 def manifests(namespaces, deployments, replicas):
-    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}}]
+    docs = []  # the operator namespace is created by main() (it may exist already)
     for n in range(namespaces):
         docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}})
     for d in range(deployments):
