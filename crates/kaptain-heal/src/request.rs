@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use crate::Proposal;
 use crate::crd::{
     ActionKind, ActionTemplate, BlastRadius, Change, FindingRef, HealingAction, HealingPolicySpec,
-    Mode, Operation, PatchType, Policy, PolicyKind, PolicyRef, RateLimit, ReplicaChange,
-    ResourceName, Verification,
+    Mode, Operation, PatchType, Policy, PolicyKind, PolicyRef, RateLimit, ResourceName,
+    Verification,
 };
 use crate::planner::idempotency_key;
 use crate::planner::resolve::{has_hpa, replicas, template};
@@ -314,16 +314,7 @@ fn scale(idx: &ClusterIndex, w: &ObjKey, r: Replicas) -> Result<(Change, String)
         ));
     }
     let target = w.to_ref();
-    let mut change = Change::new(target.clone(), Operation::Patch);
-    change.patch_type = Some(PatchType::Merge);
-    change.patch = Some(json!({"spec": {"replicas": want}}));
-    change.reverse_patch = Some(json!({"spec": {"replicas": cur}}));
-    change.before = Some(json!({ "replicas": cur }));
-    change.after = Some(json!({ "replicas": want }));
-    change.replicas = Some(ReplicaChange {
-        before: cur,
-        after: want,
-    });
+    let change = crate::planner::workload::scale_change(target.clone(), cur, want);
     Ok((
         change,
         format!("scales {} from {cur} to {want} replicas", target.display()),

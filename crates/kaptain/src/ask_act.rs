@@ -18,6 +18,7 @@ use kaptain_heal::request::Asker;
 use kaptain_sources::live::{self, ClusterSource, Timeouts};
 use serde_json::{Value, json};
 
+use crate::ask_cmd::agree;
 use crate::cli::{AskArgs, AskFormat, EXIT_CLEAN, EXIT_FINDINGS};
 
 /// Exit code of a request not applied or not verified.
@@ -35,8 +36,14 @@ pub fn run(a: &AskArgs, act: &ActRequest, text: &str) -> Result<u8, String> {
 }
 
 async fn run_async(a: &AskArgs, act: &ActRequest, text: &str) -> Result<u8, String> {
-    let context = agree("cluster", act.cluster.as_ref(), a.cluster.context.as_ref())?;
+    let context = agree(
+        "request",
+        "cluster",
+        act.cluster.as_ref(),
+        a.cluster.context.as_ref(),
+    )?;
     let namespace = agree(
+        "request",
         "namespace",
         act.namespace.as_ref(),
         a.cluster.namespace.as_ref(),
@@ -172,20 +179,6 @@ async fn run_async(a: &AskArgs, act: &ActRequest, text: &str) -> Result<u8, Stri
     } else {
         EXIT_NOT_DONE
     })
-}
-
-/// The question's value or the flag's; both only when they agree.
-fn agree(
-    what: &str,
-    asked: Option<&String>,
-    flag: Option<&String>,
-) -> Result<Option<String>, String> {
-    match (asked, flag) {
-        (Some(q), Some(f)) if q != f => Err(format!(
-            "the request names {what} {q} but the flag says {f}: drop one"
-        )),
-        (q, f) => Ok(q.or(f).cloned()),
-    }
 }
 
 /// Who asks: `--as-user`, else the user of the kubeconfig context.

@@ -88,8 +88,14 @@ fn scan(a: &AskArgs, req: &Request) -> Result<(Vec<Finding>, bool), String> {
             "the question names cluster {c}, but --from reads files: ask without it"
         ));
     }
-    let context = agree("cluster", req.cluster.as_ref(), a.cluster.context.as_ref())?;
+    let context = agree(
+        "question",
+        "cluster",
+        req.cluster.as_ref(),
+        a.cluster.context.as_ref(),
+    )?;
     let namespace = agree(
+        "question",
         "namespace",
         req.namespace.as_ref(),
         a.cluster.namespace.as_ref(),
@@ -121,15 +127,16 @@ fn scan(a: &AskArgs, req: &Request) -> Result<(Vec<Finding>, bool), String> {
     Ok((findings, had_error))
 }
 
-/// The question's value or the flag's; both only when they agree.
-fn agree(
+/// The question's (or request's: `said`) value or the flag's; both only when they agree.
+pub(crate) fn agree(
+    said: &str,
     what: &str,
     asked: Option<&String>,
     flag: Option<&String>,
 ) -> Result<Option<String>, String> {
     match (asked, flag) {
         (Some(q), Some(f)) if q != f => Err(format!(
-            "the question names {what} {q} but the flag says {f}: drop one"
+            "the {said} names {what} {q} but the flag says {f}: drop one"
         )),
         (q, f) => Ok(q.or(f).cloned()),
     }

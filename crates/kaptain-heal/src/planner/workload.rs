@@ -126,16 +126,7 @@ pub(super) fn scale(f: &Finding, idx: &ClusterIndex, min: i32, max: i32) -> Buil
         ));
     }
     let target = w.to_ref();
-    let mut change = Change::new(target.clone(), Operation::Patch);
-    change.patch_type = Some(PatchType::Merge);
-    change.patch = Some(json!({"spec": {"replicas": want}}));
-    change.reverse_patch = Some(json!({"spec": {"replicas": cur}}));
-    change.before = Some(json!({ "replicas": cur }));
-    change.after = Some(json!({ "replicas": want }));
-    change.replicas = Some(ReplicaChange {
-        before: cur,
-        after: want,
-    });
+    let change = scale_change(target.clone(), cur, want);
     Ok(Built::new(
         change,
         format!(
@@ -348,6 +339,21 @@ pub(super) fn rollback(f: &Finding, idx: &ClusterIndex) -> Build {
 /// The change that rolls Deployment `ns/name` back to the pod template of its previous
 /// revision (as `kubectl rollout undo`), with the revisions it goes from and to. With
 /// `rs_of_pod`, only when that ReplicaSet is the newest revision.
+/// A merge patch of `spec.replicas` from `cur` to `want`, with its reverse.
+pub(crate) fn scale_change(target: kaptain_model::ObjectRef, cur: i32, want: i32) -> Change {
+    let mut change = Change::new(target, Operation::Patch);
+    change.patch_type = Some(PatchType::Merge);
+    change.patch = Some(json!({"spec": {"replicas": want}}));
+    change.reverse_patch = Some(json!({"spec": {"replicas": cur}}));
+    change.before = Some(json!({ "replicas": cur }));
+    change.after = Some(json!({ "replicas": want }));
+    change.replicas = Some(ReplicaChange {
+        before: cur,
+        after: want,
+    });
+    change
+}
+
 pub(crate) fn rollback_change(
     idx: &ClusterIndex,
     ns: &str,
