@@ -76,6 +76,26 @@ impl Anthropic {
         format!("{}/v1/messages", self.base)
     }
 
+    /// Posts the request (streamed or not); the URL comes back for error messages.
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<(String, reqwest::Response), LlmError> {
+        let url = self.url();
+        let body = self.request_body(req, stream);
+        let resp = http::post_json(
+            &self.client,
+            "anthropic",
+            &url,
+            &self.headers(),
+            &body,
+            self.timeout,
+        )
+        .await?;
+        Ok((url, resp))
+    }
+
     /// The base URL requests go to.
     pub fn base_url(&self) -> &str {
         &self.base
@@ -326,17 +346,7 @@ impl Provider for Anthropic {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let url = self.url();
-        let body = self.request_body(req, false);
-        let resp = http::post_json(
-            &self.client,
-            "anthropic",
-            &url,
-            &self.headers(),
-            &body,
-            self.timeout,
-        )
-        .await?;
+        let (url, resp) = self.send(req, false).await?;
         let v = http::read_json("anthropic", &url, self.timeout, resp).await?;
         let (mut message, finish, usage, model) = parse_message(&v)?;
         check_json_answer("anthropic", req, &mut message)?;
@@ -354,17 +364,7 @@ impl Provider for Anthropic {
         req: &ChatRequest,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<ChatResponse, LlmError> {
-        let url = self.url();
-        let body = self.request_body(req, true);
-        let resp = http::post_json(
-            &self.client,
-            "anthropic",
-            &url,
-            &self.headers(),
-            &body,
-            self.timeout,
-        )
-        .await?;
+        let (url, resp) = self.send(req, true).await?;
         let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
         let mut text = String::new();
         let mut usage = Usage::default();
