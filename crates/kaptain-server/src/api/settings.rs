@@ -45,7 +45,8 @@ pub async fn list_settings(
     Ok(Json(state.store.settings().await?))
 }
 
-/// Writes a setting.
+/// Writes a setting. The `llm` setting (the `llm:` section of the config file, YAML or JSON)
+/// is checked first: a value that does not parse is a 400 naming the field.
 #[utoipa::path(put, path = "/settings/{name}", tag = "settings", request_body = SettingValue,
     params(("name" = String, Path, description = "The setting's name, e.g. `llm.api_key`")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -60,6 +61,11 @@ pub async fn put_setting(
     principal.require(Role::Admin)?;
     let Path(name) = name?;
     let Json(v) = body?;
+    // The LLM settings are read when a question needs them; a mistake is named now instead.
+    if name == crate::llm::SETTING {
+        kaptain_llm::config_file::parse_section(&v.value)
+            .map_err(|e| ApiError::bad_request(format!("setting {name}: {e}")))?;
+    }
     state.store.set_setting(&name, &v.value, v.secret).await?;
     Ok(StatusCode::NO_CONTENT)
 }

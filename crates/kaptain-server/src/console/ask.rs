@@ -15,9 +15,10 @@ use super::findings::detail_url;
 use super::layout::{Page, badge, urlencode};
 use super::{PageResult, is_htmx};
 use crate::api::AppState;
-use crate::api::ask::{AskReply, MAX_QUESTION, ask};
+use crate::api::ask::{AskReply, MAX_QUESTION, ask, investigate_if_needed};
 use crate::api::error::ApiError;
 use crate::auth::Principal;
+use crate::llm::Investigation;
 
 /// `?q=&cluster=`.
 #[derive(Debug, Default, Deserialize)]
@@ -42,11 +43,26 @@ pub async fn page(
 ) -> PageResult {
     principal.require(Role::Viewer)?;
     let question = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let exchange = question.map(|text| {
-        let reply = ask(&state, &principal, text, q.cluster.clone());
-        let can_propose = principal.role.allows(Role::Operator);
-        render_exchange(text, &reply, q.cluster.as_deref(), can_propose)
-    });
+    let exchange = match question {
+        None => None,
+        Some(text) => {
+            let mut reply = ask(&state, &principal, text, q.cluster.clone());
+            // Words the rules could not read go to the investigator when an LLM is configured,
+            // as on `GET /api/v1/ask`.
+            if let Ok(r) = &mut reply
+                && r.request.intent != Intent::Act
+            {
+                r.investigation = investigate_if_needed(&state, &principal, text, r).await;
+            }
+            let can_propose = principal.role.allows(Role::Operator);
+            Some(render_exchange(
+                text,
+                &reply,
+                q.cluster.as_deref(),
+                can_propose,
+            ))
+        }
+    };
     // htmx asks for one exchange, to put on top of the conversation.
     if is_htmx(&headers)
         && let Some(e) = &exchange
@@ -64,7 +80,8 @@ pub async fn page(
             button.primary type="submit" { "Ask" }
         }
         p.muted.hint {
-            "Answers come from the live findings and their root causes, read by rules (no LLM). \
+            "Answers come from the live findings and their root causes, read by rules; when \
+             words are not understood and an LLM is configured, its investigation follows. \
              Asking only looks; approve changes on the Healing page. Try: "
             @for (i, s) in STARTERS.iter().enumerate() {
                 @if i > 0 { ", " }
@@ -102,6 +119,7 @@ fn render_exchange(
                     p.reading.muted { "Read as: " (r.request.describe()) }
                     @if r.answers.is_empty() { p.empty { "No cluster is in your scope." } }
                     @for a in &r.answers { (render_answer(a.cluster.as_deref(), &a.answer, r.answers.len() > 1)) }
+                    @if let Some(i) = &r.investigation { (render_investigation(i)) }
                     @if let Some(first) = r.answers.first() { (suggestions(&first.answer)) }
                 }
             }
@@ -149,6 +167,52 @@ fn render_answer(cluster: Option<&str>, a: &Answer, name_cluster: bool) -> Marku
             }
             @if a.more > 0 { p.muted { "… and " (a.more) " more." } }
             @if let Some(cli) = &a.cli { p.cli.muted { "In the CLI: " code { (cli) } } }
+        }
+    }
+}
+
+/// The investigator's answer: what the model said, the tools it called, what it did not check,
+/// and Kaptain's own root causes when the answer cites none of them.
+fn render_investigation(i: &Investigation) -> Markup {
+    html! {
+        section.investigation data-cluster=(i.cluster) {
+            h3 { "Investigation" }
+            @if let Some(e) = &i.error { p.alert.answer-error { "The model could not answer: " (e) } }
+            @if let Some(t) = &i.transcript {
+                @if t.answer.trim().is_empty() {
+                    p.empty { "The model gave no answer." }
+                } @else {
+                    p.llm-answer { (t.answer.trim()) }
+                }
+                @let runs = t.tools_called();
+                @if !runs.is_empty() {
+                    details.tools-called {
+                        summary { "Tools called (" (runs.len()) ")" }
+                        ol { @for r in &runs {
+                            li data-tool=(r.tool) data-outcome=(r.outcome) {
+                                code { (r.tool) " " (serde_json::to_string(&r.arguments).unwrap_or_default()) }
+                                " — "
+                                @if r.outcome == "ok" { (r.result_bytes) " bytes" @if r.truncated { ", cut" } }
+                                @else { (r.outcome) @if let Some(e) = &r.error { ": " (e) } }
+                            }
+                        } }
+                    }
+                }
+                @if !t.not_checked.is_empty() {
+                    p.muted.not-checked { "Not checked: " (t.not_checked.join("; ")) }
+                }
+                @if t.cited.is_empty() && !t.hypotheses.is_empty() {
+                    p.muted { "Root causes Kaptain found (the answer cites none of them):" }
+                    ul.hypotheses { @for h in &t.hypotheses {
+                        li data-fingerprint=(h.fingerprint) { (badge(&h.severity)) " " (h.object) " — " (h.title) }
+                    } }
+                }
+                p.muted.llm-meta {
+                    "Asked " (t.provider) "/" (t.model) " · " (t.steps.len()) " step(s) · "
+                    (t.usage.input_tokens) " tokens in, " (t.usage.output_tokens) " out · " (t.stop.as_str())
+                    @if t.anonymized { " · names anonymized" }
+                }
+            }
         }
     }
 }

@@ -206,3 +206,153 @@ async fn ask_answers_from_the_live_report_within_scope() -> TestResult {
     expect(&r, StatusCode::UNAUTHORIZED, "asking without a token");
     Ok(())
 }
+
+/// Words the rules cannot read go to the LLM configured in the store's settings — here a
+/// scripted OpenAI-compatible server on loopback that records every byte (a test double: it
+/// proves the server's wiring, not a model's answers). Both `GET /api/v1/ask` and the
+/// console's chat box show the investigation: the model's tool call ran against the live
+/// cluster with the viewer's scope, the answer cites the root cause, the call is audited and
+/// counted; what was sent carries Kaptain's root cause as a hypothesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_words_are_investigated_by_the_configured_model_in_api_and_console() -> TestResult {
+    use kaptain_llm::testing::{ScriptedServer, openai};
+
+    const NS: &str = "live-ask-llm";
+    let (cp, client) = cluster().await?;
+    apply_yaml(&client, &missing_configmap(NS)).await?;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("kaptain.db").display());
+    let server =
+        kaptain_server::serve::Server::build(&options(cp, dir.path(), url), hub_config()).await?;
+    let admin = token(&server, "llm-admin", Role::Admin, vec![]).await?;
+    let viewer = token(&server, "llm-viewer", Role::Viewer, vec![]).await?;
+
+    let hub = server.state.hub.clone();
+    let root = eventually("the missing ConfigMap's finding", || {
+        let hub = hub.clone();
+        async move {
+            let r = hub.report(CLUSTER)?;
+            r.findings
+                .iter()
+                .find(|f| {
+                    f.id == "config.missing-configmap" && f.object.namespace.as_deref() == Some(NS)
+                })
+                .map(|f| f.fingerprint.clone())
+        }
+    })
+    .await?;
+
+    // No model configured: the rules' answer only.
+    let q = format!("why is api in {NS} flaky since the zorblax upgrade?");
+    let r = call(&server, Method::GET, &ask_uri(&q), Some(&viewer), None).await?;
+    expect(&r, StatusCode::OK, "asking with no model");
+    assert!(
+        r.body["request"]["ignored"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty()),
+        "the rules say words back: {:?}",
+        r.body["request"]
+    );
+    assert!(r.body.get("investigation").is_none(), "{:?}", r.body);
+
+    // An invalid llm setting is refused when it is written, with the field named.
+    let r = call(
+        &server,
+        Method::PUT,
+        "/api/v1/settings/llm",
+        Some(&admin),
+        Some(
+            serde_json::json!({"value": "provider: openai\ntimeout_secs: soon\n", "secret": false}),
+        ),
+    )
+    .await?;
+    expect(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "an llm setting that does not parse",
+    );
+    let msg = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("timeout_secs"), "{msg}");
+
+    let model = ScriptedServer::start(vec![]).await;
+    let answer = format!(
+        "The api Deployment cannot start because ConfigMap api-config is missing [{root}]."
+    );
+    for _ in 0..2 {
+        model.push(openai::tool_calls(&[(
+            "call_1",
+            "list_findings",
+            &format!(r#"{{"namespace": "{NS}", "root_causes_only": true}}"#),
+        )]));
+        model.push(openai::text(&answer));
+    }
+    let setting = format!(
+        "provider: openai\nbase_url: {}\nmodel: scripted\n",
+        model.base_url()
+    );
+    let r = call(
+        &server,
+        Method::PUT,
+        "/api/v1/settings/llm",
+        Some(&admin),
+        Some(serde_json::json!({"value": setting, "secret": false})),
+    )
+    .await?;
+    expect(&r, StatusCode::NO_CONTENT, "writing the llm setting");
+
+    let r = call(&server, Method::GET, &ask_uri(&q), Some(&viewer), None).await?;
+    expect(&r, StatusCode::OK, "asking with a model");
+    let inv = &r.body["investigation"];
+    assert_eq!(inv["cluster"], CLUSTER, "{inv:?}");
+    assert_eq!(inv["answer"], answer, "{inv:?}");
+    let t = &inv["transcript"];
+    assert_eq!(t["stop"], "answered", "{t:?}");
+    assert_eq!(t["cited"], serde_json::json!([root]), "{t:?}");
+    let run = &t["steps"][0]["tool_calls"][0];
+    assert_eq!(run["tool"], "list_findings", "{t:?}");
+    assert_eq!(run["outcome"], "ok", "{t:?}");
+    // What the model was sent: the root cause as a hypothesis first, then the tool's result
+    // (from the live cluster) in the second request.
+    let sent = model.requests();
+    assert_eq!(sent.len(), 2, "two model calls");
+    assert!(sent[0].text().contains(&root), "hypothesis not sent");
+    let second = sent[1].text();
+    assert!(
+        second.contains("config.missing-configmap") && second.contains("api-config"),
+        "the tool's result reached the model: {second}"
+    );
+
+    // The console's chat box shows the same investigation.
+    let r = call(
+        &server,
+        Method::GET,
+        &format!("/console/ask?q={}", &ask_uri(&q)["/api/v1/ask?q=".len()..]),
+        Some(&viewer),
+        None,
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::OK);
+    let page = r.body.as_str().unwrap_or_default();
+    assert!(page.contains("Investigation"), "{page}");
+    assert!(page.contains("ConfigMap api-config is missing"), "{page}");
+    assert!(page.contains("data-tool=\"list_findings\""), "{page}");
+    assert_eq!(model.requests().len(), 4, "the console asked the model too");
+
+    // Audited with the asker as actor.
+    let r = call(&server, Method::GET, "/api/v1/audit", Some(&admin), None).await?;
+    expect(&r, StatusCode::OK, "the audit log");
+    let llm: Vec<&Value> = r.body["items"]
+        .as_array()
+        .ok_or("items")?
+        .iter()
+        .filter(|a| a["action"] == "llm.investigate")
+        .collect();
+    assert_eq!(llm.len(), 2, "{llm:?}");
+    assert!(
+        llm.iter().all(|a| a["actor"]
+            .as_str()
+            .is_some_and(|s| s.contains("llm-viewer"))),
+        "{llm:?}"
+    );
+    Ok(())
+}
