@@ -69,10 +69,25 @@ if [ "$DEPS_ONLY" = 1 ]; then
   scratch="$(mktemp -d)"
   trap 'rm -rf "$scratch"' EXIT
   python3 -m venv "$scratch/venv" >&2
-  log "pip download llama-cpp-python==$VERSION (source distribution, not compiled)"
-  "$scratch/venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
-    --no-binary :all: "llama-cpp-python==$VERSION" -d "$scratch/dl" >&2
-  ls "$scratch/dl"/llama_cpp_python-"$VERSION".tar.gz >/dev/null
+  # The pinned source distribution from PyPI's simple index (the JSON form pip reads), sha256
+  # checked, without building its metadata (pip would install scikit-build-core and run cmake).
+  log "fetching llama-cpp-python $VERSION's source distribution from PyPI (not compiled)"
+  "$scratch/venv/bin/python" - "$VERSION" "$scratch" >&2 <<'PY'
+import hashlib, json, sys, urllib.request
+version, dest = sys.argv[1:]
+req = urllib.request.Request("https://pypi.org/simple/llama-cpp-python/",
+                             headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+files = json.load(urllib.request.urlopen(req, timeout=120))["files"]
+name = f"llama_cpp_python-{version}.tar.gz"
+sdist = next((f for f in files if f["filename"] == name), None)
+if sdist is None:
+    sys.exit(f"PyPI has no {name}")
+data = urllib.request.urlopen(sdist["url"], timeout=600).read()
+if hashlib.sha256(data).hexdigest() != sdist["hashes"]["sha256"]:
+    sys.exit(f"{name}: sha256 mismatch")
+open(f"{dest}/{name}", "wb").write(data)
+print(f"{name}: {len(data) >> 20} MiB, sha256 ok")
+PY
   for tool in cmake cc c++ make; do command -v "$tool" >/dev/null || { log "$tool missing"; exit 1; }; done
   log "deps ok: cmake $(cmake --version | head -n1 | awk '{print $3}'), $(cc --version | head -n1), venv, sdist $VERSION"
   exit 0
