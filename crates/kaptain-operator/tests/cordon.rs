@@ -6,9 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Event, Node};
 use kaptain_heal::crd::{ActionKind, Operation, Phase};
 use kube::Api;
+use kube::api::ListParams;
 
 use common::*;
 use kaptain_testenv::apply_yaml;
@@ -75,6 +76,22 @@ spec:
     let unschedulable = |n: &Node| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
     assert!(unschedulable(&nodes.get("cordon-me").await?));
     assert!(!unschedulable(&nodes.get("leave-me").await?));
+    // The decisions are Events on the Node too (cluster-scoped: recorded in `default`).
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let on_node: Vec<Event> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object.kind.as_deref() == Some("Node")
+                && e.involved_object.name.as_deref() == Some("cordon-me")
+        })
+        .collect();
+    assert!(
+        !on_node.is_empty(),
+        "no Event about Node cordon-me was recorded"
+    );
     let all = actions(&client, ns).await?;
     assert_eq!(
         all.len(),
