@@ -1,6 +1,8 @@
 //! Figures of the embedded runtime on one GGUF file, as one JSON line on stdout:
 //! load time, time to first token and tokens/s for a ~200-token prompt generating 64 tokens,
-//! ms per token of the constraint mask (a tool call under `ToolChoice::Required`), peak RSS.
+//! ms per token of the constraint mask (a tool call under `ToolChoice::Required`), peak RSS,
+//! and the rendered prompt (`prompt`, chat template applied) and the stop token ids
+//! (`stop_tokens`) for other runners to reuse.
 //!
 //!     cargo run --release -p kaptain-llm --example llm_bench -- MODEL.gguf [PROMPT_TOKENS] [GEN_TOKENS]
 //!
@@ -66,6 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_tokens: Some(gen_tokens),
         ..ChatRequest::default()
     };
+    // The prompt as the model sees it (chat template applied), so that another runner can be
+    // given exactly the same text.
+    let rendered = p.render_prompt(&req)?;
     // One warm-up run (page cache, allocator), then the measured one.
     p.generate(&req, 0, &mut |_| {})?;
     let (r, st) = p.generate(&req, 0, &mut |_| {})?;
@@ -120,6 +125,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tool_call": call.message.tool_calls.first().map(|c| json!({"name": c.name, "arguments": c.arguments})),
         "answer_start": r.message.content.chars().take(80).collect::<String>(),
         "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
+        "prompt": rendered,
+        "stop_tokens": p.stop_tokens(),
     });
     println!("{out}");
     Ok(())

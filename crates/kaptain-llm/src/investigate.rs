@@ -6,6 +6,12 @@
 //! call would overrun the token budget. On the way:
 //! - the system prompt says cluster text is data, and lists the hypotheses first
 //!   ([`crate::prompts`]);
+//! - when there are hypotheses and tools, the first step requires a tool call
+//!   (`ToolChoice::Required`): the model confirms or refutes before it answers. Small local
+//!   models under `auto` answer at once from the prompt (SmolLM2-135M does, with text that
+//!   names nothing it was given); later steps leave the choice to the model, and a provider
+//!   whose required call fails (no call could be read, or a 400) gets the step again under
+//!   `auto`;
 //! - only tools in [`ToolBox::specs`] are run; an unknown tool gets an error result;
 //!   arguments are checked against the tool's schema, and the first invalid call gets the
 //!   problem back to repair; a second one is refused and the model must answer without tools;
@@ -283,12 +289,17 @@ impl Investigator {
         let mut model = self.provider.model().to_string();
         for n in 1..=limits.max_steps.max(1) {
             let force = n >= limits.max_steps || state.refuse_tools;
+            // The first step confirms a hypothesis with a tool when there are hypotheses and
+            // tools: the model must call one (later steps are its choice).
+            let must_call = !force && n == 1 && !hypotheses.is_empty() && !specs.is_empty();
             let compacted = compact::compact(&mut msgs, limits.keep_whole);
             let mut req = ChatRequest {
                 messages: msgs.clone(),
                 tools: if force { Vec::new() } else { specs.clone() },
                 tool_choice: if force {
                     ToolChoice::None
+                } else if must_call {
+                    ToolChoice::Required
                 } else {
                     ToolChoice::Auto
                 },
@@ -305,7 +316,17 @@ impl Investigator {
                 break;
             }
             let t0 = Instant::now();
-            let resp = self.provider.chat(&sent).await?;
+            let resp = match self.provider.chat(&sent).await {
+                Ok(r) => r,
+                // A model that cannot make a required call (the prompt shim refuses its text,
+                // a server rejects `required`) gets the step again with the choice left to it.
+                Err(LlmError::Malformed(_) | LlmError::Api { status: 400, .. }) if must_call => {
+                    let mut again = sent.clone();
+                    again.tool_choice = ToolChoice::Auto;
+                    self.provider.chat(&again).await?
+                }
+                Err(e) => return Err(e),
+            };
             usage += resp.usage;
             if !resp.model.is_empty() {
                 model = resp.model.clone();

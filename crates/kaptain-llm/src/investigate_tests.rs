@@ -581,3 +581,105 @@ async fn every_call_is_observed() {
     assert!(r[1].tools.is_empty() && r[1].error.is_none());
     assert!(r[2].error.as_deref().unwrap().contains("no reply"));
 }
+
+#[tokio::test]
+async fn with_hypotheses_the_first_step_must_call_a_tool_and_later_ones_may() {
+    let p = Arc::new(
+        ScriptedProvider::new()
+            .then_call(vec![(
+                "describe",
+                json!({"kind": "Deployment", "name": "checkout", "namespace": "shop"}),
+            )])
+            .then_say("The ConfigMap is missing."),
+    );
+    let t = crate::investigate(
+        p.clone(),
+        tools(),
+        "why?",
+        &[hyp()],
+        Privacy::new(),
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.stop, StopReason::Answered);
+    let reqs = p.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].tool_choice, crate::ToolChoice::Required);
+    assert_eq!(reqs[1].tool_choice, crate::ToolChoice::Auto);
+}
+
+#[tokio::test]
+async fn without_hypotheses_the_model_chooses_from_the_first_step() {
+    let p = Arc::new(ScriptedProvider::new().then_say("Nothing is wrong."));
+    let t = crate::investigate(
+        p.clone(),
+        tools(),
+        "why?",
+        &[],
+        Privacy::new(),
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.answer, "Nothing is wrong.");
+    let reqs = p.requests.lock().unwrap();
+    assert_eq!(reqs[0].tool_choice, crate::ToolChoice::Auto);
+}
+
+#[tokio::test]
+async fn a_required_call_the_provider_cannot_make_is_asked_again_under_auto() {
+    // A model behind the prompt shim that only writes text: the required call fails as
+    // malformed; the same step is asked again with the choice left to the model.
+    let p = Arc::new(ScriptedProvider::new().rule(false, |req| {
+        Some(if req.tool_choice == crate::ToolChoice::Required {
+            Err(crate::LlmError::Malformed(
+                "the reply answered, and a tool call is required".into(),
+            ))
+        } else {
+            Ok(response(
+                Message::assistant("It is the ConfigMap."),
+                Usage::default(),
+                "m",
+            ))
+        })
+    }));
+    let t = crate::investigate(
+        p.clone(),
+        tools(),
+        "why?",
+        &[hyp()],
+        Privacy::new(),
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.stop, StopReason::Answered);
+    assert_eq!(t.answer, "It is the ConfigMap.");
+    let reqs = p.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].tool_choice, crate::ToolChoice::Required);
+    assert_eq!(reqs[1].tool_choice, crate::ToolChoice::Auto);
+    assert_eq!(reqs[0].messages, reqs[1].messages, "the same step again");
+}
+
+#[tokio::test]
+async fn other_failures_of_a_required_call_are_not_retried() {
+    let p = Arc::new(ScriptedProvider::new().rule(false, |_| {
+        Some(Err(crate::LlmError::Timeout(
+            "the model took too long".into(),
+        )))
+    }));
+    let e = crate::investigate(
+        p.clone(),
+        tools(),
+        "why?",
+        &[hyp()],
+        Privacy::new(),
+        Limits::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, crate::LlmError::Timeout(_)), "{e}");
+    assert_eq!(p.calls(), 1);
+}

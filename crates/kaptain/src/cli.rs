@@ -102,10 +102,13 @@ pub enum Command {
             reader of `kaptain ask` answers each line.\n\n\
             What is sent to a model: the question, Kaptain's root causes (their evidence), tool \
             results — with Secret values and credentials removed, and object names replaced by \
-            placeholders for cloud providers. Works without a terminal (pipe lines in).",
+            placeholders for cloud providers. Works without a terminal (pipe lines in); with -o json \
+            each answer is one line of JSON (the investigator's transcript with its tool calls, \
+            or the rule reader's answer).",
         after_help = "Examples:\n  \
             kaptain chat --from examples/broken-shop\n  \
-            printf 'why is checkout failing?\\nand in payments?\\n' | kaptain chat -A"
+            printf 'why is checkout failing?\\nand in payments?\\n' | kaptain chat -A\n  \
+            echo 'why is checkout failing?' | kaptain chat --from examples/broken-shop -o json"
     )]
     Chat(ChatArgs),
     /// Capture what the checks need from a live cluster into files (Secret values redacted).
@@ -371,6 +374,10 @@ pub struct ChatArgs {
     /// Chat about files instead of a live cluster (as `kaptain diagnose --from`).
     #[arg(long, value_name = "PATH", conflicts_with = "context")]
     pub from: Vec<PathBuf>,
+    /// Output format: text, or one JSON object per line and question (the investigator's
+    /// transcript, with every tool call, or the rule reader's answer).
+    #[arg(short = 'o', long, value_enum, default_value_t = AskFormat::Text)]
+    pub output: AskFormat,
     /// Analyze as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "TIME", hide = true)]
     pub now: Option<jiff::Timestamp>,

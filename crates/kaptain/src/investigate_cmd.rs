@@ -1,7 +1,7 @@
 //! The investigator in the CLI: `kaptain ask` hands it a question the rule reader could not
 //! fully read (it said words back) when an LLM is configured for the `investigate` task, and
 //! `kaptain chat` is a conversation with it (or, with no LLM, with the rule reader), one
-//! line of stdin per question.
+//! line of stdin per question (with `-o json`, one line of JSON per answer).
 //!
 //! Both scan once — the files of `--from`, or the live cluster (every namespace unless `-n`)
 //! — and hand the engine's tools over that scan to the investigator. On files the tools only
@@ -18,7 +18,7 @@ use kaptain_engine::tools::{
 };
 use kaptain_index::LabelSelector;
 use kaptain_llm::config::{ProviderSettings, Task};
-use kaptain_llm::{Investigator, Provider, StopReason, Transcript};
+use kaptain_llm::{Investigator, Limits, Provider, StopReason, Transcript};
 use kaptain_model::{Report, Severity, SourceKind};
 use kaptain_sources::live::{self, ClusterSource, LiveOptions, Timeouts};
 
@@ -119,7 +119,8 @@ pub fn load(
     })
 }
 
-/// An investigator over `s` with `provider`.
+/// An investigator over `s` with `provider`; the settings' `max_tokens` caps each model
+/// call's output (default: [`Limits`]'s).
 pub fn investigator(
     s: &Session,
     provider: Arc<dyn Provider>,
@@ -127,7 +128,13 @@ pub fn investigator(
 ) -> Investigator {
     let privacy = llm_setup::privacy(settings, s.inputs.names.clone(), s.inputs.secrets.clone());
     let tools = Arc::new(EngineToolBox::new(s.host.clone(), s.caller.clone()));
-    Investigator::new(provider, tools).with_privacy(privacy)
+    let mut limits = Limits::default();
+    if let Some(m) = settings.max_tokens {
+        limits.max_output_tokens = m.max(1);
+    }
+    Investigator::new(provider, tools)
+        .with_privacy(privacy)
+        .with_limits(limits)
 }
 
 /// `kaptain ask`'s investigator path: `Some(exit code)` when the investigator answered;
@@ -278,7 +285,9 @@ fn chat_inner(a: &ChatArgs) -> Result<u8, String> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock();
     let mut out = std::io::stdout();
-    let tty = std::io::stdin().is_terminal();
+    let json = a.output == AskFormat::Json;
+    // The greeting and the prompt only for a person at a terminal, and never among JSON lines.
+    let tty = std::io::stdin().is_terminal() && !json;
     let mut inv = llm
         .as_ref()
         .map(|(p, s)| investigator(&session, p.clone(), s));
@@ -311,12 +320,24 @@ fn chat_inner(a: &ChatArgs) -> Result<u8, String> {
         if matches!(q, "/quit" | "/exit" | "/q") {
             break;
         }
-        let text = match inv.as_mut() {
-            Some(inv) => match rt.block_on(inv.ask(q, &session.inputs.hypotheses)) {
+        let text = match (inv.as_mut(), json) {
+            (Some(inv), false) => match rt.block_on(inv.ask(q, &session.inputs.hypotheses)) {
                 Ok(t) => render(&t, None),
                 Err(e) => format!("kaptain: error: the LLM failed: {e}\n"),
             },
-            None => rule_answer(&session, q),
+            (Some(inv), true) => {
+                json_line(match rt.block_on(inv.ask(q, &session.inputs.hypotheses)) {
+                    Ok(t) => serde_json::json!({"question": q, "transcript": t}),
+                    Err(e) => {
+                        serde_json::json!({"question": q, "error": format!("the LLM failed: {e}")})
+                    }
+                })
+            }
+            (None, false) => rule_answer(&session, q),
+            (None, true) => json_line(match rule_reply(&session, q) {
+                Ok(ans) => serde_json::json!({"question": q, "answer": ans}),
+                Err(e) => serde_json::json!({"question": q, "error": e}),
+            }),
         };
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
@@ -324,20 +345,29 @@ fn chat_inner(a: &ChatArgs) -> Result<u8, String> {
     Ok(EXIT_CLEAN)
 }
 
-/// The rule reader's answer to `q` from the session's findings.
-pub fn rule_answer(s: &Session, q: &str) -> String {
+/// One answer of `chat -o json`: a single line (JSON Lines).
+fn json_line(v: serde_json::Value) -> String {
+    serde_json::to_string(&v).unwrap_or_else(|e| {
+        serde_json::json!({"error": format!("cannot write the answer: {e}")}).to_string()
+    })
+}
+
+/// The rule reader's answer to `q` from the session's findings (or why it cannot read `q`).
+fn rule_reply(s: &Session, q: &str) -> Result<kaptain_chat::Answer, String> {
     let clusters = vec![s.host.name().to_string()];
-    match kaptain_chat::parse(
+    let req = kaptain_chat::parse(
         q,
         &kaptain_chat::Known {
             clusters: &clusters,
         },
-    ) {
-        Ok(req) => {
-            let findings = &s.host.report().findings;
-            let ans = kaptain_chat::answer(&req, Some(findings));
-            kaptain_chat::render_text(&ans)
-        }
+    )?;
+    Ok(kaptain_chat::answer(&req, Some(&s.host.report().findings)))
+}
+
+/// The rule reader's answer to `q` from the session's findings, as text.
+pub fn rule_answer(s: &Session, q: &str) -> String {
+    match rule_reply(s, q) {
+        Ok(ans) => kaptain_chat::render_text(&ans),
         Err(e) => format!("kaptain: {e}\n"),
     }
 }
