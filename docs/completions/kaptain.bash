@@ -393,7 +393,7 @@ _kaptain() {
             return 0
             ;;
         kaptain__subcmd__chat)
-            opts="-n -A -l -h --kubeconfig --context --namespace --all-namespaces --selector --page-size --from --now --help"
+            opts="-n -A -l -o -h --kubeconfig --context --namespace --all-namespaces --selector --page-size --from --output --now --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,6 +429,14 @@ _kaptain() {
                     ;;
                 --from)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --now)

@@ -81,6 +81,8 @@ complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s n -l namespace 
 complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s l -l selector -d 'Only workloads, pods, Services, Ingresses, PVCs, HPAs and PDBs matching this label selector (e.g. app=shop,tier!=cache). Objects they reference are always read' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l page-size -d 'Objects per LIST page (0: one LIST per kind from the API server\'s watch cache). 2000, not kubectl\'s 500: etcd counts the rest of the range for every page, so fewer pages cost it much less (measured on 10,000 pods: 2.3 s of etcd CPU at 500, 0.9 s at 2000), for a few MB more per page in flight' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l from -d 'Chat about files instead of a live cluster (as `kaptain diagnose --from`)' -r -F
+complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s o -l output -d 'Output format: text, or one JSON object per line and question (the investigator\'s transcript, with every tool call, or the rule reader\'s answer)' -r -f -a "text\t''
+json\t''"
 complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -l now -d 'Analyze as of this time (RFC 3339) instead of now' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s A -l all-namespaces -d 'Scan every namespace'
 complete -c kaptain -n "__fish_kaptain_using_subcommand chat" -s h -l help -d 'Print help (see more with \'--help\')'

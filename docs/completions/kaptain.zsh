@@ -87,6 +87,8 @@ _arguments "${_arguments_options[@]}" : \
 '--selector=[Only workloads, pods, Services, Ingresses, PVCs, HPAs and PDBs matching this label selector (e.g. app=shop,tier!=cache). Objects they reference are always read]:SELECTOR:_default' \
 '--page-size=[Objects per LIST page (0\: one LIST per kind from the API server'\''s watch cache). 2000, not kubectl'\''s 500\: etcd counts the rest of the range for every page, so fewer pages cost it much less (measured on 10,000 pods\: 2.3 s of etcd CPU at 500, 0.9 s at 2000), for a few MB more per page in flight]:N:_default' \
 '(--context)*--from=[Chat about files instead of a live cluster (as \`kaptain diagnose --from\`)]:PATH:_files' \
+'-o+[Output format\: text, or one JSON object per line and question (the investigator'\''s transcript, with every tool call, or the rule reader'\''s answer)]:OUTPUT:(text json)' \
+'--output=[Output format\: text, or one JSON object per line and question (the investigator'\''s transcript, with every tool call, or the rule reader'\''s answer)]:OUTPUT:(text json)' \
 '--now=[Analyze as of this time (RFC 3339) instead of now]:TIME:_default' \
 '(-n --namespace)-A[Scan every namespace]' \
 '(-n --namespace)--all-namespaces[Scan every namespace]' \
