@@ -30,16 +30,18 @@ fn approver_role() -> Result<String, BoxError> {
 }
 
 async fn proposed(client: &kube::Client, ns: &str) -> Result<HealingAction, BoxError> {
-    eventually("an action waiting for approval", TIMEOUT, || async {
-        Ok(actions(client, ns).await?.into_iter().find(|a| {
-            phase(a) == Phase::Proposed
-                && a.status
-                    .as_ref()
-                    .and_then(|s| s.decision.as_ref())
-                    .is_some_and(|d| d.decision == "needs-approval")
-        }))
-    })
-    .await
+    Ok(
+        eventually("an action waiting for approval", TIMEOUT, || async {
+            Ok(actions(client, ns).await?.into_iter().find(|a| {
+                phase(a) == Phase::Proposed
+                    && a.status
+                        .as_ref()
+                        .and_then(|s| s.decision.as_ref())
+                        .is_some_and(|d| d.decision == "needs-approval")
+            }))
+        })
+        .await?,
+    )
 }
 
 /// An approver bound to the chart's role cannot edit a proposal's spec; an edit made anyway
@@ -123,7 +125,7 @@ async fn an_approver_writes_status_only_and_an_edited_spec_never_runs() -> TestR
     )?;
     current.status = Some(st);
     as_approver
-        .replace_status(&name, &PostParams::default(), serde_json::to_vec(&current)?)
+        .replace_status(&name, &PostParams::default(), &current)
         .await?;
     let refused = action_in(&client, ns, Phase::Rejected, TIMEOUT).await?;
     let st = refused.status.clone().unwrap_or_default();
