@@ -28,7 +28,7 @@ impl Controller {
         let mut done = HashSet::new();
         for a in actions.iter().filter(|a| undecided(a)) {
             done.insert(uid(a));
-            if busy.iter().any(|t| t.same_object(&a.spec.change.target)) {
+            if crate::controller::conflicts(r.idx, busy, &a.spec) {
                 // Another action is changing the same object: decide next round.
                 *waiting = true;
                 continue;
@@ -46,7 +46,7 @@ impl Controller {
                 }
             };
             if phase(&settled) == Phase::Approved {
-                busy.push(settled.spec.change.target.clone());
+                busy.extend(crate::controller::scopes(r.idx, &settled.spec));
                 *waiting = true;
                 match self.execute(r, settled).await {
                     Err(Error::FailPoint(p)) => return Err(Error::FailPoint(p)),

@@ -13,7 +13,7 @@ use kaptain_heal::crd::{HealingAction, HealingActionSpec, Phase, Policy, PolicyK
 use kaptain_heal::guard::{ActionRecord, Decision, GuardContext, SafetyConfig, evaluate};
 use kaptain_heal::planner::{PlanInput, observe, plan};
 use kaptain_index::ClusterIndex;
-use kaptain_model::Finding;
+use kaptain_model::{Finding, ObjectRef};
 use kube::api::{Api, PostParams};
 
 use crate::config::{OperatorConfig, safety_from_configmap};
@@ -98,6 +98,49 @@ pub(crate) fn uid(a: &HealingAction) -> String {
 
 pub(crate) fn phase(a: &HealingAction) -> Phase {
     a.status.as_ref().map(|s| s.phase).unwrap_or_default()
+}
+
+/// The workload `obj` belongs to: a pod's owning workload (found in the index), else itself.
+fn workload_of(idx: &ClusterIndex, obj: &ObjectRef) -> ObjectRef {
+    if obj.kind == "Pod"
+        && let Some(p) = idx
+            .objects
+            .pods
+            .get(obj.namespace.as_deref().unwrap_or(""), &obj.name)
+    {
+        return idx.workload_of_pod(p).to_ref();
+    }
+    obj.clone()
+}
+
+/// The workloads an action acts on or answers for: its target's and its finding's (a symptom
+/// on a pod and a change of the pod's Deployment are one incident), plus the owner recorded
+/// before the change (the pod a restart deleted is no longer in the index).
+pub(crate) fn workloads(idx: &ClusterIndex, a: &HealingAction) -> Vec<ObjectRef> {
+    let mut out = scopes(idx, &a.spec);
+    let recorded: Option<ObjectRef> = a
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_before.as_ref())
+        .and_then(|o| o.get("workload"))
+        .and_then(|w| serde_json::from_value(w.clone()).ok());
+    out.extend(recorded);
+    out
+}
+
+/// The workloads a proposal acts on or answers for.
+pub(crate) fn scopes(idx: &ClusterIndex, spec: &HealingActionSpec) -> Vec<ObjectRef> {
+    vec![
+        workload_of(idx, &spec.change.target),
+        workload_of(idx, &spec.finding.object),
+    ]
+}
+
+/// Whether a proposal touches a workload another action has in flight.
+pub(crate) fn conflicts(idx: &ClusterIndex, busy: &[ObjectRef], spec: &HealingActionSpec) -> bool {
+    scopes(idx, spec)
+        .iter()
+        .any(|w| busy.iter().any(|b| b.same_object(w)))
 }
 
 impl Controller {
@@ -186,6 +229,41 @@ impl Controller {
                 policy: r.policy(spec).map(|p| &p.spec),
                 history: &r.history,
                 breaker: &self.state.breaker,
+                facts: &facts,
+                approved_by,
+            },
+            spec,
+        )
+    }
+
+    /// The guard's decision on an action that already started (found Executing after a
+    /// restart): its own start is left out of the history, so it is neither its own duplicate
+    /// nor its own cool-down (nor counted twice in the rate limits).
+    pub fn decide_started(
+        &self,
+        r: &Round,
+        spec: &HealingActionSpec,
+        approved_by: Option<&str>,
+    ) -> Decision {
+        let facts = observe(r.idx, spec);
+        let history: Vec<ActionRecord> = r
+            .history
+            .iter()
+            .filter(|h| h.idempotency_key != spec.idempotency_key)
+            .cloned()
+            .collect();
+        // Nor is it kept out by a half-open breaker whose trial action it is.
+        let mut breaker = self.state.breaker.clone();
+        if breaker.probe.as_deref() == Some(spec.idempotency_key.as_str()) {
+            breaker.probe = None;
+        }
+        evaluate(
+            &GuardContext {
+                now: r.now,
+                config: r.safety,
+                policy: r.policy(spec).map(|p| &p.spec),
+                history: &history,
+                breaker: &breaker,
                 facts: &facts,
                 approved_by,
             },
@@ -341,7 +419,9 @@ impl Controller {
             .iter()
             .map(|a| a.spec.idempotency_key.as_str())
             .collect();
-        let mut busy: Vec<kaptain_model::ObjectRef> = actions
+        // At most one action in flight per workload (its pods included): a second one would
+        // be judged by the first one's verification, and the other way round.
+        let mut busy: Vec<ObjectRef> = actions
             .iter()
             .filter(|a| {
                 matches!(
@@ -349,15 +429,18 @@ impl Controller {
                     Phase::Approved | Phase::Executing | Phase::Verifying
                 ) || crate::rollback::pending(a)
             })
-            .map(|a| a.spec.change.target.clone())
+            .flat_map(|a| workloads(&idx, a))
             .collect();
         for p in proposals.proposals {
-            if keys.contains(p.idempotency_key.as_str())
-                || busy.iter().any(|t| t.same_object(&p.change.target))
-            {
+            if keys.contains(p.idempotency_key.as_str()) {
                 continue;
             }
-            busy.push(p.change.target.clone());
+            if conflicts(&idx, &busy, &p) {
+                // Waits until the action in flight on the same workload is done.
+                waiting = true;
+                continue;
+            }
+            busy.extend(scopes(&idx, &p));
             match self.propose(&mut round, p).await {
                 Ok(Some(a)) if phase(&a) == Phase::Approved => {
                     waiting = true;
@@ -385,7 +468,7 @@ impl Controller {
             if phase(a) != Phase::Proposed || adopted.contains(&uid(a)) {
                 continue;
             }
-            match self.reevaluate(&mut round, a, &busy).await {
+            match self.reevaluate(&mut round, a, &mut busy).await {
                 Ok(w) => waiting |= w,
                 Err(Error::FailPoint(p)) => return Err(Error::FailPoint(p)),
                 Err(e) => {

@@ -11,13 +11,21 @@
 //!    within the window, else the reverse patch is applied → Failed → RolledBack.
 //!
 //! After a crash an Executing action is resumed: if its change is already visible it moves to
-//! Verifying; if not, the change is made once (patches are idempotent; deletes carry the UID
-//! precondition, so a re-created pod of the same name is never deleted).
+//! Verifying; if not, the guard decides again (a policy paused, a global dry-run or a protected
+//! label added meanwhile stops it: Failed, reason `StoppedOnResume`), and the change is made
+//! once (patches are idempotent; deletes carry the UID precondition, so a re-created pod of the
+//! same name is never deleted).
+//!
+//! Before anything runs (execute, resume, rollback) the spec must be the one proposed (see
+//! [`kaptain_heal::crd::tampered`]); an edited one is refused with reason `SpecTampered`.
 
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kaptain_heal::crd::{DryRunResult, HealingAction, HealingActionSpec, Operation, PhaseEvent};
+use kaptain_heal::crd::{
+    DryRunResult, HealingAction, HealingActionSpec, Operation, Phase, PhaseEvent, SPEC_TAMPERED,
+    tampered,
+};
 use kaptain_heal::guard::{Decision, SafetyRule};
 use kaptain_model::ObjectRef;
 use serde_json::{Value, json};
@@ -28,6 +36,9 @@ use crate::target::{DeleteOutcome, Target, comparable, trimmed};
 use crate::verify::{self, Check};
 use kaptain_engine::healing::Level;
 use kaptain_engine::healing::{Error, Result};
+
+/// The `reason` of an action found Executing after a restart that the guard no longer allows.
+pub const STOPPED_ON_RESUME: &str = "StoppedOnResume";
 
 fn secs(d: &kube::core::Duration) -> i64 {
     if d.is_negative() {
@@ -71,10 +82,50 @@ impl Controller {
         Ok(a)
     }
 
+    /// Refuses `a` when its spec is not the one proposed: an Approved action is rejected, an
+    /// Executing one fails, a pending rollback is given up — reason `SpecTampered`, with a
+    /// Warning Event. Returns whether it refused.
+    pub(crate) async fn refuse_tampered(
+        &mut self,
+        r: &Round<'_>,
+        a: &HealingAction,
+    ) -> Result<bool> {
+        let Some(why) = tampered(a) else {
+            return Ok(false);
+        };
+        tracing::warn!(action = ?a.metadata.name, %why, "refusing an edited HealingAction");
+        let event = match crate::controller::phase(a) {
+            Phase::Proposed | Phase::Approved => Some((PhaseEvent::Reject, Some(GUARD_ACTOR))),
+            Phase::Executing | Phase::Verifying => Some((PhaseEvent::Fail, None)),
+            _ => None,
+        };
+        let mut a = a.clone();
+        if let Some(s) = a.status.as_mut() {
+            s.reason = Some(SPEC_TAMPERED.into());
+            s.error_category = Some("tampered".into());
+        }
+        self.step(
+            &a,
+            event,
+            format!("refused, nothing was changed for it: {why}"),
+            Level::Warning,
+            "HealingTampered",
+            r.now,
+        )
+        .await?;
+        self.metrics.rejected("spec-tampered");
+        self.metrics
+            .finished(a.spec.action.as_str(), "rejected", r.mode(&a.spec));
+        Ok(true)
+    }
+
     /// Step 1–4 for an Approved action.
     pub(crate) async fn execute(&mut self, r: &mut Round<'_>, a: HealingAction) -> Result<()> {
         let mode = r.mode(&a.spec);
         let kind = a.spec.action.as_str();
+        if self.refuse_tampered(r, &a).await? {
+            return Ok(());
+        }
         if !r.finding_present(&a.spec) {
             self.step(
                 &a,
@@ -287,6 +338,9 @@ impl Controller {
     pub(crate) async fn resume(&mut self, r: &mut Round<'_>, a: HealingAction) -> Result<()> {
         let id = uid(&a);
         tracing::info!(action = ?a.metadata.name, %id, "resuming an action found Executing");
+        if self.refuse_tampered(r, &a).await? {
+            return Ok(());
+        }
         if self.change_visible(&a.spec).await? {
             self.clear_since.remove(&id);
             return self
@@ -300,6 +354,61 @@ impl Controller {
                 )
                 .await
                 .map(|_| ());
+        }
+        // What changed while the operator was down may forbid the change now.
+        let st = a.status.clone().unwrap_or_default();
+        let approver = st.approved_by.clone().filter(|s| !s.is_empty());
+        let d = self.decide_started(r, &a.spec, approver.as_deref());
+        match &d {
+            Decision::Allow { dry_run: false } => {}
+            Decision::Deny { rule, reason } if rule.is_transient() => {
+                if st
+                    .decision
+                    .as_ref()
+                    .is_none_or(|v| v.rule.as_deref() != Some(rule.as_str()))
+                {
+                    self.metrics.rejected(rule.as_str());
+                    let mut a = a.clone();
+                    if let Some(s) = a.status.as_mut() {
+                        s.decision = Some(d.verdict(r.now));
+                    }
+                    self.step(
+                        &a,
+                        None,
+                        format!("resumed after a restart, deferred ({rule}): {reason}"),
+                        Level::Normal,
+                        "HealingDeferred",
+                        r.now,
+                    )
+                    .await?;
+                }
+                return Ok(());
+            }
+            other => {
+                let rule = other.rule().unwrap_or(SafetyRule::NoPolicy);
+                self.metrics.rejected(rule.as_str());
+                let mut a = a.clone();
+                if let Some(s) = a.status.as_mut() {
+                    s.decision = Some(d.verdict(r.now));
+                    s.reason = Some(STOPPED_ON_RESUME.into());
+                    s.error_category = Some("guard".into());
+                }
+                self.step(
+                    &a,
+                    Some((PhaseEvent::Fail, None)),
+                    format!(
+                        "stopped after a restart, nothing was changed ({rule}): {}",
+                        other.reason()
+                    ),
+                    Level::Warning,
+                    "HealingStopped",
+                    r.now,
+                )
+                .await?;
+                self.metrics
+                    .finished(a.spec.action.as_str(), "rejected", r.mode(&a.spec));
+                return Ok(());
+            }
         }
         let has_dry_run = a
             .status

@@ -4,7 +4,10 @@
 
 use std::time::Instant;
 
-use kaptain_heal::crd::{HealingAction, HealingActionSpec, HealingActionStatus, PhaseEvent};
+use kaptain_heal::crd::{
+    HealingAction, HealingActionSpec, HealingActionStatus, PhaseEvent, SPEC_DIGEST_ANNOTATION,
+    spec_digest,
+};
 use kaptain_heal::guard::{Decision, SafetyRule};
 use kaptain_heal::planner::object_name;
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -49,10 +52,11 @@ impl Controller {
                 name: Some(name),
                 namespace: Some(ns.clone()),
                 labels: Some(labels),
-                annotations: Some(std::collections::BTreeMap::from([(
-                    INSTANCE_ANNOTATION.to_string(),
-                    self.cfg.identity.clone(),
-                )])),
+                annotations: Some(std::collections::BTreeMap::from([
+                    (INSTANCE_ANNOTATION.to_string(), self.cfg.identity.clone()),
+                    // What the guard judged: checked again before anything runs.
+                    (SPEC_DIGEST_ANNOTATION.to_string(), spec_digest(&spec)),
+                ])),
                 ..ObjectMeta::default()
             },
             spec,
@@ -145,7 +149,7 @@ impl Controller {
         &mut self,
         r: &mut Round<'_>,
         a: &HealingAction,
-        busy: &[kaptain_model::ObjectRef],
+        busy: &mut Vec<kaptain_model::ObjectRef>,
     ) -> Result<bool> {
         let id = uid(a);
         let st = a.status.clone().unwrap_or_default();
@@ -185,7 +189,7 @@ impl Controller {
             .decision
             .as_ref()
             .is_some_and(|d| d.decision == "allow-dry-run");
-        if dry || busy.iter().any(|t| t.same_object(&a.spec.change.target)) {
+        if dry || crate::controller::conflicts(r.idx, busy, &a.spec) {
             return Ok(false);
         }
         let d = self.decide(r, &a.spec, None);
@@ -199,6 +203,7 @@ impl Controller {
         let waiting = matches!(&d, Decision::Deny { rule, .. } if rule.is_transient());
         match &d {
             Decision::Allow { dry_run: false } => {
+                busy.extend(crate::controller::scopes(r.idx, &a.spec));
                 st.apply(PhaseEvent::Approve, r.now, None).ok();
                 st.message = Some(format!(
                     "approved automatically by {} once the guard allowed it",

@@ -80,6 +80,9 @@ impl Controller {
     /// it is due, records the attempt, and ends in RolledBack or (after the last attempt)
     /// Failed with reason RollbackFailed. Returns whether the rollback still waits.
     pub(crate) async fn roll_back(&mut self, r: &Round<'_>, a: HealingAction) -> Result<bool> {
+        if self.refuse_tampered(r, &a).await? {
+            return Ok(false);
+        }
         let mode = r.mode(&a.spec);
         let kind = a.spec.action.as_str();
         let Some(reverse) = a

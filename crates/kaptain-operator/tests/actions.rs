@@ -508,7 +508,8 @@ spec:
 }
 
 /// A raise that does not help must be reversed, but the reverse patch keeps failing (here the
-/// API server refuses it: the action's reversePatch was edited to set replicas to -1). It is
+/// API server refuses it: the operator, running with its least-privilege RBAC, lost the right to
+/// patch Deployments while the change was being verified). It is
 /// tried a bounded number of times (3 here, with a back-off), each attempt recorded on the
 /// status, and the action ends Failed with reason RollbackFailed — the change still in place,
 /// a Warning Event saying so — and nothing more is tried.
@@ -518,21 +519,30 @@ async fn a_reverse_patch_that_keeps_failing_ends_in_rollback_failed() -> TestRes
     let ns = "act-rollback-fails";
     namespace(&client, ns, "{}").await?;
     apply_yaml(&client, &raise_policy(ns, "auto", 2.0, "512Mi", "15s")).await?;
-    let mut cfg = operator(&client, ns, "rollback-fails-op");
+    apply_yaml(&client, &OPERATOR_RBAC.replace("NAMESPACE", ns)).await?;
+    let limited = kaptain_testenv::ControlPlane::shared()
+        .client_for(kaptain_testenv::VIEWER_TOKEN)
+        .await?;
+    let mut cfg = operator(&limited, ns, "rollback-fails-op");
     cfg.rollback_attempts = 3;
     cfg.rollback_backoff = Duration::from_millis(500);
-    let op = start(&client, cfg);
+    let op = start(&limited, cfg);
     apply_yaml(&client, &oom_deployment(ns, "hog", "4Gi", "256Mi")).await?;
 
     let verifying = action_in(&client, ns, Phase::Verifying, TIMEOUT).await?;
     let name = verifying.metadata.name.clone().unwrap_or_default();
     let api: Api<HealingAction> = Api::namespaced(client.clone(), ns);
-    api.patch(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"change": {"reversePatch": {"spec": {"replicas": -1}}}}})),
-    )
-    .await?;
+    // Deployments: read, no longer patch.
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    let mut role = roles.get("kaptain-operator-test").await?;
+    for rule in role.rules.iter_mut().flatten() {
+        if rule.api_groups.as_deref() == Some(&["apps".to_string()][..]) {
+            rule.verbs.retain(|v| v != "patch");
+        }
+    }
+    roles
+        .replace("kaptain-operator-test", &Default::default(), &role)
+        .await?;
 
     let done =
         eventually("the action to end RollbackFailed", TIMEOUT, || async {
@@ -551,7 +561,7 @@ async fn a_reverse_patch_that_keeps_failing_ends_in_rollback_failed() -> TestRes
     for at in &done.rollback_attempts {
         assert!(!at.succeeded);
         let e = at.error.as_deref().unwrap_or("");
-        assert!(e.contains("spec.replicas"), "{e}");
+        assert!(e.contains("forbidden"), "{e}");
     }
     let msg = done.message.unwrap_or_default();
     assert!(msg.contains("still in place"), "{msg}");

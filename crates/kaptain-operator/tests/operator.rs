@@ -588,7 +588,7 @@ async fn least_privilege_rbac_is_enough_and_forbidden_kinds_are_skipped() -> Tes
     let client = setup().await?;
     let ns = "op-rbac";
     namespace(&client, ns, "{}").await?;
-    apply_yaml(&client, &RBAC.replace("NAMESPACE", ns)).await?;
+    apply_yaml(&client, &OPERATOR_RBAC.replace("NAMESPACE", ns)).await?;
     apply_yaml(&client, &raise_policy(ns, "auto", 3.0, "1Gi", "30s")).await?;
     let cp = kaptain_testenv::ControlPlane::shared();
     let limited = cp.client_for(kaptain_testenv::VIEWER_TOKEN).await?;
@@ -601,78 +601,3 @@ async fn least_privilege_rbac_is_enough_and_forbidden_kinds_are_skipped() -> Tes
     op.stop().await?;
     Ok(())
 }
-
-/// The operator's RBAC, bound to the test user `viewer` (webhook configurations left out on
-/// purpose). NAMESPACE is the operator's namespace.
-const RBAC: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: kaptain-operator-test}
-rules:
-  - apiGroups: [""]
-    resources: [pods, nodes, namespaces, services, endpoints, configmaps, serviceaccounts,
-                persistentvolumeclaims, persistentvolumes, events, resourcequotas]
-    verbs: [get, list, watch]
-  - apiGroups: [apps]
-    resources: [deployments, replicasets, statefulsets, daemonsets]
-    verbs: [get, list, watch, patch]
-  - apiGroups: [batch]
-    resources: [jobs, cronjobs]
-    verbs: [get, list, watch]
-  - apiGroups: [networking.k8s.io]
-    resources: [ingresses, ingressclasses, networkpolicies]
-    verbs: [get, list, watch]
-  - apiGroups: [storage.k8s.io]
-    resources: [storageclasses]
-    verbs: [get, list, watch]
-  - apiGroups: [autoscaling]
-    resources: [horizontalpodautoscalers]
-    verbs: [get, list, watch]
-  - apiGroups: [policy]
-    resources: [poddisruptionbudgets]
-    verbs: [get, list, watch]
-  - apiGroups: [""]
-    resources: [pods]
-    verbs: [delete]
-  - apiGroups: [""]
-    resources: [nodes]
-    verbs: [patch]
-  - apiGroups: [""]
-    resources: [events]
-    verbs: [create]
-  - apiGroups: [kaptain.dev]
-    resources: [healingpolicies, clusterhealingpolicies]
-    verbs: [get, list, watch]
-  - apiGroups: [kaptain.dev]
-    resources: [healingpolicies/status, clusterhealingpolicies/status]
-    verbs: [patch]
-  - apiGroups: [kaptain.dev]
-    resources: [healingactions]
-    verbs: [get, list, watch, create]
-  - apiGroups: [kaptain.dev]
-    resources: [healingactions/status]
-    verbs: [update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: kaptain-operator-test}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kaptain-operator-test}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: kaptain-operator-test, namespace: NAMESPACE}
-rules:
-  - apiGroups: [coordination.k8s.io]
-    resources: [leases]
-    verbs: [get, create, update]
-  - apiGroups: [""]
-    resources: [configmaps]
-    verbs: [create, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: kaptain-operator-test, namespace: NAMESPACE}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: kaptain-operator-test}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
-"#;

@@ -170,6 +170,13 @@ pub async fn approve(
                 "HealingAction {name} is {phase}; only Proposed actions can be approved"
             )));
         }
+        // The operator would refuse it anyway; say so now rather than approve it.
+        if let Some(why) = kaptain_heal::crd::tampered(&a) {
+            return Err(Error::Refused {
+                rule: "spec-tampered".into(),
+                reason: why,
+            });
+        }
         let policy = current_policy(client, &a.spec.policy).await?;
         let history: Vec<ActionRecord> = list_actions(client, None)
             .await?

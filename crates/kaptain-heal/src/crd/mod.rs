@@ -4,6 +4,7 @@
 //! `cargo run -p kaptain-heal --example crdgen > deploy/crds/kaptain.dev_crds.yaml`.
 
 mod action;
+mod integrity;
 mod phase;
 mod policy;
 mod schema;
@@ -14,6 +15,7 @@ pub use action::{
     HealingActionStatus, Operation, PatchType, PhaseTimes, ReplicaChange, ResourceChange,
     ResourceField, RollbackAttempt,
 };
+pub use integrity::{SPEC_DIGEST_ANNOTATION, SPEC_TAMPERED, spec_digest, tampered};
 pub use phase::{InvalidTransition, Phase, PhaseEvent, transition};
 pub use policy::{
     ActionKind, ActionTemplate, BlastRadius, ClusterHealingPolicy, ClusterHealingPolicySpec,

@@ -115,6 +115,10 @@ pub struct TargetFacts {
     pub workload_replicas: Option<u32>,
     /// The target's `metadata.deletionTimestamp`, if it is being deleted.
     pub deletion_timestamp: Option<Timestamp>,
+    /// For a rollback: the revision of the Deployment's earlier ReplicaSet whose pod template
+    /// the rollback puts back; `None` when no earlier revision has that template (a rollback
+    /// may only restore what the Deployment really ran before).
+    pub rollback_revision: Option<i64>,
 }
 
 /// One action that made (or began to make) a real change, as read from a HealingAction.
@@ -240,6 +244,15 @@ pub fn evaluate(ctx: &GuardContext, proposal: &Proposal) -> Decision {
     // 2. The change itself.
     if let Err(why) = shape::check_shape(proposal) {
         return deny(SafetyRule::ChangeMismatch, why);
+    }
+    if proposal.action == ActionKind::RollbackDeployment && f.rollback_revision.is_none() {
+        return deny(
+            SafetyRule::ChangeMismatch,
+            format!(
+                "the rollback's pod template is not the template of an earlier revision of {}",
+                target.display()
+            ),
+        );
     }
     // A policy may list a kind more than once (two grace periods): any of them may allow it.
     let bounds: Vec<Result<(), String>> = policy

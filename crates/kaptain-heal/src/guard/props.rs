@@ -252,6 +252,7 @@ fn arb_facts() -> impl Strategy<Value = TargetFacts> {
                 pods_affected: pods,
                 workload_replicas: replicas,
                 deletion_timestamp: deleted.map(at),
+                rollback_revision: Some(1),
             },
         )
 }

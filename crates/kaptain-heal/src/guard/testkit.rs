@@ -180,6 +180,7 @@ pub fn facts() -> TargetFacts {
         pods_affected: 1,
         workload_replicas: Some(3),
         deletion_timestamp: Some(at(-3600)),
+        rollback_revision: Some(1),
         ..TargetFacts::default()
     }
 }

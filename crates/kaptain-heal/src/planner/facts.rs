@@ -3,7 +3,13 @@
 
 use kaptain_index::{ClusterIndex, Kind, ObjKey};
 
-use super::resolve::{labels_of, meta_of, namespace_labels, owner_of, pod, pod_count, replicas};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde_json::Value;
+
+use super::resolve::{
+    labels_of, meta_of, namespace_labels, owner_of, pod, pod_count, replicas, replicasets_of,
+    revision,
+};
 use crate::Proposal;
 use crate::crd::ActionKind;
 use crate::guard::TargetFacts;
@@ -89,5 +95,44 @@ pub fn observe(idx: &ClusterIndex, p: &Proposal) -> TargetFacts {
         }
         ActionKind::CordonNode | ActionKind::SuggestManifest => {}
     }
+    if p.action == ActionKind::RollbackDeployment {
+        facts.rollback_revision = earlier_revision(idx, p);
+    }
     facts
+}
+
+/// The revision of an earlier ReplicaSet of the rollback's Deployment (not the newest one)
+/// whose pod template, without its `pod-template-hash` label, is the template the rollback
+/// writes.
+fn earlier_revision(idx: &ClusterIndex, p: &Proposal) -> Option<i64> {
+    let target = &p.change.target;
+    if target.kind != "Deployment" {
+        return None;
+    }
+    let wanted = p
+        .change
+        .patch
+        .as_ref()?
+        .as_array()?
+        .first()?
+        .get("value")?
+        .clone();
+    let wanted = normal(serde_json::from_value::<PodTemplateSpec>(wanted).ok()?)?;
+    let rss = replicasets_of(idx, target.namespace.as_deref()?, &target.name);
+    let (_newest, earlier) = rss.split_first()?;
+    earlier.iter().find_map(|rs| {
+        let tpl = rs.spec.as_ref()?.template.clone()?;
+        (normal(tpl)? == wanted).then(|| revision(rs))
+    })
+}
+
+/// A pod template as JSON, without the label the Deployment controller adds to its ReplicaSets.
+fn normal(mut t: PodTemplateSpec) -> Option<Value> {
+    if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        l.remove("pod-template-hash");
+        if l.is_empty() {
+            t.metadata.as_mut()?.labels = None;
+        }
+    }
+    serde_json::to_value(t).ok()
 }

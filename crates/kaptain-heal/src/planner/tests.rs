@@ -223,6 +223,36 @@ fn a_rollback_during_a_surge_is_within_the_default_blast_radius() {
     );
 }
 
+/// A rollback may only put back a template the Deployment really ran: the planner's own passes
+/// (its revision is known), one whose template was swapped for another does not, and neither
+/// does one "back" to the newest revision's template.
+#[test]
+fn a_rollback_to_a_template_no_earlier_revision_had_is_denied() {
+    let policies = [cluster_policy(vec![ActionTemplate::RollbackDeployment {}])];
+    let (idx, plan) = plan_all(bad_rollout_cluster(), &["pod.image-pull"], &policies);
+    let p = &plan.proposals[0];
+    assert_eq!(observe(&idx, p).rollback_revision, Some(1));
+    assert_eq!(
+        guard(&idx, p, &policies[0]),
+        Decision::Allow { dry_run: false }
+    );
+    let mut evil = p.clone();
+    let patch = evil.change.patch.as_mut().expect("patch");
+    patch[0]["value"]["spec"]["containers"][0]["image"] = json!("evil/miner:1");
+    assert_eq!(observe(&idx, &evil).rollback_revision, None);
+    match guard(&idx, &evil, &policies[0]) {
+        Decision::Deny { rule, reason } => {
+            assert_eq!(rule, SafetyRule::ChangeMismatch);
+            assert!(reason.contains("earlier revision"), "{reason}");
+        }
+        other => panic!("a forged template passed: {other:?}"),
+    }
+    let mut newest = p.clone();
+    let patch = newest.change.patch.as_mut().expect("patch");
+    patch[0]["value"]["spec"]["containers"][0]["image"] = json!("web:typo");
+    assert_eq!(observe(&idx, &newest).rollback_revision, None);
+}
+
 #[test]
 fn no_rollback_without_a_previous_revision_or_for_old_pods() {
     let mut objs = bad_rollout_cluster();
