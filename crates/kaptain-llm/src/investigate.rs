@@ -287,30 +287,44 @@ impl Investigator {
         let mut stop = StopReason::StepLimit;
         let mut seen_text = String::new();
         let mut model = self.provider.model().to_string();
+        let mut budget_forced = false;
         for n in 1..=limits.max_steps.max(1) {
-            let force = n >= limits.max_steps || state.refuse_tools;
+            let mut force = n >= limits.max_steps || state.refuse_tools;
             // The first step confirms a hypothesis with a tool when there are hypotheses and
             // tools: the model must call one (later steps are its choice).
-            let must_call = !force && n == 1 && !hypotheses.is_empty() && !specs.is_empty();
+            let mut must_call = !force && n == 1 && !hypotheses.is_empty() && !specs.is_empty();
             let compacted = compact::compact(&mut msgs, limits.keep_whole);
-            let mut req = ChatRequest {
-                messages: msgs.clone(),
-                tools: if force { Vec::new() } else { specs.clone() },
-                tool_choice: if force {
-                    ToolChoice::None
-                } else if must_call {
-                    ToolChoice::Required
-                } else {
-                    ToolChoice::Auto
-                },
-                max_tokens: Some(limits.max_output_tokens),
-                ..ChatRequest::default()
+            let request = |force: bool, must_call: bool| {
+                let mut req = ChatRequest {
+                    messages: msgs.clone(),
+                    tools: if force { Vec::new() } else { specs.clone() },
+                    tool_choice: if force {
+                        ToolChoice::None
+                    } else if must_call {
+                        ToolChoice::Required
+                    } else {
+                        ToolChoice::Auto
+                    },
+                    max_tokens: Some(limits.max_output_tokens),
+                    ..ChatRequest::default()
+                };
+                if force {
+                    req.messages.push(Message::user(prompts::ANSWER_NOW));
+                }
+                let sent = self.privacy.outgoing_request(&req);
+                let estimate =
+                    compact::estimate_tokens(&sent) + u64::from(limits.max_output_tokens);
+                (sent, estimate)
             };
-            if force {
-                req.messages.push(Message::user(prompts::ANSWER_NOW));
+            let (mut sent, mut estimate) = request(force, must_call);
+            // No room for another call after this one: this one is the answer (no tools), so
+            // the budget never ends an investigation with nothing to say.
+            if !force && total(&usage) + 2 * estimate > limits.token_budget {
+                force = true;
+                must_call = false;
+                budget_forced = true;
+                (sent, estimate) = request(true, false);
             }
-            let sent = self.privacy.outgoing_request(&req);
-            let estimate = compact::estimate_tokens(&sent) + u64::from(limits.max_output_tokens);
             if total(&usage) + estimate > limits.token_budget {
                 stop = StopReason::Budget;
                 break;
@@ -346,6 +360,8 @@ impl Investigator {
                     StopReason::Answered
                 } else if state.refuse_tools {
                     StopReason::InvalidCalls
+                } else if budget_forced {
+                    StopReason::Budget
                 } else {
                     StopReason::StepLimit
                 };
@@ -528,9 +544,10 @@ fn not_checked(
         StopReason::StepLimit => {
             out.push("the investigation stopped at the step limit before the model finished".into())
         }
-        StopReason::Budget => {
-            out.push("the investigation stopped at the token budget before the model finished".into())
-        }
+        StopReason::Budget => out.push(
+            "the token budget ran out: the model answered with what it had (or could not answer)"
+                .into(),
+        ),
         StopReason::InvalidCalls => out
             .push("the model's tool calls were refused (invalid arguments twice); it answered without them".into()),
     }

@@ -260,6 +260,48 @@ async fn the_token_budget_stops_the_loop_before_the_call_that_would_overrun_it()
 }
 
 #[tokio::test]
+async fn when_the_budget_leaves_room_for_one_more_call_it_is_the_answer() {
+    // A model that calls a tool whenever tools are offered, and answers when none are.
+    let p = Arc::new(ScriptedProvider::new().rule(false, |req| {
+        let usage = Usage {
+            input_tokens: 2_000,
+            output_tokens: 0,
+        };
+        Some(Ok(if req.tools.is_empty() {
+            response(Message::assistant("final answer"), usage, "m")
+        } else {
+            response(
+                calls_message(vec![("describe", json!({"kind": "Pod", "name": "a"}))]),
+                usage,
+                "m",
+            )
+        }))
+    }));
+    let limits = Limits {
+        token_budget: 4_500,
+        max_output_tokens: 1_000,
+        ..Limits::default()
+    };
+    let t = crate::investigate(p.clone(), tools(), "q", &[hyp()], Privacy::new(), limits)
+        .await
+        .unwrap();
+    let reqs = p.requests.lock().unwrap();
+    let e: Vec<u64> = reqs
+        .iter()
+        .map(|r| crate::compact::estimate_tokens(r) + 1_000)
+        .collect();
+    // Call 1 left room for two; after it (2000 used) call 2 and a third would not fit, so
+    // call 2 is the answer, without tools.
+    assert!(2 * e[0] <= 4_500, "{e:?}");
+    assert_eq!(reqs.len(), 2, "{e:?}");
+    assert!(!reqs[0].tools.is_empty());
+    assert!(reqs[1].tools.is_empty(), "the last call offers no tools");
+    assert_eq!(t.answer, "final answer");
+    assert_eq!(t.stop, StopReason::Budget);
+    assert_eq!(t.steps[0].tool_calls.len(), 1);
+}
+
+#[tokio::test]
 async fn a_budget_smaller_than_the_first_request_makes_no_call() {
     let p = Arc::new(ScriptedProvider::new().then_say("never"));
     let limits = Limits {

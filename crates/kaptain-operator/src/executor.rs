@@ -119,6 +119,34 @@ impl Controller {
         Ok(true)
     }
 
+    /// A transient denial (a rate limit, a cool-down, an open breaker): recorded once per rule
+    /// (metric, decision, Event); the action stays in its phase and is tried again later.
+    async fn defer(
+        &mut self,
+        a: &HealingAction,
+        d: &Decision,
+        rule: &str,
+        why: String,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let recorded = a
+            .status
+            .as_ref()
+            .and_then(|s| s.decision.as_ref())
+            .and_then(|v| v.rule.as_deref());
+        if recorded == Some(rule) {
+            return Ok(());
+        }
+        self.metrics.rejected(rule);
+        let mut a = a.clone();
+        if let Some(s) = a.status.as_mut() {
+            s.decision = Some(d.verdict(now));
+        }
+        self.step(&a, None, why, Level::Normal, "HealingDeferred", now)
+            .await?;
+        Ok(())
+    }
+
     /// Step 1–4 for an Approved action.
     pub(crate) async fn execute(&mut self, r: &mut Round<'_>, a: HealingAction) -> Result<()> {
         let mode = r.mode(&a.spec);
@@ -148,27 +176,8 @@ impl Controller {
         match &d {
             Decision::Allow { dry_run: false } => {}
             Decision::Deny { rule, reason } if rule.is_transient() => {
-                let changed = st
-                    .decision
-                    .as_ref()
-                    .is_none_or(|v| v.rule.as_deref() != Some(rule.as_str()));
-                if changed {
-                    self.metrics.rejected(rule.as_str());
-                    let mut a = a.clone();
-                    if let Some(s) = a.status.as_mut() {
-                        s.decision = Some(d.verdict(r.now));
-                    }
-                    self.step(
-                        &a,
-                        None,
-                        format!("approved, deferred ({rule}): {reason}"),
-                        Level::Normal,
-                        "HealingDeferred",
-                        r.now,
-                    )
-                    .await?;
-                }
-                return Ok(());
+                let why = format!("approved, deferred ({rule}): {reason}");
+                return self.defer(&a, &d, rule.as_str(), why, r.now).await;
             }
             other => {
                 let rule = other.rule().unwrap_or(SafetyRule::NoPolicy);
@@ -362,27 +371,8 @@ impl Controller {
         match &d {
             Decision::Allow { dry_run: false } => {}
             Decision::Deny { rule, reason } if rule.is_transient() => {
-                if st
-                    .decision
-                    .as_ref()
-                    .is_none_or(|v| v.rule.as_deref() != Some(rule.as_str()))
-                {
-                    self.metrics.rejected(rule.as_str());
-                    let mut a = a.clone();
-                    if let Some(s) = a.status.as_mut() {
-                        s.decision = Some(d.verdict(r.now));
-                    }
-                    self.step(
-                        &a,
-                        None,
-                        format!("resumed after a restart, deferred ({rule}): {reason}"),
-                        Level::Normal,
-                        "HealingDeferred",
-                        r.now,
-                    )
-                    .await?;
-                }
-                return Ok(());
+                let why = format!("resumed after a restart, deferred ({rule}): {reason}");
+                return self.defer(&a, &d, rule.as_str(), why, r.now).await;
             }
             other => {
                 let rule = other.rule().unwrap_or(SafetyRule::NoPolicy);

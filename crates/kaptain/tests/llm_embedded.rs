@@ -177,7 +177,12 @@ fn smollm2_investigates_the_broken_shop_with_valid_tool_calls() {
             "a valid call is run (it may fail on a missing object, never be refused): {call}"
         );
     }
-    assert_eq!(t["stop"], "answered", "{t}");
+    // Answered by the model's choice, or as the last call the step limit or the token budget
+    // left room for (a call without tools): either way an answer, never an empty stop.
+    assert!(
+        ["answered", "step-limit", "budget"].contains(&t["stop"].as_str().unwrap_or_default()),
+        "{t}"
+    );
     let answer = t["answer"].as_str().expect("answer");
     assert!(!answer.trim().is_empty(), "the model answered: {t}");
 
