@@ -10,7 +10,9 @@ use jiff::Timestamp;
 use kaptain_analyze::Check;
 use kaptain_engine::scan;
 use kaptain_heal::crd::{HealingAction, HealingActionSpec, Phase, Policy, PolicyKind};
-use kaptain_heal::guard::{ActionRecord, Decision, GuardContext, SafetyConfig, evaluate};
+use kaptain_heal::guard::{
+    ActionRecord, CircuitBreaker, Decision, GuardContext, SafetyConfig, evaluate,
+};
 use kaptain_heal::planner::{PlanInput, observe, plan};
 use kaptain_index::ClusterIndex;
 use kaptain_model::{Finding, ObjectRef};
@@ -221,19 +223,7 @@ impl Controller {
         spec: &HealingActionSpec,
         approved_by: Option<&str>,
     ) -> Decision {
-        let facts = observe(r.idx, spec);
-        evaluate(
-            &GuardContext {
-                now: r.now,
-                config: r.safety,
-                policy: r.policy(spec).map(|p| &p.spec),
-                history: &r.history,
-                breaker: &self.state.breaker,
-                facts: &facts,
-                approved_by,
-            },
-            spec,
-        )
+        self.judge(r, spec, approved_by, &r.history, &self.state.breaker)
     }
 
     /// The guard's decision on an action that already started (found Executing after a
@@ -245,7 +235,6 @@ impl Controller {
         spec: &HealingActionSpec,
         approved_by: Option<&str>,
     ) -> Decision {
-        let facts = observe(r.idx, spec);
         let history: Vec<ActionRecord> = r
             .history
             .iter()
@@ -257,13 +246,26 @@ impl Controller {
         if breaker.probe.as_deref() == Some(spec.idempotency_key.as_str()) {
             breaker.probe = None;
         }
+        self.judge(r, spec, approved_by, &history, &breaker)
+    }
+
+    /// The guard over `spec` with the index's facts and the given history and breaker.
+    fn judge(
+        &self,
+        r: &Round,
+        spec: &HealingActionSpec,
+        approved_by: Option<&str>,
+        history: &[ActionRecord],
+        breaker: &CircuitBreaker,
+    ) -> Decision {
+        let facts = observe(r.idx, spec);
         evaluate(
             &GuardContext {
                 now: r.now,
                 config: r.safety,
                 policy: r.policy(spec).map(|p| &p.spec),
-                history: &history,
-                breaker: &breaker,
+                history,
+                breaker,
                 facts: &facts,
                 approved_by,
             },
