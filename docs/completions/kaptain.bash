@@ -1471,7 +1471,7 @@ _kaptain() {
             return 0
             ;;
         kaptain__subcmd__serve)
-            opts="-h --listen --kubeconfig --context --all-contexts --in-cluster --database-url --secret-key-file --no-auth --oidc-issuer --oidc-audience --oidc-jwks-url --oidc-role-claim --oidc-allow-http-jwks --oidc-default-role --operator-namespace --workers --tls-cert --tls-key --log --log-format --help"
+            opts="-h --listen --kubeconfig --context --all-contexts --in-cluster --database-url --secret-key-file --no-auth --oidc-issuer --oidc-audience --oidc-jwks-url --oidc-role-claim --oidc-allow-http-jwks --oidc-default-role --operator-namespace --workers --tls-cert --tls-key --auth-throttle --log --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1530,6 +1530,10 @@ _kaptain() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth-throttle)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -190,6 +190,7 @@ complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l operator-names
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l workers -d 'Diagnose runs executed at once' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (with --tls-key). The console\'s cookie is then `Secure`, and responses carry HSTS' -r -F
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
+complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l auth-throttle -d 'Failed authentications a client address may have per second, minute or hour before it is refused with 429 (and Retry-After) for the rest of the window: N/s, N/m or N/h' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l log -d 'Log filter (tracing\'s EnvFilter syntax; RUST_LOG overrides)' -r
 complete -c kaptain -n "__fish_kaptain_using_subcommand serve" -l log-format -d 'Log lines as text, or as one JSON object per line' -r -f -a "text\t''
 json\t''"

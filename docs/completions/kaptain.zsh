@@ -340,6 +340,7 @@ _arguments "${_arguments_options[@]}" : \
 '--workers=[Diagnose runs executed at once]:N:_default' \
 '--tls-cert=[Serve HTTPS with this PEM certificate chain (with --tls-key). The console'\''s cookie is then \`Secure\`, and responses carry HSTS]:FILE:_files' \
 '--tls-key=[The PEM private key of --tls-cert]:FILE:_files' \
+'--auth-throttle=[Failed authentications a client address may have per second, minute or hour before it is refused with 429 (and Retry-After) for the rest of the window\: N/s, N/m or N/h]:N/UNIT:_default' \
 '--log=[Log filter (tracing'\''s EnvFilter syntax; RUST_LOG overrides)]:FILTER:_default' \
 '--log-format=[Log lines as text, or as one JSON object per line]:FORMAT:(text json)' \
 '(--context)--all-contexts[Watch every context of the kubeconfig]' \

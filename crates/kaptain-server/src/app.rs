@@ -18,7 +18,7 @@ use crate::metrics;
 
 /// The application with every route and middleware.
 pub fn router(state: AppState) -> Router {
-    let (api_routes, openapi) = api::router().split_for_parts();
+    let (api_routes, openapi) = api::parts();
     let spec = serde_json::to_string(&openapi).unwrap_or_else(|e| {
         tracing::error!("serializing the OpenAPI document: {e}");
         "{}".to_owned()

@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub workers: usize,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<crate::listen::TlsFiles>,
+    /// Failed authentications a client address may have before it gets 429.
+    pub auth_throttle: crate::auth::throttle::ThrottleLimit,
 }
 
 /// Why the server could not start or stopped.
@@ -95,7 +97,9 @@ impl Server {
                 Some(c) => Some(Arc::new(Oidc::new(c.clone()).await?)),
                 None => None,
             };
-            Auth::new(store.clone(), oidc)
+            Auth::new(store.clone(), oidc).with_throttle(
+                crate::auth::throttle::Throttle::with_limit(opts.auth_throttle),
+            )
         };
         let events = crate::feed::channel(&hub, 1024);
         let state = AppState {

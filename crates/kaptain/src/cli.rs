@@ -636,6 +636,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Failed authentications a client address may have per second, minute or hour before
+    /// it is refused with 429 (and Retry-After) for the rest of the window: N/s, N/m or N/h.
+    #[arg(long, value_name = "N/UNIT", default_value = "10/m")]
+    pub auth_throttle: kaptain_server::auth::throttle::ThrottleLimit,
     /// Log filter (tracing's EnvFilter syntax; RUST_LOG overrides).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log: String,

@@ -78,5 +78,6 @@ fn options(a: &ServeArgs) -> Result<ServeOptions, String> {
             }),
             _ => None,
         },
+        auth_throttle: a.auth_throttle,
     })
 }

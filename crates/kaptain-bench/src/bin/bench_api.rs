@@ -419,6 +419,7 @@ async fn bench(
         operator_namespace: "kaptain-system".into(),
         workers: 1,
         tls: None,
+        auth_throttle: Default::default(),
     };
     let server = Server::build(&opts, LiveConfig::default()).await?;
     let store = server.state.store.clone();

@@ -162,7 +162,58 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(ask::routes())
 }
 
+/// The API's routes and their OpenAPI document, with what the authentication middleware adds
+/// to every authenticated operation documented (see [`document_throttle`]).
+pub fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut openapi) = router().split_for_parts();
+    document_throttle(&mut openapi);
+    (routes, openapi)
+}
+
 /// The OpenAPI document, as committed in `docs/openapi.json` (checked for drift by a test).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    router().split_for_parts().1
+    parts().1
+}
+
+/// Every operation that can answer 401 can also answer 429: the authentication middleware
+/// refuses an address after too many failed authentications (`--auth-throttle`), with a
+/// `Retry-After` header, before any handler runs.
+fn document_throttle(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{HeaderBuilder, RefOr};
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            let Some(RefOr::T(unauthorized)) = responses.get("401") else {
+                continue;
+            };
+            let mut throttled = unauthorized.clone();
+            throttled.description =
+                "Too many failed authentications from this client address; retry after the seconds in Retry-After"
+                    .to_owned();
+            throttled.headers.insert(
+                "Retry-After".to_owned(),
+                RefOr::T(
+                    HeaderBuilder::new()
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(1)),
+                        ))
+                        .description(Some("Seconds until the address may authenticate again"))
+                        .build(),
+                ),
+            );
+            responses
+                .entry("429".to_owned())
+                .or_insert(RefOr::T(throttled));
+        }
+    }
 }

@@ -33,6 +33,57 @@ pub enum AuditFailure {
     Suppress,
 }
 
+/// How many failed authentications an address may have, and in what window
+/// (`kaptain serve --auth-throttle 10/m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimit {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl Default for ThrottleLimit {
+    fn default() -> Self {
+        ThrottleLimit {
+            limit: LIMIT,
+            window: WINDOW,
+        }
+    }
+}
+
+impl std::str::FromStr for ThrottleLimit {
+    type Err = String;
+
+    /// `N/s`, `N/m` or `N/h` (N ≥ 1 failures per second, minute or hour).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("`{s}` is not N/s, N/m or N/h (failures per second, minute or hour; e.g. 10/m)")
+        };
+        let (n, unit) = s.trim().split_once('/').ok_or_else(bad)?;
+        let limit: u32 = n.trim().parse().map_err(|_| bad())?;
+        if limit == 0 {
+            return Err(format!("`{s}`: the limit must be at least 1"));
+        }
+        let window = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        Ok(ThrottleLimit { limit, window })
+    }
+}
+
+impl std::fmt::Display for ThrottleLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.window.as_secs() {
+            1 => "s",
+            3600 => "h",
+            _ => "m",
+        };
+        write!(f, "{}/{unit}", self.limit)
+    }
+}
+
 /// Failed authentications per client address.
 #[derive(Debug)]
 pub struct Throttle {
@@ -54,6 +105,10 @@ impl Throttle {
             window,
             windows: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn with_limit(limit: ThrottleLimit) -> Self {
+        Throttle::new(limit.limit, limit.window)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Window>> {
@@ -107,6 +162,20 @@ impl Throttle {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn limits_parse_as_failures_per_unit_and_print_back() {
+        for (text, limit, secs) in [("10/m", 10, 60), ("3/s", 3, 1), (" 500 / h ", 500, 3600)] {
+            let l: ThrottleLimit = text.parse().unwrap();
+            assert_eq!((l.limit, l.window.as_secs()), (limit, secs), "{text}");
+            assert_eq!(l.to_string().parse::<ThrottleLimit>().unwrap(), l);
+        }
+        for bad in ["10", "0/m", "-1/m", "10/d", "x/m", ""] {
+            let e = bad.parse::<ThrottleLimit>().unwrap_err();
+            assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        }
+        assert_eq!(ThrottleLimit::default().to_string(), "10/m");
+    }
 
     #[test]
     fn an_address_is_throttled_after_the_limit_until_its_window_ends() {

@@ -61,6 +61,7 @@ pub fn serve_options(dir: &Path, clusters: Vec<ClusterSource>) -> ServeOptions {
         operator_namespace: "kaptain-system".into(),
         workers: 1,
         tls: None,
+        auth_throttle: Default::default(),
     }
 }
 
