@@ -166,12 +166,12 @@ mod tests {
     #[test]
     fn limits_parse_as_failures_per_unit_and_print_back() {
         for (text, limit, secs) in [("10/m", 10, 60), ("3/s", 3, 1), (" 500 / h ", 500, 3600)] {
-            let l: ThrottleLimit = text.parse().unwrap();
+            let l: ThrottleLimit = text.parse().expect(text);
             assert_eq!((l.limit, l.window.as_secs()), (limit, secs), "{text}");
-            assert_eq!(l.to_string().parse::<ThrottleLimit>().unwrap(), l);
+            assert_eq!(l.to_string().parse::<ThrottleLimit>(), Ok(l));
         }
         for bad in ["10", "0/m", "-1/m", "10/d", "x/m", ""] {
-            let e = bad.parse::<ThrottleLimit>().unwrap_err();
+            let e = bad.parse::<ThrottleLimit>().expect_err(bad);
             assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
         }
         assert_eq!(ThrottleLimit::default().to_string(), "10/m");
