@@ -73,7 +73,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rendered = p.render_prompt(&req)?;
     // One warm-up run (page cache, allocator), then the measured one.
     p.generate(&req, 0, &mut |_| {})?;
+    // The whole prompt is processed again, not taken from the KV cache of the warm-up.
+    p.forget_cached();
     let (r, st) = p.generate(&req, 0, &mut |_| {})?;
+    assert_eq!(st.cached_prompt_tokens, 0);
     let steps = st.generated_tokens.saturating_sub(1).max(1) as f64;
     let tps = steps / st.generation_time.as_secs_f64().max(1e-9);
 
@@ -102,6 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_tokens: Some(64),
         ..ChatRequest::default()
     };
+    p.forget_cached();
     let (call, cst) = p.generate(&call_req, 0, &mut |_| {})?;
     let mask_ms = cst.mask_time.as_secs_f64() * 1000.0 / cst.mask_steps.max(1) as f64;
     let call_tps = cst.generated_tokens as f64

@@ -216,6 +216,23 @@ fn map_strings(v: &Value, f: &dyn Fn(&str) -> String) -> Value {
     }
 }
 
+impl Privacy {
+    /// The privacy `settings` ask for: `secrets` are always masked; `names` are anonymized
+    /// when [`wanted`].
+    pub fn for_settings(
+        settings: &ProviderSettings,
+        names: Vec<crate::NamedObject>,
+        secrets: Vec<String>,
+    ) -> Privacy {
+        let p = Privacy::new().with_secrets(secrets);
+        if wanted(settings) {
+            p.with_anonymizer(Anonymizer::new(names))
+        } else {
+            p
+        }
+    }
+}
+
 /// Whether names are anonymized for `settings`: the `anonymize` setting when given; otherwise
 /// on for cloud providers (OpenAI, Anthropic, any OpenAI-compatible server not on this
 /// machine) and off for Ollama, the embedded model and a server on loopback.

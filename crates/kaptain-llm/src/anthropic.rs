@@ -342,6 +342,7 @@ impl Provider for Anthropic {
             native_tools: true,
             constrained: false,
             streaming: true,
+            context_tokens: None,
         }
     }
 

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::anonymize::Privacy;
+use crate::focus::Focus;
 use crate::{
     ChatRequest, LlmError, Message, Provider, ToolBox, ToolCall, ToolChoice, ToolSpec, Usage,
     arguments, compact, prompts,
@@ -115,6 +116,17 @@ impl Default for Limits {
             max_tool_bytes: 8 * 1024,
             max_output_tokens: 1024,
         }
+    }
+}
+
+impl Limits {
+    /// The default limits with `settings`' `max_tokens` capping each call's output.
+    pub fn for_settings(settings: &crate::config::ProviderSettings) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(m) = settings.max_tokens {
+            limits.max_output_tokens = m.max(1);
+        }
+        limits
     }
 }
 
@@ -268,10 +280,16 @@ impl Investigator {
         hypotheses: &[Hypothesis],
     ) -> Result<Transcript, LlmError> {
         let started = Instant::now();
-        let specs = self.tools.specs();
+        // A model with a small context gets the root causes the question names first, fewer
+        // of them, and lean tools.
+        let focus = Focus::for_context(self.provider.capabilities().context_tokens);
+        let hypotheses = &focus.hypotheses(question, hypotheses)[..];
+        let specs = focus.tools(self.tools.specs(), self.tools.essentials());
         let offered: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let mut msgs = vec![Message::system(prompts::investigator_system(
-            hypotheses, &offered,
+            hypotheses,
+            &offered,
+            focus.max_evidence,
         ))];
         msgs.extend(self.history.iter().cloned());
         msgs.push(Message::user(question));
@@ -297,7 +315,10 @@ impl Investigator {
             let request = |force: bool, must_call: bool| {
                 let mut req = ChatRequest {
                     messages: msgs.clone(),
-                    tools: if force { Vec::new() } else { specs.clone() },
+                    // Offered even when no call may be made (`none`): the prompt then starts
+                    // as the earlier steps' did, and a model that caches prompt prefixes (the
+                    // embedded runtime, llama.cpp, hosted APIs) reads only what is new.
+                    tools: specs.clone(),
                     tool_choice: if force {
                         ToolChoice::None
                     } else if must_call {

@@ -180,7 +180,7 @@ async fn no_real_name_is_ever_sent() {
 async fn the_step_limit_forces_an_answer_without_tools() {
     // A model that always wants another call.
     let p = Arc::new(ScriptedProvider::new().rule(false, |req| {
-        Some(Ok(if req.tools.is_empty() {
+        Some(Ok(if req.tool_choice == crate::ToolChoice::None {
             response(
                 Message::assistant("best guess, out of steps"),
                 Usage::default(),
@@ -206,7 +206,11 @@ async fn the_step_limit_forces_an_answer_without_tools() {
     assert_eq!(p.calls(), 3);
     assert_eq!(tb.calls.lock().unwrap().len(), 2);
     let reqs = p.requests.lock().unwrap();
-    assert!(!reqs[1].tools.is_empty() && reqs[2].tools.is_empty());
+    // The last call may not call a tool; it is offered the same tools as the others (the
+    // same prompt prefix).
+    assert_eq!(reqs[1].tools, reqs[2].tools);
+    assert!(!reqs[2].tools.is_empty());
+    assert_eq!(reqs[1].tool_choice, crate::ToolChoice::Auto);
     assert_eq!(reqs[2].tool_choice, crate::ToolChoice::None);
     assert!(
         reqs[2]
@@ -261,13 +265,13 @@ async fn the_token_budget_stops_the_loop_before_the_call_that_would_overrun_it()
 
 #[tokio::test]
 async fn when_the_budget_leaves_room_for_one_more_call_it_is_the_answer() {
-    // A model that calls a tool whenever tools are offered, and answers when none are.
+    // A model that calls a tool whenever it may, and answers when it may not.
     let p = Arc::new(ScriptedProvider::new().rule(false, |req| {
         let usage = Usage {
             input_tokens: 2_000,
             output_tokens: 0,
         };
-        Some(Ok(if req.tools.is_empty() {
+        Some(Ok(if req.tool_choice == crate::ToolChoice::None {
             response(Message::assistant("final answer"), usage, "m")
         } else {
             response(
@@ -295,7 +299,11 @@ async fn when_the_budget_leaves_room_for_one_more_call_it_is_the_answer() {
     assert!(2 * e[0] <= 4_500, "{e:?}");
     assert_eq!(reqs.len(), 2, "{e:?}");
     assert!(!reqs[0].tools.is_empty());
-    assert!(reqs[1].tools.is_empty(), "the last call offers no tools");
+    assert_eq!(
+        reqs[1].tool_choice,
+        crate::ToolChoice::None,
+        "the last call may call no tool"
+    );
     assert_eq!(t.answer, "final answer");
     assert_eq!(t.stop, StopReason::Budget);
     assert_eq!(t.steps[0].tool_calls.len(), 1);
@@ -437,7 +445,7 @@ async fn invalid_arguments_go_back_once_then_are_refused() {
     assert_eq!(t.tools_called()[1].outcome, "refused");
     assert!(tb.calls.lock().unwrap().is_empty());
     let reqs = p.requests.lock().unwrap();
-    assert!(reqs[2].tools.is_empty());
+    assert_eq!(reqs[2].tool_choice, crate::ToolChoice::None);
     assert!(tool_messages(&reqs[2])[1].content.contains("refused"));
     assert_eq!(t.answer, "without tools");
 }

@@ -24,6 +24,7 @@ pub mod config_file;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod explain;
+pub mod focus;
 mod http;
 pub mod investigate;
 #[cfg(test)]

@@ -463,6 +463,7 @@ impl Provider for OpenAiCompat {
             native_tools: true,
             constrained: false,
             streaming: true,
+            context_tokens: None,
         }
     }
 

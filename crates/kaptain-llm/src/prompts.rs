@@ -6,7 +6,11 @@
 use crate::investigate::Hypothesis;
 
 /// The investigator's system prompt: rules, then the deterministic root causes (as data).
-pub fn investigator_system(hypotheses: &[Hypothesis], tools: &[String]) -> String {
+pub fn investigator_system(
+    hypotheses: &[Hypothesis],
+    tools: &[String],
+    max_evidence: usize,
+) -> String {
     let mut s = String::from(
         "You are Kaptain's investigator for a Kubernetes cluster. You answer one question using \
 Kaptain's tools.\n\
@@ -43,7 +47,7 @@ line starting \"Not checked:\" that says what you did not look at.\n",
             h.object,
             h.summary
         ));
-        for e in h.evidence.iter().take(MAX_EVIDENCE) {
+        for e in h.evidence.iter().take(max_evidence) {
             s.push_str(&format!("   evidence: {e}\n"));
         }
     }

@@ -162,6 +162,11 @@ pub struct Capabilities {
     pub constrained: bool,
     /// Streamed text deltas.
     pub streaming: bool,
+    /// The model's context window in tokens, when the provider knows it (the embedded
+    /// runtime does; hosted APIs do not say). A small one gets a smaller investigation
+    /// prompt (see [`crate::focus`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u32>,
 }
 
 /// Why a provider call failed; one clear line each.
@@ -221,6 +226,11 @@ pub trait Provider: Send + Sync {
 #[async_trait::async_trait]
 pub trait ToolBox: Send + Sync {
     fn specs(&self) -> Vec<ToolSpec>;
+    /// The tools worth offering a model with a small context window, a subset of
+    /// [`ToolBox::specs`] (default: all of them).
+    fn essentials(&self) -> Vec<ToolSpec> {
+        self.specs()
+    }
     /// Runs `name` with `args`; the result as JSON, or an error line the model may read.
     async fn call(&self, name: &str, args: Value) -> Result<Value, String>;
 }

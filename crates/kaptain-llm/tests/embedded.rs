@@ -580,3 +580,54 @@ fn settings_build_the_embedded_provider() {
     let q = build(&s).expect("builds").expect("a provider");
     assert_eq!(p.model(), q.model());
 }
+
+/// The next step of a conversation (the same prompt with the call and its result appended)
+/// feeds only what is new: the KV cache of the step before is kept. Its answer is the one
+/// the whole prompt fed afresh gives.
+#[test]
+fn the_next_step_of_a_conversation_is_fed_from_where_it_differs() {
+    // Its own copy of the weights: no other test's call can come between these.
+    let p = EmbeddedProvider::load(&model_file(), EmbeddedOptions::default()).expect("loads");
+    let first = ChatRequest {
+        messages: question(),
+        tools: tools(),
+        tool_choice: ToolChoice::Required,
+        max_tokens: Some(64),
+        ..ChatRequest::default()
+    };
+    let (r, s1) = p.generate(&first, 0, &mut |_| {}).expect("a call");
+    assert_eq!(s1.cached_prompt_tokens, 0, "nothing cached yet");
+    let call = r.message.tool_calls.first().expect("a tool call").clone();
+    let mut messages = question();
+    messages.push(Message {
+        tool_calls: vec![call.clone()],
+        ..Message::assistant("")
+    });
+    messages.push(Message::tool_result(
+        &call,
+        r#"{"root_cause": "ConfigMap shop/checkout-config does not exist", "pods": 3}"#,
+    ));
+    // The answer step: the same tools shown, none callable.
+    let next = ChatRequest {
+        messages,
+        tools: tools(),
+        tool_choice: ToolChoice::None,
+        max_tokens: Some(40),
+        ..ChatRequest::default()
+    };
+    let (warm, s2) = p.generate(&next, 0, &mut |_| {}).expect("an answer");
+    assert!(
+        s2.cached_prompt_tokens >= s1.prompt_tokens - 1
+            && s2.cached_prompt_tokens < s2.prompt_tokens,
+        "the first step's prompt ({} tokens) is reused: {} of {} cached",
+        s1.prompt_tokens,
+        s2.cached_prompt_tokens,
+        s2.prompt_tokens
+    );
+    assert!(warm.message.tool_calls.is_empty(), "no call under `none`");
+    p.forget_cached();
+    let (cold, s3) = p.generate(&next, 0, &mut |_| {}).expect("an answer");
+    assert_eq!(s3.cached_prompt_tokens, 0);
+    assert_eq!(s3.prompt_tokens, s2.prompt_tokens);
+    assert_eq!(warm.message.content, cold.message.content);
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use kaptain_engine::tools::{EngineToolBox, LiveHost, investigation_inputs};
 use kaptain_llm::config::{LlmSettings, ProviderSettings, Task};
 use kaptain_llm::{
-    Anonymizer, CallObserver, CallRecord, Investigator, Observed, Privacy, Provider, Transcript,
+    CallObserver, CallRecord, Investigator, Limits, Observed, Privacy, Provider, Transcript,
 };
 use kaptain_store::{NewAudit, Store};
 use serde::Serialize;
@@ -163,15 +163,13 @@ pub async fn investigate(
         state.operator_namespace.clone(),
     ));
     let inputs = investigation_inputs(host.as_ref(), &caller, Some(cluster));
-    let mut privacy = Privacy::new().with_secrets(inputs.secrets);
-    if kaptain_llm::anonymize::wanted(settings) {
-        privacy = privacy.with_anonymizer(Anonymizer::new(inputs.names));
-    }
+    let privacy = Privacy::for_settings(settings, inputs.names, inputs.secrets);
     let recorder = Arc::new(Recorder::new(state.metrics.clone()));
     let observed = Observed::wrap(provider, recorder.clone());
     let tools = Arc::new(EngineToolBox::new(host, caller));
     let result = Investigator::new(observed, tools)
         .with_privacy(privacy)
+        .with_limits(Limits::for_settings(settings))
         .ask(question, &inputs.hypotheses)
         .await;
     let calls = recorder.take();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use kaptain_llm::config::{ProviderSettings, Task};
 use kaptain_llm::explain::{ExplainCache, Explanation, explain_cached};
-use kaptain_llm::{Hypothesis, NamedObject, Provider};
+use kaptain_llm::{Hypothesis, NamedObject, Privacy, Provider};
 use kaptain_model::Report;
 
 use crate::cli::Format;
@@ -62,7 +62,7 @@ pub fn explain_all(
     settings: &ProviderSettings,
     cache: Option<&ExplainCache>,
 ) -> (BTreeMap<String, Explanation>, Vec<String>) {
-    let privacy = llm_setup::privacy(settings, names_of(reports), Vec::new());
+    let privacy = Privacy::for_settings(settings, names_of(reports), Vec::new());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

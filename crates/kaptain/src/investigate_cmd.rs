@@ -18,7 +18,7 @@ use kaptain_engine::tools::{
 };
 use kaptain_index::LabelSelector;
 use kaptain_llm::config::{ProviderSettings, Task};
-use kaptain_llm::{Investigator, Limits, Provider, StopReason, Transcript};
+use kaptain_llm::{Investigator, Limits, Privacy, Provider, StopReason, Transcript};
 use kaptain_model::{Report, Severity, SourceKind};
 use kaptain_sources::live::{self, ClusterSource, LiveOptions, Timeouts};
 
@@ -126,15 +126,11 @@ pub fn investigator(
     provider: Arc<dyn Provider>,
     settings: &ProviderSettings,
 ) -> Investigator {
-    let privacy = llm_setup::privacy(settings, s.inputs.names.clone(), s.inputs.secrets.clone());
+    let privacy = Privacy::for_settings(settings, s.inputs.names.clone(), s.inputs.secrets.clone());
     let tools = Arc::new(EngineToolBox::new(s.host.clone(), s.caller.clone()));
-    let mut limits = Limits::default();
-    if let Some(m) = settings.max_tokens {
-        limits.max_output_tokens = m.max(1);
-    }
     Investigator::new(provider, tools)
         .with_privacy(privacy)
-        .with_limits(limits)
+        .with_limits(Limits::for_settings(settings))
 }
 
 /// `kaptain ask`'s investigator path: `Some(exit code)` when the investigator answered;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kaptain_llm::config::{LlmSettings, ProviderSettings, Task};
-use kaptain_llm::{Anonymizer, CallObserver, CallRecord, NamedObject, Observed, Privacy, Provider};
+use kaptain_llm::{CallObserver, CallRecord, Observed, Provider};
 
 /// The LLM settings: the config file's `llm:` section (`$KAPTAIN_CONFIG`, else the default
 /// file when it exists), with the environment's `KAPTAIN_LLM_*` over its defaults — the same
@@ -52,17 +52,6 @@ pub fn actor() -> String {
 
 /// The one line printed when a command needs an LLM and none is configured.
 pub const NOT_CONFIGURED: &str = "no LLM is configured: set `llm.provider` in ~/.config/kaptain/config.yaml or KAPTAIN_LLM_PROVIDER (see `kaptain llm test`)";
-
-/// What is done to everything sent: Secret values and credentials removed always; names
-/// replaced when the settings ask for it (by default for cloud providers).
-pub fn privacy(s: &ProviderSettings, names: Vec<NamedObject>, secrets: Vec<String>) -> Privacy {
-    let p = Privacy::new().with_secrets(secrets);
-    if kaptain_llm::anonymize::wanted(s) {
-        p.with_anonymizer(Anonymizer::new(names))
-    } else {
-        p
-    }
-}
 
 /// Records each LLM call as a `tracing` event (target `kaptain::llm`).
 struct TraceCalls {

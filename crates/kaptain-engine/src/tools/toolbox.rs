@@ -20,6 +20,17 @@ use super::scrub_text;
 
 /// The one tool that may lead to a change (through the safety guard).
 pub const PROPOSE: &str = "propose_action";
+/// The tools a model with a small context window is offered: those that confirm or refute a
+/// root cause on one object, the findings, and the proposal (when the caller may propose).
+pub const ESSENTIALS: &[&str] = &[
+    "why",
+    "describe",
+    "events",
+    "logs",
+    "get_resource",
+    "list_findings",
+    PROPOSE,
+];
 /// Root causes handed to a model as hypotheses, at most.
 pub const MAX_HYPOTHESES: usize = 12;
 
@@ -76,6 +87,13 @@ impl kaptain_llm::ToolBox for EngineToolBox {
                 description: t.description().to_string(),
                 parameters: Value::Object(t.input_schema()),
             })
+            .collect()
+    }
+
+    fn essentials(&self) -> Vec<ToolSpec> {
+        self.specs()
+            .into_iter()
+            .filter(|t| ESSENTIALS.contains(&t.name.as_str()))
             .collect()
     }
 

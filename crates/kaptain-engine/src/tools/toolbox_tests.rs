@@ -91,8 +91,25 @@ fn specs_are_the_read_only_tools_plus_propose_for_an_operator() {
     let v = EngineToolBox::new(h.clone(), viewer()).specs();
     assert!(!v.iter().any(|s| s.name == "propose_action"));
     assert_eq!(v.len() + 1, op.len());
-    let ro = EngineToolBox::new(h, operator()).read_only().specs();
+    let ro = EngineToolBox::new(h.clone(), operator())
+        .read_only()
+        .specs();
     assert!(!ro.iter().any(|s| s.name == "propose_action"));
+
+    // The essentials: every one exists in the registry, and they are a subset of the specs
+    // for the same caller (a viewer gets no proposal among them either).
+    for name in super::toolbox::ESSENTIALS {
+        assert!(reg.get(name).is_some(), "{name} is not a tool");
+    }
+    let essential = |tb: EngineToolBox| -> Vec<String> {
+        tb.essentials().into_iter().map(|s| s.name).collect()
+    };
+    let op_essentials = essential(EngineToolBox::new(h.clone(), operator()));
+    assert_eq!(op_essentials.len(), super::toolbox::ESSENTIALS.len());
+    assert!(op_essentials.iter().all(|n| names.contains(&n.as_str())));
+    let v_essentials = essential(EngineToolBox::new(h, viewer()));
+    assert_eq!(v_essentials.len() + 1, op_essentials.len());
+    assert!(!v_essentials.contains(&"propose_action".to_string()));
 }
 
 #[tokio::test]
@@ -459,7 +476,7 @@ async fn a_scripted_model_that_never_stops_is_stopped() {
     let h = host_with(None);
     let p = Arc::new(ScriptedProvider::new().rule(false, |req| {
         Some(Ok(response(
-            if req.tools.is_empty() {
+            if req.tool_choice == kaptain_llm::ToolChoice::None {
                 Message::assistant("out of steps")
             } else {
                 calls_message(vec![("diagnose", json!({}))])

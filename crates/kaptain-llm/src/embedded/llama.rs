@@ -250,18 +250,19 @@ struct KvCache {
 }
 
 impl KvCache {
-    /// Appends the keys and values of positions `pos..` (`pos == 0` starts over) and
-    /// returns all of them.
+    /// Appends the keys and values of positions `pos..` (`pos == 0` starts over; a `pos`
+    /// before the end drops the cached positions from `pos` on) and returns all of them.
     fn append(&mut self, k: Tensor, v: Tensor, pos: usize) -> Result<(Tensor, Tensor)> {
         let kv = match &self.kv {
             Some((ck, cv)) if pos > 0 => {
-                if ck.dim(2)? != pos {
+                if ck.dim(2)? < pos {
                     return Err(bad(format!(
                         "position {pos} does not follow the {} cached ones",
                         ck.dim(2)?
                     )));
                 }
-                (Tensor::cat(&[ck, &k], 2)?, Tensor::cat(&[cv, &v], 2)?)
+                let (ck, cv) = (ck.narrow(2, 0, pos)?, cv.narrow(2, 0, pos)?);
+                (Tensor::cat(&[&ck, &k], 2)?, Tensor::cat(&[&cv, &v], 2)?)
             }
             None if pos > 0 => {
                 return Err(bad(format!(
@@ -397,6 +398,8 @@ pub struct Llama {
     out_norm: Tensor,
     out: QMatMul,
     rope: Rope,
+    /// The tokens whose keys and values the blocks' caches hold, in order.
+    cached: Vec<u32>,
 }
 
 impl Llama {
@@ -445,12 +448,25 @@ impl Llama {
             out,
             rope: Rope::new(s.head_dim, s.rope_base, positions)?,
             config: s,
+            cached: Vec::new(),
         };
         Ok((model, precision))
     }
 
-    /// Runs `tokens` (batch, seq) at positions `pos..`; returns the logits (batch, vocab)
-    /// of the last position. `pos == 0` starts a new sequence (the KV cache is dropped).
+    /// The tokens already in the cache: a prompt that starts with some of them needs only
+    /// its rest fed (at the position after the shared part).
+    pub fn cached(&self) -> &[u32] {
+        &self.cached
+    }
+
+    /// Forgets what the cache holds: the next call starts at position 0.
+    pub fn forget(&mut self) {
+        self.cached.clear();
+    }
+
+    /// Runs `tokens` (batch 1, seq) at positions `pos..`; returns the logits (batch, vocab)
+    /// of the last position. The cache keeps the positions before `pos` (at most
+    /// [`Llama::cached`]'s length) and drops the rest: `pos == 0` starts a new sequence.
     pub fn forward(&mut self, tokens: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, seq) = tokens.dims2()?;
         if seq == 0 || pos + seq > self.rope.positions() {
@@ -464,10 +480,20 @@ impl Llama {
         } else {
             None
         };
+        if pos > self.cached.len() {
+            return Err(bad(format!(
+                "position {pos} does not follow the {} cached tokens",
+                self.cached.len()
+            )));
+        }
+        // Until every block has its new keys and values, only the positions before `pos`
+        // are known to be cached.
+        self.cached.truncate(pos);
         let mut x = self.embed.embedding(tokens)?.to_dtype(DType::F32)?;
         for block in &mut self.blocks {
             x = block.forward(&x, pos, mask.as_ref(), &self.rope, &self.config)?;
         }
+        self.cached.extend(tokens.flatten_all()?.to_vec1::<u32>()?);
         let last = x.narrow(1, seq - 1, 1)?.squeeze(1)?.contiguous()?;
         self.out
             .forward(&rms_norm(&last, &self.out_norm, self.config.eps)?)

@@ -81,6 +81,9 @@ pub struct EmbeddedOptions {
 #[derive(Debug, Clone, Default)]
 pub struct GenStats {
     pub prompt_tokens: usize,
+    /// Of `prompt_tokens`, those already in the KV cache from the previous call (not fed
+    /// again).
+    pub cached_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// From the call to the first generated token.
     pub time_to_first_token: Duration,
@@ -285,6 +288,14 @@ impl EmbeddedProvider {
         &self.inner.stops
     }
 
+    /// Forgets the tokens in the KV cache: the next call feeds its whole prompt (benchmarks
+    /// measure prompt processing this way).
+    pub fn forget_cached(&self) {
+        if let Ok(mut m) = self.inner.model.lock() {
+            m.forget();
+        }
+    }
+
     /// The prompt the chat template makes of `req` (what the model reads).
     pub fn render_prompt(&self, req: &ChatRequest) -> Result<String, LlmError> {
         let (tools, _) = offered_tools(req)?;
@@ -376,8 +387,9 @@ impl EmbeddedProvider {
 fn offered_tools(req: &ChatRequest) -> Result<(Vec<ToolSpec>, bool), LlmError> {
     match &req.tool_choice {
         _ if req.tools.is_empty() => Ok((Vec::new(), false)),
-        ToolChoice::None => Ok((Vec::new(), false)),
-        ToolChoice::Auto => Ok((req.tools.clone(), false)),
+        // Shown, but not callable: the prompt stays the one of the steps before (whose KV
+        // cache is reused), and decoding is plain text.
+        ToolChoice::None | ToolChoice::Auto => Ok((req.tools.clone(), false)),
         ToolChoice::Required => Ok((req.tools.clone(), true)),
         ToolChoice::Named(n) => {
             let t: Vec<ToolSpec> = req.tools.iter().filter(|t| &t.name == n).cloned().collect();
@@ -453,7 +465,8 @@ impl Inner {
     ) -> Result<(ChatResponse, GenStats), LlmError> {
         let started = Instant::now();
         let (tools, required) = offered_tools(req)?;
-        let mode = if !tools.is_empty() {
+        let calls = !matches!(req.tool_choice, ToolChoice::None);
+        let mode = if !tools.is_empty() && calls {
             if required {
                 Mode::Call(tools.clone())
             } else {
@@ -496,18 +509,29 @@ impl Inner {
             .model
             .lock()
             .map_err(|_| LlmError::Model("the embedded model failed in an earlier call".into()))?;
+        // The KV cache keeps the last call's tokens: a prompt that starts with them (the next
+        // step of a conversation) is fed from where it differs. One token at least is fed,
+        // for the logits of the next one.
+        let shared = model
+            .cached()
+            .iter()
+            .zip(&prompt_ids)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(prompt_ids.len().saturating_sub(1));
         let mut run = Run {
             model,
-            pos: 0,
+            pos: shared,
             logits: Vec::new(),
             context: self.context,
             file: &self.file,
         };
         let mut stats = GenStats {
             prompt_tokens: prompt_ids.len(),
+            cached_prompt_tokens: shared,
             ..GenStats::default()
         };
-        run.feed(&prompt_ids)?;
+        run.feed(&prompt_ids[shared..])?;
         stats.prompt_time = started.elapsed();
         let mut rng = sampler::Rng::new(seed);
         let mut g = Gen {
@@ -786,6 +810,7 @@ impl Provider for EmbeddedProvider {
             native_tools: true,
             constrained: true,
             streaming: true,
+            context_tokens: u32::try_from(self.inner.context).ok(),
         }
     }
 

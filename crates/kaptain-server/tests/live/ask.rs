@@ -287,7 +287,7 @@ async fn unread_words_are_investigated_by_the_configured_model_in_api_and_consol
         model.push(openai::text(&answer));
     }
     let setting = format!(
-        "provider: openai\nbase_url: {}\nmodel: scripted\n",
+        "provider: openai\nbase_url: {}\nmodel: scripted\nmax_tokens: 333\n",
         model.base_url()
     );
     let r = call(
@@ -316,6 +316,13 @@ async fn unread_words_are_investigated_by_the_configured_model_in_api_and_consol
     let sent = model.requests();
     assert_eq!(sent.len(), 2, "two model calls");
     assert!(sent[0].text().contains(&root), "hypothesis not sent");
+    for r in &sent {
+        assert_eq!(
+            r.json()["max_tokens"],
+            333,
+            "the setting's max_tokens caps each call"
+        );
+    }
     let second = sent[1].text();
     assert!(
         second.contains("config.missing-configmap") && second.contains("api-config"),

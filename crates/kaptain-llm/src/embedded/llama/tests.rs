@@ -248,6 +248,28 @@ fn matches_reference(dtype: GgmlDType, precision: Option<Precision>, tied: bool,
     }
 }
 
+/// A second sequence that shares a prefix with the cached one is fed from where they differ:
+/// its logits match the formulas for the new sequence, and the cache says what it holds.
+#[test]
+fn a_shared_prefix_is_kept_and_the_rest_replaced() {
+    let (file, w) = model_file(GgmlDType::F32, true);
+    let (mut m, _) = load(&file, None);
+    run(&mut m, &TOKENS, 0);
+    assert_eq!(m.cached(), &TOKENS);
+    let mut other = TOKENS[..7].to_vec();
+    other.extend([2, 4, 6]);
+    let got = run(&mut m, &other[7..], 7);
+    let d = max_diff(&got, &reference(&w, &other, true));
+    assert!(d < 1e-4, "after rewinding to 7: max |diff| {d}");
+    assert_eq!(m.cached(), other.as_slice());
+    // Rewinding within what was just fed, and then following it one token at a time.
+    let got = run(&mut m, &[11], 9);
+    let mut third = other[..9].to_vec();
+    third.push(11);
+    assert!(max_diff(&got, &reference(&w, &third, true)) < 1e-4);
+    assert_eq!(m.cached(), third.as_slice());
+}
+
 #[test]
 fn f32_weights_match_the_formulas() {
     matches_reference(GgmlDType::F32, None, true, 1e-4);
@@ -286,6 +308,7 @@ fn positions_must_follow_the_cache_and_fit_the_context() {
     m.forward(&t(&[1, 2]), 0).unwrap();
     let e = m.forward(&t(&[3]), 5).unwrap_err().to_string();
     assert!(e.contains("does not follow the 2 cached"), "{e}");
+    assert_eq!(m.cached(), &[1, 2], "a refused call keeps the cache");
     m.forward(&t(&[3]), 2).unwrap();
     let e = m.forward(&t(&[4; 62]), 3).unwrap_err().to_string();
     assert!(e.contains("do not fit the context of 64"), "{e}");
