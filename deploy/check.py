@@ -1007,6 +1007,7 @@ METRICS = {
     "kaptain_heal_proposals_total": ("counter", {"action", "decision"}),
     "kaptain_heal_rejections_total": ("counter", {"rule"}),
     "kaptain_heal_circuit_breaker_state": ("gauge", {"state"}),
+    "kaptain_heal_open_circuits": ("gauge", {"policy"}),
     "kaptain_operator_reconcile_duration_seconds": ("histogram", {"error_category"}),
     "kaptain_heal_finding_to_action_seconds": ("histogram", set()),
     "kaptain_operator_leader": ("gauge", set()),

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use kaptain_analyze::{analyze, catalog};
 use kaptain_heal::crd::{ActionKind, ClusterHealingPolicy, Policy, from_yaml};
-use kaptain_heal::guard::{
-    CircuitBreaker, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate,
-};
+use kaptain_heal::guard::{Breakers, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate};
 use kaptain_heal::planner::{PlanInput, observe, plan};
 use kaptain_sources::offline;
 
@@ -51,7 +49,7 @@ fn broken_shop_gets_bounded_fixes_and_nothing_unsafe() {
         println!("{} {} — {}", p.action, p.target, p.reasoning);
     }
     let config = SafetyConfig::default();
-    let breaker = CircuitBreaker::default();
+    let breakers = Breakers::default();
     let decide = |target: &str| {
         let p = plan
             .proposals
@@ -65,7 +63,7 @@ fn broken_shop_gets_bounded_fixes_and_nothing_unsafe() {
                 config: &config,
                 policy: Some(&policies[0].spec),
                 history: &[],
-                breaker: &breaker,
+                breakers: &breakers,
                 facts: &facts,
                 approved_by: None,
             },
@@ -130,7 +128,7 @@ fn broken_shop_gets_bounded_fixes_and_nothing_unsafe() {
             config: &config,
             policy: Some(&policies[0].spec),
             history: &[],
-            breaker: &breaker,
+            breakers: &breakers,
             facts: &facts,
             approved_by: Some("alice"),
         };

@@ -11,7 +11,7 @@ use kaptain_analyze::Check;
 use kaptain_engine::scan;
 use kaptain_heal::crd::{HealingAction, HealingActionSpec, Phase, Policy, PolicyKind};
 use kaptain_heal::guard::{
-    ActionRecord, CircuitBreaker, Decision, GuardContext, SafetyConfig, evaluate,
+    ActionRecord, Breakers, Decision, GuardContext, SafetyConfig, evaluate, scope_key,
 };
 use kaptain_heal::planner::{PlanInput, observe, plan};
 use kaptain_index::ClusterIndex;
@@ -120,14 +120,28 @@ fn workload_of(idx: &ClusterIndex, obj: &ObjectRef) -> ObjectRef {
 /// before the change (the pod a restart deleted is no longer in the index).
 pub(crate) fn workloads(idx: &ClusterIndex, a: &HealingAction) -> Vec<ObjectRef> {
     let mut out = scopes(idx, &a.spec);
-    let recorded: Option<ObjectRef> = a
-        .status
+    out.extend(recorded_workload(a));
+    out
+}
+
+/// The workload recorded with an action's intent, before its change (a restarted pod's
+/// controller).
+pub(crate) fn recorded_workload(a: &HealingAction) -> Option<ObjectRef> {
+    a.status
         .as_ref()
         .and_then(|s| s.observed_before.as_ref())
         .and_then(|o| o.get("workload"))
-        .and_then(|w| serde_json::from_value(w.clone()).ok());
-    out.extend(recorded);
-    out
+        .and_then(|w| serde_json::from_value(w.clone()).ok())
+}
+
+/// The scope of an action's circuit breaker: its policy on the workload recorded with its
+/// intent, else on its target — the workload the guard found for the same target.
+pub(crate) fn breaker_scope(a: &HealingAction) -> String {
+    let workload = recorded_workload(a);
+    scope_key(
+        &a.spec.policy,
+        workload.as_ref().unwrap_or(&a.spec.change.target),
+    )
 }
 
 /// The workloads a proposal acts on or answers for.
@@ -223,7 +237,7 @@ impl Controller {
         spec: &HealingActionSpec,
         approved_by: Option<&str>,
     ) -> Decision {
-        self.judge(r, spec, approved_by, &r.history, &self.state.breaker)
+        self.judge(r, spec, approved_by, &r.history, &self.state.breakers)
     }
 
     /// The guard's decision on an action that already started (found Executing after a
@@ -242,11 +256,8 @@ impl Controller {
             .cloned()
             .collect();
         // Nor is it kept out by a half-open breaker whose trial action it is.
-        let mut breaker = self.state.breaker.clone();
-        if breaker.probe.as_deref() == Some(spec.idempotency_key.as_str()) {
-            breaker.probe = None;
-        }
-        self.judge(r, spec, approved_by, &history, &breaker)
+        let breakers = self.state.breakers.for_started(&spec.idempotency_key);
+        self.judge(r, spec, approved_by, &history, &breakers)
     }
 
     /// The guard over `spec` with the index's facts and the given history and breaker.
@@ -256,7 +267,7 @@ impl Controller {
         spec: &HealingActionSpec,
         approved_by: Option<&str>,
         history: &[ActionRecord],
-        breaker: &CircuitBreaker,
+        breakers: &Breakers,
     ) -> Decision {
         let facts = observe(r.idx, spec);
         evaluate(
@@ -265,7 +276,7 @@ impl Controller {
                 config: r.safety,
                 policy: r.policy(spec).map(|p| &p.spec),
                 history,
-                breaker,
+                breakers,
                 facts: &facts,
                 approved_by,
             },
@@ -324,9 +335,9 @@ impl Controller {
                 }
             },
         };
-        let before = self.state.breaker.clone();
-        self.state.breaker.advance(&safety.breaker, now);
-        if self.state.breaker != before {
+        let before = self.state.breakers.clone();
+        self.state.breakers.advance(&safety, now);
+        if self.state.breakers != before {
             self.state_dirty = true;
         }
         // Invalid policies propose nothing (their Ready condition says why).
@@ -485,13 +496,13 @@ impl Controller {
             &checked,
             refl.policy_statuses(),
             &round.history,
-            &self.state.breaker,
+            &self.state.breakers,
             &safety,
             now,
         )
         .await;
         self.metrics
-            .set_breaker(self.state.breaker.state_at(&safety.breaker, now));
+            .set_breakers(&self.state.breakers, &safety, now);
         if self.state_dirty {
             save_state(&self.client, &self.cfg.namespace, &self.state).await?;
             self.state_dirty = false;

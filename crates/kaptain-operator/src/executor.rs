@@ -235,9 +235,10 @@ impl Controller {
                 r.now,
             )
             .await?;
+        let scope = crate::controller::breaker_scope(&a);
         self.state
-            .breaker
-            .on_start(&r.safety.breaker, r.now, &a.spec.idempotency_key);
+            .breakers
+            .on_start(r.safety, &scope, r.now, &a.spec.idempotency_key);
         self.state_dirty = true;
         self.record_start(r, &a);
 
@@ -306,7 +307,9 @@ impl Controller {
             r.now,
         )
         .await?;
-        self.state.breaker.on_failure(&r.safety.breaker, r.now);
+        self.state
+            .breakers
+            .on_failure(r.safety, &crate::controller::breaker_scope(&a), r.now);
         self.state_dirty = true;
         self.metrics
             .finished(a.spec.action.as_str(), "failed", r.mode(&a.spec));
@@ -453,7 +456,11 @@ impl Controller {
                     r.now,
                 )
                 .await?;
-                self.state.breaker.on_success(&r.safety.breaker, r.now);
+                self.state.breakers.on_success(
+                    r.safety,
+                    &crate::controller::breaker_scope(&a),
+                    r.now,
+                );
                 self.state_dirty = true;
                 self.metrics.finished(kind, "succeeded", mode);
             }
@@ -477,7 +484,11 @@ impl Controller {
                         r.now,
                     )
                     .await?;
-                self.state.breaker.on_failure(&r.safety.breaker, r.now);
+                self.state.breakers.on_failure(
+                    r.safety,
+                    &crate::controller::breaker_scope(&failed),
+                    r.now,
+                );
                 self.state_dirty = true;
                 self.roll_back(r, failed).await?;
             }

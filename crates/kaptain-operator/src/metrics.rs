@@ -1,9 +1,11 @@
 //! Prometheus metrics (prometheus-client), served as OpenMetrics text on `/metrics`.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
-use kaptain_heal::guard::BreakerState;
+use jiff::Timestamp;
+use kaptain_heal::guard::{BreakerState, Breakers, SafetyConfig, scope_policy};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -32,6 +34,12 @@ pub struct RuleLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    /// `HealingPolicy/namespace/name` or `ClusterHealingPolicy/name`.
+    pub policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -53,11 +61,15 @@ pub struct Metrics {
     pub proposals: Family<ProposalLabels, Counter>,
     pub rejections: Family<RuleLabels, Counter>,
     pub breaker: Family<StateLabels, Gauge>,
+    pub open_circuits: Family<PolicyLabels, Gauge>,
     pub reconcile: Family<ReconcileLabels, Histogram, fn() -> Histogram>,
     pub finding_to_action: Histogram,
     pub leader: Gauge,
     pub findings: Gauge,
     pub watched_objects: Gauge<u64, AtomicU64>,
+    /// Policies that had a workload's breaker open at some point (their gauge is kept, at 0
+    /// once none is open).
+    open_policies: Arc<Mutex<BTreeSet<String>>>,
     registry: Arc<Registry>,
 }
 
@@ -91,8 +103,14 @@ impl Metrics {
         let breaker = Family::<StateLabels, Gauge>::default();
         r.register(
             "heal_circuit_breaker_state",
-            "1 for the circuit breaker's current state (closed, open, half-open)",
+            "1 for the operator-wide circuit breaker's current state (closed, open, half-open)",
             breaker.clone(),
+        );
+        let open_circuits = Family::<PolicyLabels, Gauge>::default();
+        r.register(
+            "heal_open_circuits",
+            "Workloads on which a policy's own circuit breaker is open or half-open, by policy",
+            open_circuits.clone(),
         );
         let reconcile: Family<ReconcileLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(reconcile_histogram);
@@ -130,12 +148,35 @@ impl Metrics {
             proposals,
             rejections,
             breaker,
+            open_circuits,
             reconcile,
             finding_to_action,
             leader,
             findings,
             watched_objects,
+            open_policies: Arc::default(),
             registry: Arc::new(r),
+        }
+    }
+
+    /// Sets the breaker gauges: the operator-wide state, and per policy the workloads whose
+    /// breaker is not closed (policies that had some and have none now go to 0).
+    pub fn set_breakers(&self, breakers: &Breakers, safety: &SafetyConfig, now: Timestamp) {
+        self.set_breaker(breakers.global.state_at(&safety.global_breaker, now));
+        let mut open: BTreeMap<String, i64> = BTreeMap::new();
+        for (key, b) in &breakers.scoped {
+            if b.state_at(&safety.breaker, now) != BreakerState::Closed {
+                *open.entry(scope_policy(key).to_string()).or_default() += 1;
+            }
+        }
+        let mut known = self.open_policies.lock().unwrap_or_else(|e| e.into_inner());
+        known.extend(open.keys().cloned());
+        for policy in known.iter() {
+            self.open_circuits
+                .get_or_create(&PolicyLabels {
+                    policy: policy.clone(),
+                })
+                .set(open.get(policy).copied().unwrap_or(0));
         }
     }
 
@@ -243,5 +284,37 @@ mod tests {
             assert!(text.contains(want), "{want} missing from\n{text}");
         }
         assert_eq!(m.proposals_total(), 2);
+    }
+
+    #[test]
+    fn open_circuits_are_counted_per_policy_and_go_back_to_zero() {
+        let m = Metrics::new();
+        let safety = SafetyConfig::default();
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).expect("valid");
+        let mut b = Breakers::default();
+        for w in ["api", "web"] {
+            for s in 0..3 {
+                b.on_failure(
+                    &safety,
+                    &format!("HealingPolicy/shop/p Deployment/shop/{w}"),
+                    t(s),
+                );
+            }
+        }
+        b.on_failure(&safety, "HealingPolicy/shop/q Deployment/shop/api", t(3));
+        m.set_breakers(&b, &safety, t(10));
+        let text = m.encode();
+        for want in [
+            "kaptain_heal_open_circuits{policy=\"HealingPolicy/shop/p\"} 2",
+            "kaptain_heal_circuit_breaker_state{state=\"closed\"} 1",
+        ] {
+            assert!(text.contains(want), "{want} missing from\n{text}");
+        }
+        assert!(!text.contains("policy=\"HealingPolicy/shop/q\""), "{text}");
+        m.set_breakers(&Breakers::default(), &safety, t(20));
+        assert!(
+            m.encode()
+                .contains("kaptain_heal_open_circuits{policy=\"HealingPolicy/shop/p\"} 0")
+        );
     }
 }

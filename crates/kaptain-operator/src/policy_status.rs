@@ -7,17 +7,25 @@
 //!   nothing;
 //! - `Active`: whether the policy can act now and how — `True` with reason `Auto`,
 //!   `ApprovalMode`, `DryRun` or `CircuitHalfOpen`; `False` with reason `Paused`,
-//!   `CircuitOpen` (the circuit breaker stops every real action until it half-opens) or
-//!   `InvalidSpec`.
+//!   `CircuitOpen` (the operator-wide circuit breaker stops every real action until it
+//!   half-opens) or `InvalidSpec`.
+//!
+//! `openCircuits` lists the workloads on which the policy's own breakers are open or
+//! half-open (repeated failed actions there stop its actions on them only); the `Active`
+//! message names them too.
 //!
 //! `lastTransitionTime` moves only when a condition's status changes.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kaptain_heal::crd::{
-    ClusterHealingPolicy, HealingPolicy, HealingPolicyStatus, Mode, Policy, PolicyKind, PolicyRef,
+    ClusterHealingPolicy, HealingPolicy, HealingPolicyStatus, Mode, OpenCircuit, Policy,
+    PolicyKind, PolicyRef,
 };
-use kaptain_heal::guard::{ActionRecord, BreakerState, CircuitBreaker, SafetyConfig};
+use kaptain_heal::guard::{
+    ActionRecord, BreakerConfig, BreakerState, Breakers, CircuitBreaker, SafetyConfig,
+    scope_policy, scope_workload,
+};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 
@@ -34,9 +42,11 @@ pub struct PolicyFacts<'a> {
     pub problems: &'a [String],
     pub mode: Mode,
     pub min_confidence: f64,
-    /// The circuit breaker now, and when an open one half-opens.
+    /// The operator-wide circuit breaker now, and when an open one half-opens.
     pub breaker: BreakerState,
     pub half_open_at: Option<Timestamp>,
+    /// The policy's own breakers that are not closed, per workload.
+    pub open_circuits: Vec<OpenCircuit>,
     /// The operator's safety configuration makes every action a dry-run.
     pub global_dry_run: bool,
 }
@@ -62,6 +72,7 @@ pub fn wanted(
     want.actions_in_last_hour = u32::try_from(last_hour).unwrap_or(u32::MAX);
     want.last_action_time = last.map(Time).or(want.last_action_time);
     want.observed_generation = Some(reference.generation);
+    want.open_circuits = facts.open_circuits.clone();
     want.conditions = conditions(facts, reference.generation, now, &want.conditions);
     (Some(&want) != current).then_some(want)
 }
@@ -111,7 +122,7 @@ fn verdicts(f: &PolicyFacts) -> [(&'static str, bool, &'static str, String); 2] 
             false,
             "CircuitOpen",
             format!(
-                "the circuit breaker opened after repeated failed actions: no action runs until it half-opens{until}"
+                "the operator-wide circuit breaker opened after failed actions on many workloads: no action runs until it half-opens{until}"
             ),
         )
     } else if f.breaker == BreakerState::HalfOpen {
@@ -119,14 +130,17 @@ fn verdicts(f: &PolicyFacts) -> [(&'static str, bool, &'static str, String); 2] 
             ACTIVE,
             true,
             "CircuitHalfOpen",
-            "the circuit breaker is half-open: one trial action may run; its outcome closes or re-opens the breaker".to_string(),
+            "the operator-wide circuit breaker is half-open: one trial action may run; its outcome closes or re-opens the breaker".to_string(),
         )
     } else if f.mode == Mode::Approval {
         (
             ACTIVE,
             true,
             "ApprovalMode",
-            "actions are proposed and each waits for a person's approval".to_string(),
+            format!(
+                "actions are proposed and each waits for a person's approval{}",
+                circuits_note(&f.open_circuits)
+            ),
         )
     } else {
         (
@@ -134,12 +148,58 @@ fn verdicts(f: &PolicyFacts) -> [(&'static str, bool, &'static str, String); 2] 
             true,
             "Auto",
             format!(
-                "acts on its own on findings with confidence at least {:.2}; below that, actions wait for approval",
-                f.min_confidence
+                "acts on its own on findings with confidence at least {:.2}; below that, actions wait for approval{}",
+                f.min_confidence,
+                circuits_note(&f.open_circuits)
             ),
         )
     };
     [ready, active]
+}
+
+/// What the Active message says of the policy's open breakers ("" when there are none).
+fn circuits_note(open: &[OpenCircuit]) -> String {
+    if open.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = open.iter().map(|c| c.workload.as_str()).collect();
+    format!(
+        "; its circuit breaker is open after repeated failed actions on {} (no action there until it half-opens; other workloads are still healed)",
+        names.join(", ")
+    )
+}
+
+/// The policy `reference`'s breakers that are not closed, per workload.
+pub fn open_circuits(
+    reference: &PolicyRef,
+    breakers: &Breakers,
+    cfg: &BreakerConfig,
+    now: Timestamp,
+) -> Vec<OpenCircuit> {
+    let me = reference.display();
+    breakers
+        .scoped
+        .iter()
+        .filter(|(key, _)| scope_policy(key) == me)
+        .filter_map(|(key, b)| {
+            let state = b.state_at(cfg, now);
+            (state != BreakerState::Closed).then(|| OpenCircuit {
+                workload: scope_workload(key).to_string(),
+                state: state.as_str().to_string(),
+                half_open_at: (state == BreakerState::Open)
+                    .then(|| half_open_at(b, cfg))
+                    .flatten()
+                    .map(Time),
+            })
+        })
+        .collect()
+}
+
+/// When an open breaker half-opens.
+fn half_open_at(b: &CircuitBreaker, cfg: &BreakerConfig) -> Option<Timestamp> {
+    let cool_off =
+        jiff::SignedDuration::try_from(std::time::Duration::from(cfg.cool_off)).unwrap_or_default();
+    b.opened_at.and_then(|t| t.checked_add(cool_off).ok())
 }
 
 /// The conditions for `facts`, keeping each one's `lastTransitionTime` (and any condition of
@@ -181,15 +241,12 @@ pub async fn report(
     checked: &[(Policy, Vec<String>)],
     statuses: Vec<(PolicyRef, Option<HealingPolicyStatus>)>,
     history: &[ActionRecord],
-    breaker: &CircuitBreaker,
+    breakers: &Breakers,
     safety: &SafetyConfig,
     now: Timestamp,
 ) {
-    let state = breaker.state_at(&safety.breaker, now);
-    let cool_off =
-        jiff::SignedDuration::try_from(std::time::Duration::from(safety.breaker.cool_off))
-            .unwrap_or_default();
-    let half_open_at = breaker.opened_at.and_then(|t| t.checked_add(cool_off).ok());
+    let state = breakers.global.state_at(&safety.global_breaker, now);
+    let half_open_at = half_open_at(&breakers.global, &safety.global_breaker);
     for (reference, current) in statuses {
         // A policy that changed between the two reads of the store waits for the next round.
         let Some((p, problems)) = checked.iter().find(|(p, _)| p.reference == reference) else {
@@ -201,6 +258,7 @@ pub async fn report(
             min_confidence: p.spec.min_confidence,
             breaker: state,
             half_open_at,
+            open_circuits: open_circuits(&reference, breakers, &safety.breaker, now),
             global_dry_run: safety.dry_run,
         };
         let Some(st) = wanted(&reference, &facts, history, now, current.as_ref()) else {
@@ -287,6 +345,7 @@ mod tests {
             min_confidence: 0.9,
             breaker: BreakerState::Closed,
             half_open_at: None,
+            open_circuits: Vec::new(),
             global_dry_run: false,
         }
     }
@@ -403,6 +462,55 @@ mod tests {
         };
         let cs = conditions(&open, 1, t(0), &[]);
         assert!(get(&cs, ACTIVE).message.contains(&t(600).to_string()));
+    }
+
+    #[test]
+    fn a_policys_open_workloads_are_listed_and_named_and_others_are_not() {
+        let safety = SafetyConfig::default();
+        let mine = policy("oom", 2);
+        let mut b = Breakers::default();
+        let api = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+        let web = ObjectRef::new("apps/v1", "Deployment", Some("shop"), "web");
+        for s in 0..3 {
+            b.on_failure(&safety, &kaptain_heal::guard::scope_key(&mine, &api), t(s));
+        }
+        // One failure on web (still closed), three of another policy on web.
+        b.on_failure(&safety, &kaptain_heal::guard::scope_key(&mine, &web), t(4));
+        for s in 5..8 {
+            b.on_failure(
+                &safety,
+                &kaptain_heal::guard::scope_key(&policy("other", 1), &web),
+                t(s),
+            );
+        }
+        let open = open_circuits(&mine, &b, &safety.breaker, t(10));
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0].workload, "Deployment/shop/api");
+        assert_eq!(open[0].state, "open");
+        assert_eq!(open[0].half_open_at, Some(Time(t(2 + 900))));
+        let f = PolicyFacts {
+            open_circuits: open.clone(),
+            ..facts(Mode::Auto)
+        };
+        let cs = conditions(&f, 1, t(10), &[]);
+        let active = get(&cs, ACTIVE);
+        assert_eq!(
+            (active.status.as_str(), active.reason.as_str()),
+            ("True", "Auto")
+        );
+        assert!(
+            active.message.contains("Deployment/shop/api"),
+            "{}",
+            active.message
+        );
+        let st = wanted(&mine, &f, &[], t(10), None).expect("a status");
+        assert_eq!(st.open_circuits, open);
+        // After the cool-off: half-open, no time.
+        let later = open_circuits(&mine, &b, &safety.breaker, t(2 + 900));
+        assert_eq!(
+            (later[0].state.as_str(), later[0].half_open_at.as_ref()),
+            ("half-open", None)
+        );
     }
 
     #[test]

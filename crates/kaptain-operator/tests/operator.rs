@@ -165,7 +165,19 @@ async fn a_fix_that_does_not_help_is_rolled_back() -> TestResult {
             .await?
             .as_ref(),
     );
-    assert_eq!(state.breaker.failures.len(), 1, "{:?}", state.breaker);
+    assert_eq!(
+        state.breakers.global.failures.len(),
+        1,
+        "{:?}",
+        state.breakers
+    );
+    let scope = format!("HealingPolicy/{ns}/oom Deployment/{ns}/hog");
+    assert_eq!(
+        state.breakers.scoped.get(&scope).map(|b| b.failures.len()),
+        Some(1),
+        "the failure counts in its scope too: {:?}",
+        state.breakers
+    );
     metrics_with(
         &op,
         "kaptain_heal_actions_total{action=\"RaiseResources\",result=\"rolled-back\",mode=\"auto\"} 1",
@@ -175,10 +187,35 @@ async fn a_fix_that_does_not_help_is_rolled_back() -> TestResult {
     Ok(())
 }
 
-/// After a failure opens the circuit breaker (threshold 1 here), no automatic action runs:
-/// a second, fixable OOM waits as Proposed with rule circuit-open, its Deployment untouched.
+/// The action on one workload of a policy, once it reaches `want`.
+async fn action_on(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    want: Phase,
+) -> Result<kaptain_heal::crd::HealingAction, BoxError> {
+    let target = format!("Deployment/{ns}/{name}");
+    Ok(eventually(
+        &format!("the action on {target} reaching {want}"),
+        TIMEOUT,
+        || async {
+            Ok(actions(client, ns)
+                .await?
+                .into_iter()
+                .find(|a| a.spec.target == target && phase(a) == want))
+        },
+    )
+    .await?)
+}
+
+/// Circuit breakers have scopes. A failed action on one workload (threshold 1 here) opens the
+/// breaker of that policy on that workload only: the same policy still heals another
+/// workload, the policy's status and metrics name the open one. Failures on two workloads
+/// (the operator-wide threshold, 2 here) open the operator-wide breaker: then no automatic
+/// action runs anywhere — a third, fixable OOM waits as Proposed with rule circuit-open,
+/// untouched — and the policy's Active condition says CircuitOpen.
 #[tokio::test]
-async fn circuit_breaker_opens_after_failures_and_stops_actions() -> TestResult {
+async fn circuit_breakers_stop_one_workload_then_everything() -> TestResult {
     let client = setup().await?;
     let ns = "op-breaker";
     namespace(&client, ns, "{}").await?;
@@ -192,43 +229,85 @@ metadata: {{name: kaptain-operator-config, namespace: {ns}}}
 data:
   safety.yaml: |
     breaker: {{failureThreshold: 1, window: 1h, coolOff: 1h}}
+    globalBreaker: {{failureThreshold: 2, window: 1h, coolOff: 1h}}
 "#
         ),
     )
     .await?;
     apply_yaml(&client, &raise_policy(ns, "auto", 2.0, "512Mi", "10s")).await?;
     let op = start(&client, operator(&client, ns, "breaker-op"));
+    let policy = format!("HealingPolicy/{ns}/oom");
+
+    // 1. A raise that cannot help (4Gi used): rolled back; its scope opens, nothing else.
     apply_yaml(&client, &oom_deployment(ns, "hog", "4Gi", "256Mi")).await?;
-    action_in(&client, ns, Phase::RolledBack, TIMEOUT).await?;
-    eventually("the breaker open in the metrics", TIMEOUT, || async {
-        Ok(op
-            .metrics
+    action_on(&client, ns, "hog", Phase::RolledBack).await?;
+    metrics_with(
+        &op,
+        &format!("kaptain_heal_open_circuits{{policy=\"{policy}\"}} 1"),
+    )
+    .await?;
+    assert!(
+        op.metrics
             .encode()
-            .contains("kaptain_heal_circuit_breaker_state{state=\"open\"} 1")
-            .then_some(()))
+            .contains("kaptain_heal_circuit_breaker_state{state=\"closed\"} 1")
+    );
+    let hp: Api<kaptain_heal::crd::HealingPolicy> = Api::namespaced(client.clone(), ns);
+    let st = eventually("the policy's openCircuits", TIMEOUT, || async {
+        Ok(hp
+            .get("oom")
+            .await?
+            .status
+            .filter(|s| !s.open_circuits.is_empty()))
     })
     .await?;
+    assert_eq!(st.open_circuits.len(), 1, "{st:?}");
+    assert_eq!(st.open_circuits[0].workload, format!("Deployment/{ns}/hog"));
+    assert_eq!(st.open_circuits[0].state, "open");
+    assert!(st.open_circuits[0].half_open_at.is_some());
+    let active = st.conditions.iter().find(|c| c.type_ == "Active");
+    assert!(
+        active.is_some_and(|c| c.status == "True" && c.message.contains("hog")),
+        "{active:?}"
+    );
 
-    apply_yaml(&client, &oom_deployment(ns, "fixable", "600Mi", "256Mi")).await?;
+    // 2. The same policy still heals another workload.
+    apply_yaml(&client, &oom_deployment(ns, "fixable", "400Mi", "256Mi")).await?;
+    action_on(&client, ns, "fixable", Phase::Succeeded).await?;
+    assert_eq!(memory_limit(&client, ns, "fixable").await?, "512Mi");
+
+    // 3. A second workload failing: the operator-wide breaker opens.
+    apply_yaml(&client, &oom_deployment(ns, "hog2", "4Gi", "256Mi")).await?;
+    action_on(&client, ns, "hog2", Phase::RolledBack).await?;
+    metrics_with(&op, "kaptain_heal_circuit_breaker_state{state=\"open\"} 1").await?;
+    metrics_with(
+        &op,
+        &format!("kaptain_heal_open_circuits{{policy=\"{policy}\"}} 2"),
+    )
+    .await?;
+
+    // 4. Now nothing runs, not even a fixable OOM on a fresh workload.
+    apply_yaml(&client, &oom_deployment(ns, "fixable2", "400Mi", "256Mi")).await?;
     let waiting = eventually(
         "the fixable Deployment's action deferred by the breaker",
         TIMEOUT,
         || async {
             Ok(actions(&client, ns).await?.into_iter().find(|a| {
-                a.spec.target == format!("Deployment/{ns}/fixable")
+                a.spec.target == format!("Deployment/{ns}/fixable2")
                     && phase(a) == Phase::Proposed
                     && a.status
                         .as_ref()
                         .and_then(|s| s.decision.as_ref())
-                        .and_then(|d| d.rule.as_deref())
-                        == Some("circuit-open")
+                        .is_some_and(|d| {
+                            d.rule.as_deref() == Some("circuit-open")
+                                && d.reason.contains("operator-wide")
+                        })
             }))
         },
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(memory_limit(&client, ns, "fixable").await?, "256Mi");
-    assert_eq!(generation(&client, ns, "fixable").await?, 1);
+    assert_eq!(memory_limit(&client, ns, "fixable2").await?, "256Mi");
+    assert_eq!(generation(&client, ns, "fixable2").await?, 1);
     let again: Api<kaptain_heal::crd::HealingAction> = Api::namespaced(client.clone(), ns);
     let name = waiting.metadata.name.clone().unwrap_or_default();
     assert_eq!(phase(&again.get(&name).await?), Phase::Proposed);
@@ -238,7 +317,6 @@ data:
             .contains("kaptain_heal_rejections_total{rule=\"circuit-open\"}")
     );
     // The policy says so: Active=False, reason CircuitOpen.
-    let hp: Api<kaptain_heal::crd::HealingPolicy> = Api::namespaced(client.clone(), ns);
     eventually("the policy's Active condition", TIMEOUT, || async {
         Ok(hp.get("oom").await?.status.and_then(|s| {
             s.conditions

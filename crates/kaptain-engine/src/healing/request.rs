@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use kaptain_chat::{ActRequest, Amount, Verb};
 use kaptain_heal::Proposal;
 use kaptain_heal::crd::{ActionKind, Change, HealingAction, Operation, PatchType, Phase};
-use kaptain_heal::guard::{ActionRecord, CircuitBreaker, GuardContext, SafetyConfig, evaluate};
+use kaptain_heal::guard::{ActionRecord, Breakers, GuardContext, SafetyConfig, evaluate};
 use kaptain_heal::planner::{object_name, observe};
 use kaptain_heal::request::{self as req, Asker, Replicas, Want};
 use kaptain_index::{ClusterIndex, Kind, ObjKey};
@@ -34,7 +34,7 @@ pub struct Scene<'a> {
     pub findings: &'a [Finding],
     pub actions: &'a [HealingAction],
     pub safety: &'a SafetyConfig,
-    pub breaker: &'a CircuitBreaker,
+    pub breakers: &'a Breakers,
     /// Where actions on cluster-scoped objects (nodes) are recorded.
     pub operator_namespace: &'a str,
 }
@@ -443,7 +443,7 @@ fn finish(
             config: scene.safety,
             policy: Some(&policy.spec),
             history: &history,
-            breaker: scene.breaker,
+            breakers: scene.breakers,
             facts: &facts,
             approved_by: Some(who.actor),
         },
@@ -640,7 +640,7 @@ pub struct Loaded {
     pub findings: Vec<Finding>,
     pub actions: Vec<HealingAction>,
     pub safety: SafetyConfig,
-    pub breaker: CircuitBreaker,
+    pub breakers: Breakers,
     /// What could not be read (defaults were used).
     pub notes: Vec<String>,
 }
@@ -652,7 +652,7 @@ impl Loaded {
             findings: &self.findings,
             actions: &self.actions,
             safety: &self.safety,
-            breaker: &self.breaker,
+            breakers: &self.breakers,
             operator_namespace,
         }
     }
@@ -663,11 +663,11 @@ impl Loaded {
 pub async fn guard_state(
     client: &kube::Client,
     operator_namespace: &str,
-) -> (SafetyConfig, CircuitBreaker, Vec<String>) {
+) -> (SafetyConfig, Breakers, Vec<String>) {
     let mut notes = Vec::new();
     let (safety, st) =
         super::ops::operator_context(client, operator_namespace, None, &mut notes).await;
-    (safety, st.breaker, notes)
+    (safety, st.breakers, notes)
 }
 
 /// Reads what a request is judged against.
@@ -676,7 +676,7 @@ pub async fn load(
     namespace: Option<&str>,
     operator_namespace: &str,
 ) -> Result<Loaded> {
-    let (safety, breaker, mut notes) = guard_state(client, operator_namespace).await;
+    let (safety, breakers, mut notes) = guard_state(client, operator_namespace).await;
     let cluster = kaptain_sources::live::Cluster {
         client: client.clone(),
         context: None,
@@ -711,7 +711,7 @@ pub async fn load(
         findings,
         actions,
         safety,
-        breaker,
+        breakers,
         notes,
     })
 }

@@ -1,5 +1,5 @@
 //! What must survive operator restarts and be shared by replicas, kept in the API: when each
-//! finding was first seen (for policies' `forDuration`) and the circuit breaker, in the
+//! finding was first seen (for policies' `forDuration`) and the circuit breakers, in the
 //! ConfigMap `kaptain-operator-state` of the operator's namespace. The data keys are used
 //! rather than annotations: with thousands of findings the map outgrows the 256 KiB that all
 //! annotations of an object may hold together.
@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kaptain_heal::guard::CircuitBreaker;
+use kaptain_heal::guard::Breakers;
 use kube::Api;
 use kube::api::{PatchParams, PostParams};
 
@@ -24,7 +24,8 @@ const BREAKER_KEY: &str = "breaker";
 pub struct PersistedState {
     /// When each finding (by fingerprint) was first seen.
     pub first_seen: BTreeMap<String, Timestamp>,
-    pub breaker: CircuitBreaker,
+    /// The circuit breakers: operator-wide and per scope.
+    pub breakers: Breakers,
 }
 
 impl PersistedState {
@@ -40,17 +41,17 @@ impl PersistedState {
             }
             None => BTreeMap::new(),
         };
-        let breaker = match get(BREAKER_KEY).map(CircuitBreaker::from_json) {
+        let breakers = match get(BREAKER_KEY).map(Breakers::from_json) {
             Some(Ok(b)) => b,
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "unreadable circuit breaker state; starting closed");
-                CircuitBreaker::default()
+                Breakers::default()
             }
-            None => CircuitBreaker::default(),
+            None => Breakers::default(),
         };
         PersistedState {
             first_seen,
-            breaker,
+            breakers,
         }
     }
 
@@ -60,7 +61,7 @@ impl PersistedState {
                 FIRST_SEEN_KEY.to_string(),
                 serde_json::to_string(&self.first_seen)?,
             ),
-            (BREAKER_KEY.to_string(), self.breaker.to_json()?),
+            (BREAKER_KEY.to_string(), self.breakers.to_json()?),
         ]))
     }
 
@@ -147,7 +148,11 @@ mod tests {
     fn state_round_trips_through_configmap_data() {
         let mut s = PersistedState::default();
         s.observe(&BTreeSet::from(["fp"]), t(5));
-        s.breaker.on_failure(&Default::default(), t(6));
+        s.breakers.on_failure(
+            &Default::default(),
+            "HealingPolicy/shop/p Deployment/shop/api",
+            t(6),
+        );
         let cm = ConfigMap {
             data: Some(s.data().expect("data")),
             ..ConfigMap::default()
@@ -162,8 +167,8 @@ mod tests {
             ..ConfigMap::default()
         };
         assert_eq!(
-            PersistedState::from_configmap(Some(&bad)).breaker,
-            CircuitBreaker::default()
+            PersistedState::from_configmap(Some(&bad)).breakers,
+            Breakers::default()
         );
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use kaptain_heal::crd::{ActionKind, HealingAction, Policy};
-use kaptain_heal::guard::{ActionRecord, CircuitBreaker, Decision, GuardContext, evaluate};
+use kaptain_heal::guard::{ActionRecord, Breakers, Decision, GuardContext, evaluate};
 use kaptain_heal::planner::{PlanInput, object_name, observe, plan};
 use kaptain_model::Finding;
 use kube::api::ObjectMeta;
@@ -297,14 +297,14 @@ impl TypedTool for ProposeAction {
             .collect();
         let safety = ctx.host.safety(&cluster).await;
         let facts = observe(&idx, &proposal);
-        let breaker = CircuitBreaker::default();
+        let breakers = Breakers::default();
         let preview = evaluate(
             &GuardContext {
                 now,
                 config: &safety,
                 policy: Some(&policy.spec),
                 history: &history,
-                breaker: &breaker,
+                breakers: &breakers,
                 facts: &facts,
                 approved_by: None,
             },

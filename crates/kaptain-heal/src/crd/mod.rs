@@ -19,8 +19,8 @@ pub use integrity::{SPEC_DIGEST_ANNOTATION, SPEC_TAMPERED, spec_digest, tampered
 pub use phase::{InvalidTransition, Phase, PhaseEvent, transition};
 pub use policy::{
     ActionKind, ActionTemplate, BlastRadius, ClusterHealingPolicy, ClusterHealingPolicySpec,
-    FindingMatch, HealingPolicy, HealingPolicySpec, HealingPolicyStatus, Mode, Policy, PolicyKind,
-    PolicyRef, RateLimit, ResourceName, Verification,
+    FindingMatch, HealingPolicy, HealingPolicySpec, HealingPolicyStatus, Mode, OpenCircuit, Policy,
+    PolicyKind, PolicyRef, RateLimit, ResourceName, Verification,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

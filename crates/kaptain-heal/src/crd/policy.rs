@@ -443,6 +443,23 @@ pub struct HealingPolicyStatus {
     pub actions_in_last_hour: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Workloads on which this policy's circuit breaker is open or half-open: repeated failed
+    /// actions there stop the policy's actions on them (and only on them) for a cool-off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_circuits: Vec<OpenCircuit>,
+}
+
+/// A workload whose circuit breaker stops a policy's actions on it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenCircuit {
+    /// `Kind/namespace/name`.
+    pub workload: String,
+    /// `open` (no action until `halfOpenAt`) or `half-open` (one trial action may run; its
+    /// outcome closes or re-opens the breaker).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_open_at: Option<Time>,
 }
 
 /// Whether a policy is namespaced or cluster-wide.

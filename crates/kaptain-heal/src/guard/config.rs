@@ -33,7 +33,10 @@ pub struct SafetyConfig {
     pub max_pods_per_action: u32,
     /// The largest factor by which any action may raise a resource.
     pub max_resource_factor: f64,
+    /// The breaker of each scope: one policy acting on one workload.
     pub breaker: BreakerConfig,
+    /// The operator-wide breaker, for systemic failure (many workloads failing at once).
+    pub global_breaker: BreakerConfig,
 }
 
 impl Default for SafetyConfig {
@@ -74,6 +77,10 @@ impl Default for SafetyConfig {
             max_pods_per_action: 25,
             max_resource_factor: 4.0,
             breaker: BreakerConfig::default(),
+            global_breaker: BreakerConfig {
+                failure_threshold: 10,
+                ..BreakerConfig::default()
+            },
         }
     }
 }

@@ -34,7 +34,9 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kaptain_model::ObjectRef;
 
-pub use breaker::{BreakerState, CircuitBreaker};
+pub use breaker::{
+    BreakerState, Breakers, CircuitBreaker, scope_key, scope_policy, scope_workload,
+};
 pub use config::{BreakerConfig, NeverAllow, PROTECTED_LABEL, SafetyConfig};
 pub use rules::SafetyRule;
 pub use shape::{MAX_FACTOR, RESTARTED_AT};
@@ -119,6 +121,17 @@ pub struct TargetFacts {
     /// the rollback puts back; `None` when no earlier revision has that template (a rollback
     /// may only restore what the Deployment really ran before).
     pub rollback_revision: Option<i64>,
+    /// The workload the change acts on: a pod's controller (up to its Deployment), or the
+    /// target itself. `None`: the target itself.
+    pub workload: Option<ObjectRef>,
+}
+
+/// The scope of `p`'s circuit breaker: its policy on the workload of `facts`.
+pub fn breaker_scope(p: &Proposal, facts: &TargetFacts) -> String {
+    scope_key(
+        &p.policy,
+        facts.workload.as_ref().unwrap_or(&p.change.target),
+    )
 }
 
 /// One action that made (or began to make) a real change, as read from a HealingAction.
@@ -157,7 +170,8 @@ pub struct GuardContext<'a> {
     pub policy: Option<&'a HealingPolicySpec>,
     /// Recent real actions (at least the last hour and the longest cool-down).
     pub history: &'a [ActionRecord],
-    pub breaker: &'a CircuitBreaker,
+    /// The operator's breakers (operator-wide and per scope).
+    pub breakers: &'a Breakers,
     pub facts: &'a TargetFacts,
     /// Who approved the action, if a person did.
     pub approved_by: Option<&'a str>,
@@ -297,14 +311,11 @@ pub fn evaluate(ctx: &GuardContext, proposal: &Proposal) -> Decision {
 
     // 5. Breaker, rate limits, cool-down, blast radius.
     let now = ctx.now;
-    if !ctx.breaker.admits(&cfg.breaker, now) {
-        return deny(
-            SafetyRule::CircuitOpen,
-            format!(
-                "the circuit breaker is {} after repeated failed actions",
-                ctx.breaker.state_at(&cfg.breaker, now).as_str()
-            ),
-        );
+    if let Some(why) = ctx
+        .breakers
+        .refusal(cfg, &breaker_scope(proposal, ctx.facts), now)
+    {
+        return deny(SafetyRule::CircuitOpen, why);
     }
     let last_hour: Vec<&ActionRecord> = ctx
         .history

@@ -76,7 +76,8 @@ fn arb_config() -> impl Strategy<Value = SafetyConfig> {
                     max_actions_per_hour: per_hour,
                     max_pods_per_action: pods,
                     max_resource_factor: factor,
-                    breaker: BreakerConfig {
+                    // The world's breaker is the operator-wide one (see `arb_world`).
+                    global_breaker: BreakerConfig {
                         failure_threshold: n,
                         window: std::time::Duration::from_secs(win).into(),
                         cool_off: std::time::Duration::from_secs(cool).into(),
@@ -253,6 +254,7 @@ fn arb_facts() -> impl Strategy<Value = TargetFacts> {
                 workload_replicas: replicas,
                 deletion_timestamp: deleted.map(at),
                 rollback_revision: Some(1),
+                workload: None,
             },
         )
 }
@@ -271,7 +273,10 @@ fn arb_world() -> impl Strategy<Value = World> {
                 config,
                 policy,
                 history,
-                breaker,
+                breakers: Breakers {
+                    global: breaker,
+                    ..Breakers::default()
+                },
                 facts,
                 approved_by,
                 now: now(),
@@ -354,13 +359,14 @@ fn real_change_respects_limits(w: &World, p: &crate::Proposal) -> Result<(), Str
     {
         return Err(format!("{} of {r} replicas", f.pods_affected));
     }
-    if !w.breaker.admits(&w.config.breaker, w.now) {
+    let (breaker, breaker_cfg) = (&w.breakers.global, &w.config.global_breaker);
+    if !breaker.admits(breaker_cfg, w.now) {
         return Err("breaker does not admit".into());
     }
-    if matches!(w.breaker.state, BreakerState::Open)
-        && w.breaker
+    if matches!(breaker.state, BreakerState::Open)
+        && breaker
             .opened_at
-            .is_some_and(|t| now - t.as_second() < secs(&w.config.breaker.cool_off))
+            .is_some_and(|t| now - t.as_second() < secs(&breaker_cfg.cool_off))
     {
         return Err("breaker open".into());
     }

@@ -2,7 +2,9 @@
 //! change executed (recorded in the history, started on the breaker) and its outcome fed back
 //! to the breaker, as the operator does. Over the whole run, the allowed changes must respect
 //! the rate limits (global and per policy, in every rolling hour), the per-object cool-down,
-//! and the circuit breaker's cool-off after a burst of failures. The oracles look only at the
+//! and the circuit breakers' cool-off after a burst of failures — of one policy on one
+//! workload (its scope's breaker), or of all of them (the operator-wide breaker, at a higher
+//! threshold). The oracles look only at the
 //! sequence of allowed changes and their outcomes, not at the guard's or breaker's state.
 //!
 //! Cases: `PROPTEST_CASES` when set (CI runs 10,000; `scripts/prop-guard.sh` 100,000), else 500.
@@ -52,6 +54,8 @@ struct Limits {
     policy_per_hour: u32,
     cooldown: i64,
     threshold: u32,
+    /// The operator-wide breaker's threshold (its window and cool-off are the scopes').
+    global_threshold: u32,
     window: i64,
     cool_off: i64,
 }
@@ -61,18 +65,21 @@ fn arb_limits() -> impl Strategy<Value = Limits> {
         1u32..12,
         1u32..8,
         0i64..1800,
-        1u32..4,
+        (1u32..4, 1u32..6),
         60i64..1800,
         60i64..2400,
     )
         .prop_map(
-            |(global_per_hour, policy_per_hour, cooldown, threshold, window, cool_off)| Limits {
-                global_per_hour,
-                policy_per_hour,
-                cooldown,
-                threshold,
-                window,
-                cool_off,
+            |(global_per_hour, policy_per_hour, cooldown, (threshold, more), window, cool_off)| {
+                Limits {
+                    global_per_hour,
+                    policy_per_hour,
+                    cooldown,
+                    threshold,
+                    global_threshold: threshold + more,
+                    window,
+                    cool_off,
+                }
             },
         )
 }
@@ -95,11 +102,13 @@ fn run(limits: &Limits, steps: &[Step]) -> Vec<Done> {
 fn run_with_refusals(limits: &Limits, steps: &[Step]) -> (Vec<Done>, Vec<&'static str>) {
     let mut w = World::new(Mode::Auto);
     w.config.max_actions_per_hour = limits.global_per_hour;
-    w.config.breaker = BreakerConfig {
-        failure_threshold: limits.threshold,
+    let breaker = |failure_threshold| BreakerConfig {
+        failure_threshold,
         window: std::time::Duration::from_secs(limits.window as u64).into(),
         cool_off: std::time::Duration::from_secs(limits.cool_off as u64).into(),
     };
+    w.config.breaker = breaker(limits.threshold);
+    w.config.global_breaker = breaker(limits.global_threshold);
     if let Some(p) = w.policy.as_mut() {
         p.rate_limit.actions_per_hour = limits.policy_per_hour;
         p.rate_limit.cooldown_per_object =
@@ -131,12 +140,13 @@ fn run_with_refusals(limits: &Limits, steps: &[Step]) -> (Vec<Done>, Vec<&'stati
             target: p.change.target.clone(),
             started_at: w.now,
         });
-        let cfg = w.config.breaker.clone();
-        w.breaker.on_start(&cfg, w.now, &p.idempotency_key);
+        let cfg = w.config.clone();
+        let scope = super::breaker_scope(&p, &w.facts);
+        w.breakers.on_start(&cfg, &scope, w.now, &p.idempotency_key);
         if s.fails {
-            w.breaker.on_failure(&cfg, w.now);
+            w.breakers.on_failure(&cfg, &scope, w.now);
         } else {
-            w.breaker.on_success(&cfg, w.now);
+            w.breakers.on_success(&cfg, &scope, w.now);
         }
         done.push(Done {
             t,
@@ -177,25 +187,47 @@ fn violation(limits: &Limits, done: &[Done]) -> Option<String> {
                 d.t, e.t, limits.cooldown
             ));
         }
-        // A burst: `threshold` failures within the window with no success between them opens
-        // the breaker at the last one, for the cool-off.
-        let n = limits.threshold.max(1) as usize;
-        for (j, last) in earlier.iter().enumerate() {
-            if !last.failed || d.t - last.t >= limits.cool_off {
-                continue;
-            }
-            let run: Vec<&Done> = earlier[..=j]
-                .iter()
-                .rev()
-                .take_while(|e| e.failed)
-                .take(n)
-                .collect();
-            if run.len() == n && run.iter().all(|e| last.t - e.t < limits.window) {
-                return Some(format!(
-                    "change {i} at {}s: the breaker opened at {}s after {n} failures (cool-off {}s)",
-                    d.t, last.t, limits.cool_off
-                ));
-            }
+        // A burst opens a breaker at its last failure, for the cool-off: `threshold` failures
+        // of this change's scope (its policy on its target) within the window with no success
+        // of that scope between them; or `global_threshold` failures of any scopes with no
+        // success at all between them.
+        let scope: Vec<&Done> = earlier
+            .iter()
+            .filter(|e| e.policy == d.policy && e.target == d.target)
+            .collect();
+        if let Some(why) = burst(&scope, d.t, limits.threshold, limits) {
+            return Some(format!("change {i} at {}s: the scope's breaker {why}", d.t));
+        }
+        let all: Vec<&Done> = earlier.iter().collect();
+        if let Some(why) = burst(&all, d.t, limits.global_threshold, limits) {
+            return Some(format!(
+                "change {i} at {}s: the operator-wide breaker {why}",
+                d.t
+            ));
+        }
+    }
+    None
+}
+
+/// Whether `threshold` failures in a row among `earlier` (within the window) opened a breaker
+/// whose cool-off has not passed at `t`: how.
+fn burst(earlier: &[&Done], t: i64, threshold: u32, limits: &Limits) -> Option<String> {
+    let n = threshold.max(1) as usize;
+    for (j, last) in earlier.iter().enumerate() {
+        if !last.failed || t - last.t >= limits.cool_off {
+            continue;
+        }
+        let run: Vec<&&Done> = earlier[..=j]
+            .iter()
+            .rev()
+            .take_while(|e| e.failed)
+            .take(n)
+            .collect();
+        if run.len() == n && run.iter().all(|e| last.t - e.t < limits.window) {
+            return Some(format!(
+                "opened at {}s after {n} failures (cool-off {}s)",
+                last.t, limits.cool_off
+            ));
         }
     }
     None
@@ -225,6 +257,7 @@ fn the_oracle_catches_each_broken_rule() {
         policy_per_hour: 2,
         cooldown: 300,
         threshold: 2,
+        global_threshold: 3,
         window: 600,
         cool_off: 900,
     };
@@ -261,24 +294,59 @@ fn the_oracle_catches_each_broken_rule() {
         violation(&l, &[d(0, 0, "p", false), d(100, 0, "q", false)])
             .is_some_and(|w| w.contains("cool-down"))
     );
+    // The breakers, with rate limits out of the way.
+    let l = Limits {
+        global_per_hour: 100,
+        policy_per_hour: 100,
+        ..l
+    };
+    // Two failures of one scope stop that scope...
+    assert!(
+        violation(
+            &l,
+            &[
+                d(0, 0, "p", true),
+                d(400, 0, "p", true),
+                d(800, 0, "p", false)
+            ]
+        )
+        .is_some_and(|w| w.contains("scope's breaker"))
+    );
+    // ...and not another one (another target, another policy on the same target).
+    assert!(
+        violation(
+            &l,
+            &[
+                d(0, 0, "p", true),
+                d(400, 0, "p", true),
+                d(800, 1, "p", false),
+                d(900, 0, "q", false)
+            ]
+        )
+        .is_none()
+    );
+    // Three failures of different scopes stop everything.
     assert!(
         violation(
             &l,
             &[
                 d(0, 0, "p", true),
                 d(100, 1, "q", true),
-                d(500, 2, "p", false)
+                d(400, 2, "p", true),
+                d(800, 2, "q", false)
             ]
         )
-        .is_some_and(|w| w.contains("breaker"))
+        .is_some_and(|w| w.contains("operator-wide"))
     );
+    // A success between them: no burst.
     assert!(
         violation(
             &l,
             &[
                 d(0, 0, "p", true),
                 d(100, 1, "q", false),
-                d(500, 2, "p", true)
+                d(500, 2, "p", true),
+                d(900, 1, "p", false)
             ]
         )
         .is_none()

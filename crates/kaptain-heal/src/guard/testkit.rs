@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use kaptain_model::{Category, ObjectRef, Severity};
 use serde_json::json;
 
-use super::{CircuitBreaker, GuardContext, RESTARTED_AT, SafetyConfig, TargetFacts};
+use super::{Breakers, GuardContext, RESTARTED_AT, SafetyConfig, TargetFacts};
 use crate::Proposal;
 use crate::crd::{
     ActionKind, ActionTemplate, Change, FindingRef, HealingPolicySpec, Mode, Operation, PatchType,
@@ -191,7 +191,7 @@ pub struct World {
     pub config: SafetyConfig,
     pub policy: Option<HealingPolicySpec>,
     pub history: Vec<super::ActionRecord>,
-    pub breaker: CircuitBreaker,
+    pub breakers: Breakers,
     pub facts: TargetFacts,
     pub approved_by: Option<String>,
     pub now: Timestamp,
@@ -203,7 +203,7 @@ impl World {
             config: SafetyConfig::default(),
             policy: Some(policy(mode)),
             history: Vec::new(),
-            breaker: CircuitBreaker::default(),
+            breakers: Breakers::default(),
             facts: facts(),
             approved_by: None,
             now: now(),
@@ -216,7 +216,7 @@ impl World {
             config: &self.config,
             policy: self.policy.as_ref(),
             history: &self.history,
-            breaker: &self.breaker,
+            breakers: &self.breakers,
             facts: &self.facts,
             approved_by: self.approved_by.as_deref(),
         }

@@ -270,8 +270,8 @@ fn dry_run_mode_allows_only_dry_runs_whatever_the_limits() {
         let mut w = World::new(if global { Mode::Auto } else { Mode::DryRun });
         w.config.dry_run = global;
         // Limits that would deny a real change do not matter for a dry-run...
-        w.breaker.state = BreakerState::Open;
-        w.breaker.opened_at = Some(now());
+        w.breakers.global.state = BreakerState::Open;
+        w.breakers.global.opened_at = Some(now());
         w.facts.pods_affected = 1000;
         for kind in ActionKind::ALL {
             assert_eq!(
@@ -290,15 +290,26 @@ fn dry_run_mode_allows_only_dry_runs_whatever_the_limits() {
 fn an_open_breaker_stops_actions_until_it_half_opens() {
     let mut w = World::new(Mode::Auto);
     let p = proposal(ActionKind::RestartPod, "shop");
+    let scope = breaker_scope(&p, &w.facts);
+    let cfg = w.config.clone();
     for s in 0..3 {
-        let cfg = w.config.breaker.clone();
-        w.breaker.on_failure(&cfg, at(-100 + s));
+        w.breakers.on_failure(&cfg, &scope, at(-100 + s));
     }
     assert_eq!(denied_by(&w.eval(&p)), Some(SafetyRule::CircuitOpen));
+    // The same policy on another workload is not stopped.
+    let mut elsewhere = proposal(ActionKind::RestartPod, "shop");
+    elsewhere.change.target.name = "other-pod".into();
+    let mut other = w.clone();
+    other.facts.workload = Some(ObjectRef::new(
+        "apps/v1",
+        "Deployment",
+        Some("shop"),
+        "other",
+    ));
+    assert_eq!(other.eval(&elsewhere), ALLOW);
     w.now = at(900);
     assert_eq!(w.eval(&p), ALLOW, "half-open admits one trial");
-    let cfg = w.config.breaker.clone();
-    w.breaker.on_start(&cfg, w.now, "trial");
+    w.breakers.on_start(&cfg, &scope, w.now, "trial");
     assert_eq!(denied_by(&w.eval(&p)), Some(SafetyRule::CircuitOpen));
     // Approval does not bypass an open breaker.
     w.approved_by = Some("alice".into());

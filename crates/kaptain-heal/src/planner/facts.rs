@@ -60,6 +60,7 @@ pub fn observe(idx: &ClusterIndex, p: &Proposal) -> TargetFacts {
         None => Kind::parse(&target.kind)
             .map(|k| ObjKey::new(k, target.namespace.as_deref().unwrap_or(""), &target.name)),
     };
+    facts.workload = workload.as_ref().map(ObjKey::to_ref);
     match p.action {
         ActionKind::RestartPod | ActionKind::ForceDeleteStuckPod => {
             facts.pods_affected = 1;

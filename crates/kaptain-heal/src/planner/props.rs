@@ -11,7 +11,7 @@ use serde_json::json;
 use super::fixtures::*;
 use super::*;
 use crate::crd::{FindingMatch, Mode, ResourceName};
-use crate::guard::{CircuitBreaker, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate};
+use crate::guard::{Breakers, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate};
 
 const NAMESPACES: [&str; 3] = ["shop", "ops", "kube-system"];
 
@@ -171,7 +171,7 @@ proptest! {
             now: now(),
         });
         let config = SafetyConfig::default();
-        let breaker = CircuitBreaker::default();
+        let breakers = Breakers::default();
         for p in &plan.proposals {
             let spec = policies
                 .iter()
@@ -184,7 +184,7 @@ proptest! {
                     config: &config,
                     policy: spec,
                     history: &[],
-                    breaker: &breaker,
+                    breakers: &breakers,
                     facts: &facts,
                     approved_by: approved.then_some("alice"),
                 },
@@ -232,7 +232,7 @@ fn generated_policies_reach_protected_and_allowed_proposals() {
             now: now(),
         });
         let config = SafetyConfig::default();
-        let breaker = CircuitBreaker::default();
+        let breakers = Breakers::default();
         for p in &plan.proposals {
             let spec = policies
                 .iter()
@@ -244,7 +244,7 @@ fn generated_policies_reach_protected_and_allowed_proposals() {
                 config: &config,
                 policy: spec,
                 history: &[],
-                breaker: &breaker,
+                breakers: &breakers,
                 facts: &facts,
                 approved_by: None,
             };

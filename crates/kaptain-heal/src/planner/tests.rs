@@ -5,7 +5,7 @@ use serde_json::json;
 use super::fixtures::*;
 use super::*;
 use crate::crd::{Operation, PatchType, ResourceField, ResourceName};
-use crate::guard::{CircuitBreaker, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate};
+use crate::guard::{Breakers, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate};
 
 fn run(
     idx: &ClusterIndex,
@@ -38,14 +38,14 @@ fn plan_all(
 fn guard(idx: &ClusterIndex, p: &Proposal, policy: &Policy) -> Decision {
     let facts = observe(idx, p);
     let config = SafetyConfig::default();
-    let breaker = CircuitBreaker::default();
+    let breakers = Breakers::default();
     evaluate(
         &GuardContext {
             now: now(),
             config: &config,
             policy: Some(&policy.spec),
             history: &[],
-            breaker: &breaker,
+            breakers: &breakers,
             facts: &facts,
             approved_by: None,
         },

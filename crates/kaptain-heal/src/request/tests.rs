@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::crd::{HealingActionStatus, Phase};
 use crate::guard::{
-    ActionRecord, CircuitBreaker, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate,
+    ActionRecord, Breakers, Decision, GuardContext, SafetyConfig, SafetyRule, evaluate,
 };
 use crate::planner::fixtures::{
     bad_rollout_cluster, container, deployment, findings, index, namespace, node, now, oom_cluster,
@@ -57,7 +57,7 @@ fn decide_with(
             config: cfg,
             policy: Some(&pol.spec),
             history,
-            breaker: &CircuitBreaker::default(),
+            breakers: &Breakers::default(),
             facts: &observe(idx, p),
             approved_by: approved.then_some("alice"),
         },

@@ -149,7 +149,7 @@ pub async fn act(
         .iter()
         .map(|a| (**a).clone())
         .collect();
-    let (safety, breaker, _) = request::guard_state(&client, &state.operator_namespace).await;
+    let (safety, breakers, _) = request::guard_state(&client, &state.operator_namespace).await;
     let who = Asker {
         actor: &principal.actor,
         text,
@@ -160,7 +160,7 @@ pub async fn act(
         findings: &findings,
         actions: &actions,
         safety: &safety,
-        breaker: &breaker,
+        breakers: &breakers,
         operator_namespace: &state.operator_namespace,
     };
     let mut reply = ActReply {

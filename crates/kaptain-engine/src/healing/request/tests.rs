@@ -60,7 +60,7 @@ struct World {
     findings: Vec<Finding>,
     actions: Vec<HealingAction>,
     safety: SafetyConfig,
-    breaker: CircuitBreaker,
+    breakers: Breakers,
 }
 
 impl World {
@@ -72,7 +72,7 @@ impl World {
             findings,
             actions: Vec::new(),
             safety: SafetyConfig::default(),
-            breaker: CircuitBreaker::default(),
+            breakers: Breakers::default(),
         }
     }
 
@@ -86,7 +86,7 @@ impl World {
             findings: &self.findings,
             actions: &self.actions,
             safety: &self.safety,
-            breaker: &self.breaker,
+            breakers: &self.breakers,
             operator_namespace: "kaptain-system",
         };
         propose(
