@@ -2,41 +2,13 @@
 //! 2; `ask` answers as before; `kaptain chat` answers each stdin line with the rule reader.
 //! (With a model, the same paths are tested in-process against a scripted provider.)
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/broken-shop")
-}
+#[path = "support/bin.rs"]
+mod bin;
+use bin::{broken_shop as example, text};
 
 /// The binary with a fresh HOME and config dir and no LLM variables.
-fn kaptain(args: &[&str], stdin: Option<&str>) -> Output {
-    let home = tempfile::tempdir().expect("temp home");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kaptain"));
-    c.args(args)
-        .env("NO_COLOR", "1")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .env_remove("KAPTAIN_CONFIG")
-        .env_remove("KAPTAIN_LLM_PROVIDER")
-        .env_remove("KAPTAIN_LLM_MODEL")
-        .env_remove("KAPTAIN_LLM_BASE_URL")
-        .env_remove("KAPTAIN_LLM_MODEL_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("run kaptain");
-    if let Some(mut s) = child.stdin.take() {
-        s.write_all(stdin.unwrap_or("").as_bytes())
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("kaptain finishes")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn kaptain(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    bin::kaptain(args, stdin.unwrap_or(""), |_, _| {})
 }
 
 #[test]

@@ -12,20 +12,19 @@
 //! Needs KAPTAIN_LLM_MODEL_FILE (scripts/provision-llm-model.sh; scripts/test.sh sets it).
 //! Without it the test fails and says so; it never skips silently.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Instant;
+
+#[path = "support/bin.rs"]
+mod bin;
+use bin::{broken_shop as example, text};
 
 use kaptain_engine::tools::ToolRegistry;
 use serde_json::Value;
 
 /// The check that reports a reference to a ConfigMap that does not exist.
 const MISSING_CONFIGMAP: &str = "config.missing-configmap";
-
-fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/broken-shop")
-}
 
 fn model_file() -> PathBuf {
     let file = match std::env::var("KAPTAIN_LLM_MODEL_FILE") {
@@ -45,39 +44,18 @@ fn model_file() -> PathBuf {
 
 /// The binary with a fresh HOME and config dir; `llm` adds the embedded model's settings.
 fn kaptain(args: &[&str], stdin: &str, llm: Option<&Path>) -> Output {
-    let home = tempfile::tempdir().expect("temp home");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kaptain"));
-    c.args(args)
-        .env("NO_COLOR", "1")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .env_remove("KAPTAIN_CONFIG")
-        .env_remove("KAPTAIN_LLM_PROVIDER")
-        .env_remove("KAPTAIN_LLM_MODEL")
-        .env_remove("KAPTAIN_LLM_BASE_URL")
-        .env_remove("KAPTAIN_LLM_MODEL_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(model) = llm {
-        // Each model call's output is capped through the settings (the config file), so that
-        // the 135M model's rambling stays short; the provider and model come from the env.
-        let dir = home.path().join("config/kaptain");
-        std::fs::create_dir_all(&dir).expect("config dir");
-        std::fs::write(dir.join("config.yaml"), "llm:\n  max_tokens: 128\n").expect("config");
-        c.env("KAPTAIN_LLM_PROVIDER", "embedded")
-            .env("KAPTAIN_LLM_MODEL_FILE", model);
-    }
-    let mut child = c.spawn().expect("run kaptain");
-    if let Some(mut s) = child.stdin.take() {
-        s.write_all(stdin.as_bytes()).expect("write stdin");
-    }
-    child.wait_with_output().expect("kaptain finishes")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    bin::kaptain(args, stdin, |c, home| {
+        if let Some(model) = llm {
+            // Each model call's output is capped through the settings (the config file), so
+            // that the 135M model's rambling stays short; the provider and model come from the
+            // env.
+            let dir = home.join("config/kaptain");
+            std::fs::create_dir_all(&dir).expect("config dir");
+            std::fs::write(dir.join("config.yaml"), "llm:\n  max_tokens: 128\n").expect("config");
+            c.env("KAPTAIN_LLM_PROVIDER", "embedded")
+                .env("KAPTAIN_LLM_MODEL_FILE", model);
+        }
+    })
 }
 
 /// The missing-ConfigMap finding of `kaptain diagnose` on the example: (fingerprint, object).
