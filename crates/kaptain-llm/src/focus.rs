@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::investigate::Hypothesis;
+use crate::investigate::{Hypothesis, Limits};
 use crate::prompts;
 use crate::types::ToolSpec;
 
@@ -21,8 +21,14 @@ pub struct Focus {
     /// Evidence lines per root cause.
     pub max_evidence: usize,
     /// Only the tool box's essential tools, each with its description's first sentence and
-    /// no parameter descriptions (the schemas themselves are unchanged).
+    /// lean schemas (see [`lean_schema`]; what they accept is unchanged).
     pub lean_tools: bool,
+    /// Caps on the investigation's [`Limits`]: model calls, bytes of a tool result, output
+    /// tokens per call (a small model's answer does not get better for being long, and on a
+    /// CPU every token read or written is time).
+    pub max_steps: usize,
+    pub max_tool_bytes: usize,
+    pub max_output_tokens: u32,
 }
 
 impl Focus {
@@ -31,12 +37,18 @@ impl Focus {
         max_hypotheses: usize::MAX,
         max_evidence: prompts::MAX_EVIDENCE,
         lean_tools: false,
+        max_steps: usize::MAX,
+        max_tool_bytes: usize::MAX,
+        max_output_tokens: u32::MAX,
     };
     /// The small prompt.
     pub const SMALL: Focus = Focus {
         max_hypotheses: 4,
         max_evidence: 3,
         lean_tools: true,
+        max_steps: 3,
+        max_tool_bytes: 2 * 1024,
+        max_output_tokens: 192,
     };
 
     /// The focus for a model whose context holds `context` tokens (`None`: unknown, which
@@ -45,6 +57,16 @@ impl Focus {
         match context {
             Some(c) if c <= SMALL_CONTEXT => Focus::SMALL,
             _ => Focus::FULL,
+        }
+    }
+
+    /// `limits` within this focus's caps.
+    pub fn limit(&self, limits: Limits) -> Limits {
+        Limits {
+            max_steps: limits.max_steps.min(self.max_steps),
+            max_tool_bytes: limits.max_tool_bytes.min(self.max_tool_bytes),
+            max_output_tokens: limits.max_output_tokens.min(self.max_output_tokens),
+            ..limits
         }
     }
 
@@ -69,7 +91,7 @@ impl Focus {
             .into_iter()
             .map(|t| ToolSpec {
                 description: first_sentence(&t.description).to_string(),
-                parameters: without_descriptions(t.parameters),
+                parameters: lean_schema(t.parameters),
                 name: t.name,
             })
             .collect()
@@ -171,35 +193,42 @@ fn first_sentence(text: &str) -> &str {
     }
 }
 
-/// `schema` without the `description` (string) of any schema in it; a property that is
-/// itself named `description` stays.
-fn without_descriptions(schema: Value) -> Value {
-    match schema {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(k, v)| !(k == "description" && v.is_string()))
-                .map(|(k, v)| {
-                    let v = if k == "properties" {
-                        match v {
-                            // Property names are names, not keywords: only their schemas change.
-                            Value::Object(props) => Value::Object(
+/// `schema` without what does not help a model fill it in: `$schema`, `title`, a `default`
+/// of null, and the top-level description (the tool's description says it). Property
+/// descriptions stay: without "Deployment, Pod, Service, ..." a small model writes `"kind":
+/// "string"`. Property names are names, never keywords: a property called `title` stays.
+fn lean_schema(schema: Value) -> Value {
+    fn walk(v: Value, top: bool) -> Value {
+        match v {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .filter(|(k, v)| match k.as_str() {
+                        "$schema" | "title" => !v.is_string(),
+                        "default" => !v.is_null(),
+                        "description" => !(top && v.is_string()),
+                        _ => true,
+                    })
+                    .map(|(k, v)| {
+                        let v = match (k.as_str(), v) {
+                            ("properties", Value::Object(props)) => Value::Object(
                                 props
                                     .into_iter()
-                                    .map(|(name, s)| (name, without_descriptions(s)))
+                                    .map(|(n, s)| (n, walk(s, false)))
                                     .collect(),
                             ),
-                            other => other,
-                        }
-                    } else {
-                        without_descriptions(v)
-                    };
-                    (k, v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_descriptions).collect()),
-        other => other,
+                            (_, v) => walk(v, false),
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|x| walk(x, false)).collect())
+            }
+            other => other,
+        }
     }
+    walk(schema, true)
 }
 
 #[cfg(test)]
@@ -278,24 +307,45 @@ mod tests {
         assert_eq!(h.len(), 4);
         assert_eq!(h[0].object, "Pod/shop/checkout-7d9f-x");
         assert!(h.iter().all(|h| h.evidence.len() == 3));
+        let l = small.limit(Limits::default());
+        assert_eq!(
+            (l.max_steps, l.max_tool_bytes, l.max_output_tokens),
+            (3, 2048, 192)
+        );
+        assert_eq!(l.token_budget, Limits::default().token_budget);
+        let tighter = Limits {
+            max_steps: 2,
+            max_output_tokens: 64,
+            ..Limits::default()
+        };
+        assert_eq!(
+            small.limit(tighter).max_steps,
+            2,
+            "settings tighter than the focus stay"
+        );
+        assert_eq!(small.limit(tighter).max_output_tokens, 64);
         for big in [None, Some(128_000)] {
             let full = Focus::for_context(big);
             let h = full.hypotheses("why is checkout failing?", &shop());
             assert_eq!(h.len(), 6);
             assert!(h.iter().all(|h| h.evidence.len() == prompts::MAX_EVIDENCE));
+            assert_eq!(full.limit(Limits::default()), Limits::default());
         }
     }
 
     #[test]
     fn lean_tools_are_the_essentials_with_short_descriptions_and_the_same_schemas() {
         let schema = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "WhyInput",
             "type": "object",
             "description": "Arguments.",
             "required": ["name"],
             "properties": {
                 "name": {"type": "string", "description": "The object's name."},
-                "description": {"type": "string", "description": "A property so named."},
-                "kinds": {"type": "array", "items": {"enum": ["Pod"], "description": "A kind."}}
+                "title": {"type": "string", "default": null, "description": "A property so named."},
+                "cluster": {"type": ["string", "null"], "default": null},
+                "kinds": {"type": "array", "items": {"enum": ["Pod"], "title": "Kind"}}
             }
         });
         let all = vec![
@@ -322,8 +372,9 @@ mod tests {
                 "type": "object",
                 "required": ["name"],
                 "properties": {
-                    "name": {"type": "string"},
-                    "description": {"type": "string"},
+                    "name": {"type": "string", "description": "The object's name."},
+                    "title": {"type": "string", "description": "A property so named."},
+                    "cluster": {"type": ["string", "null"]},
                     "kinds": {"type": "array", "items": {"enum": ["Pod"]}}
                 }
             })

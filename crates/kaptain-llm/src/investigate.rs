@@ -294,7 +294,7 @@ impl Investigator {
         msgs.extend(self.history.iter().cloned());
         msgs.push(Message::user(question));
 
-        let limits = self.limits;
+        let limits = focus.limit(self.limits);
         let mut usage = Usage::default();
         let mut steps: Vec<Step> = Vec::new();
         let mut state = CallState {
@@ -396,7 +396,9 @@ impl Investigator {
                 ..Message::assistant(reply.content.clone())
             });
             for call in &calls {
-                let (content, run) = self.run_call(call, &specs, &offered, &mut state).await;
+                let (content, run) = self
+                    .run_call(call, &specs, &offered, &mut state, limits.max_tool_bytes)
+                    .await;
                 seen_text.push_str(&content);
                 seen_text.push('\n');
                 msgs.push(Message::tool_result(call, content));
@@ -443,6 +445,7 @@ impl Investigator {
         specs: &[ToolSpec],
         offered: &[String],
         state: &mut CallState,
+        max_tool_bytes: usize,
     ) -> (String, ToolRun) {
         let mut run = ToolRun {
             tool: call.name.clone(),
@@ -488,7 +491,7 @@ impl Investigator {
             }
         };
         run.result_bytes = text.len();
-        let (capped, truncated) = compact::cap(&text, self.limits.max_tool_bytes);
+        let (capped, truncated) = compact::cap(&text, max_tool_bytes);
         run.truncated = truncated;
         (capped, run)
     }

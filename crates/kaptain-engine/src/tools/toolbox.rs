@@ -90,10 +90,30 @@ impl kaptain_llm::ToolBox for EngineToolBox {
             .collect()
     }
 
+    /// The [`ESSENTIALS`]; with one cluster, without their `cluster` argument (a small model
+    /// fills it with a namespace; left out, the tools use the one cluster).
     fn essentials(&self) -> Vec<ToolSpec> {
+        let one_cluster = self.host.clusters().len() == 1;
         self.specs()
             .into_iter()
             .filter(|t| ESSENTIALS.contains(&t.name.as_str()))
+            .map(|mut t| {
+                let required = |p: &Value| {
+                    p.get("required")
+                        .and_then(Value::as_array)
+                        .is_some_and(|r| r.iter().any(|x| x == "cluster"))
+                };
+                if one_cluster
+                    && !required(&t.parameters)
+                    && let Some(props) = t
+                        .parameters
+                        .get_mut("properties")
+                        .and_then(Value::as_object_mut)
+                {
+                    props.remove("cluster");
+                }
+                t
+            })
             .collect()
     }
 
