@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use kaptain_index::{Kind, RefKind, Reference};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
+use crate::certain::has_key;
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::ref_to;
 
@@ -220,33 +221,15 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Key references (env valueFrom) to ConfigMaps/Secrets that exist but lack the key.
 fn missing_key(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
-    let s = &ctx.idx.objects;
     for r in ctx.idx.references() {
         let (Some(key), false) = (&r.key, r.optional) else {
             continue;
         };
         let (ns, name) = (r.target.namespace.as_str(), r.target.name.as_str());
-        let has_key = match r.target.kind {
-            Kind::ConfigMap => match s.configmaps.get(ns, name) {
-                Some(cm) => {
-                    cm.data.as_ref().is_some_and(|d| d.contains_key(key))
-                        || cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
-                }
-                None => continue,
-            },
-            Kind::Secret => match s.secrets.get(ns, name) {
-                Some(sec) => {
-                    sec.data.as_ref().is_some_and(|d| d.contains_key(key))
-                        || sec
-                            .string_data
-                            .as_ref()
-                            .is_some_and(|d| d.contains_key(key))
-                }
-                None => continue,
-            },
-            _ => continue,
+        let Some(has) = has_key(ctx, r.target.kind, ns, name, key) else {
+            continue;
         };
-        if has_key {
+        if has {
             continue;
         }
         let what = r.target.kind.name();

@@ -8,16 +8,12 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kaptain_index::Kind;
 
+use crate::certain::{pods_blocked, settled};
 use crate::check::Ctx;
 
 /// How long a not-ready backend (or a Service that selects nothing) may be new before it
 /// counts as a problem: rollouts and fresh deployments are normal for a few minutes.
 pub(crate) const GRACE_SECS: i64 = 300;
-/// How old an object must be before evidence that waiting cannot change is reported: long
-/// enough for `kubectl apply -f dir/` to have created the rest of the directory, far shorter
-/// than [`GRACE_SECS`], which holds back what may still resolve (pods starting, endpoints
-/// becoming ready).
-pub(crate) const CERTAIN_AFTER_SECS: i64 = 15;
 
 /// One backend that is not ready.
 pub(crate) struct NotReady<'a> {
@@ -28,6 +24,14 @@ pub(crate) struct NotReady<'a> {
     pub reason: String,
     /// How old the backend is (the pod's age, or the Service's when the pod is unknown).
     pub age: Option<i64>,
+}
+
+impl NotReady<'_> {
+    /// What in the backend pod's spec keeps it from ever becoming ready, for certain (a
+    /// missing ConfigMap, Secret or claim, an invalid image): see [`spec_blockers`].
+    pub fn blocked(&self, ctx: &Ctx) -> Vec<String> {
+        pods_blocked(ctx, self.pod)
+    }
 }
 
 /// What a Service's endpoints look like.
@@ -45,11 +49,17 @@ impl<'a> Health<'a> {
         self.ready + self.not_ready.len()
     }
 
-    /// Not-ready backends older than the grace period (unknown age counts as old).
-    pub fn stale(&self) -> impl Iterator<Item = &NotReady<'a>> {
-        self.not_ready
-            .iter()
-            .filter(|n| n.age.is_none_or(|a| a > GRACE_SECS))
+    /// Not-ready backends older than the grace period (unknown age counts as old), and those
+    /// certain never to become ready (see [`NotReady::blocked`]) once settled.
+    pub fn stale<'s>(&'s self, ctx: &'s Ctx) -> impl Iterator<Item = &'s NotReady<'a>> {
+        self.not_ready.iter().filter(move |n| {
+            n.age.is_none_or(|a| a > GRACE_SECS) || (settled(n.age) && !n.blocked(ctx).is_empty())
+        })
+    }
+
+    /// Certain-now reasons the not-ready backends stay so (deduplicated, at most 3).
+    pub fn blocked(&self, ctx: &Ctx) -> Vec<String> {
+        pods_blocked(ctx, self.not_ready.iter().filter_map(|n| n.pod))
     }
 
     /// `0 of 3 ready (Endpoints)`.
@@ -266,7 +276,7 @@ pub(crate) fn health<'a>(ctx: &Ctx<'a>, svc: &'a Service) -> Option<Health<'a>> 
 /// not ready past the grace period, or nothing backs the Service and it is not new.
 pub(crate) fn down(ctx: &Ctx, svc: &Service, h: &Health) -> bool {
     h.ready == 0
-        && (h.stale().next().is_some()
+        && (h.stale(ctx).next().is_some()
             || (h.not_ready.is_empty()
                 && age_of(ctx, &svc.metadata).is_none_or(|a| a > GRACE_SECS)))
 }
