@@ -5,6 +5,8 @@
 //! is reported once the object is [`CERTAIN_AFTER_SECS`] old, and the finding's evidence says
 //! which of the two it is. Also the near-miss helpers behind "did you mean `x`?".
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kaptain_index::{Kind, RefKind, Reference, pod_spec_refs};
 use kaptain_model::{Evidence, ObjectRef};
@@ -136,18 +138,26 @@ pub(crate) fn near_name(ctx: &Ctx, kind: Kind, ns: &str, name: &str) -> Option<S
 /// Whether ConfigMap or Secret `ns/name` holds `key`; `None` when it does not exist (or the
 /// kind is neither).
 pub(crate) fn has_key(ctx: &Ctx, kind: Kind, ns: &str, name: &str, key: &str) -> Option<bool> {
+    keys_of(ctx, kind, ns, name).map(|ks| ks.contains(&key))
+}
+
+/// The keys of ConfigMap or Secret `ns/name` (data and binaryData, or data and stringData);
+/// `None` when it does not exist (or the kind is neither).
+pub(crate) fn keys_of<'a>(ctx: &Ctx<'a>, kind: Kind, ns: &str, name: &str) -> Option<Vec<&'a str>> {
+    fn keys<V>(m: Option<&BTreeMap<String, V>>) -> impl Iterator<Item = &str> {
+        m.into_iter().flat_map(|m| m.keys().map(String::as_str))
+    }
     let s = &ctx.idx.objects;
     match kind {
         Kind::ConfigMap => s.configmaps.get(ns, name).map(|cm| {
-            cm.data.as_ref().is_some_and(|d| d.contains_key(key))
-                || cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
+            keys(cm.data.as_ref())
+                .chain(keys(cm.binary_data.as_ref()))
+                .collect()
         }),
         Kind::Secret => s.secrets.get(ns, name).map(|sec| {
-            sec.data.as_ref().is_some_and(|d| d.contains_key(key))
-                || sec
-                    .string_data
-                    .as_ref()
-                    .is_some_and(|d| d.contains_key(key))
+            keys(sec.data.as_ref())
+                .chain(keys(sec.string_data.as_ref()))
+                .collect()
         }),
         _ => None,
     }

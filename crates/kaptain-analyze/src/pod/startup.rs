@@ -493,6 +493,30 @@ mod tests {
     }
 
     #[test]
+    fn image_pull_hints_a_tag_running_elsewhere() {
+        let broken = pod(
+            "api-1",
+            &waiting(
+                "ErrImagePull",
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"shop/api:1.1\": manifest unknown",
+            ),
+        )
+        .replace("image: shop/api:1.0\n", "image: shop/api:1.1\n");
+        let running = format!("---\n{}", pod("api-2", RUNNING));
+        let summary = |yaml: &str| {
+            let f = run("pod.image-pull", &index(yaml, &[]));
+            assert_eq!(f.len(), 1, "{f:#?}");
+            f[0].remediation.summary.clone()
+        };
+        let s = summary(&format!("{broken}{running}"));
+        assert!(s.contains("did you mean `shop/api:1.0`?"), "{s}");
+        // Nothing of that repository runs anywhere: no guess.
+        let other = running.replace("shop/api:1.0", "shop/web:1.0");
+        let s = summary(&format!("{broken}{other}"));
+        assert!(!s.contains("did you mean"), "{s}");
+    }
+
+    #[test]
     fn image_pull_classifies_not_found_and_auth() {
         let yaml = pod(
             "api-1",
