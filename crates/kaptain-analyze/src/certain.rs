@@ -364,6 +364,9 @@ pub(crate) fn invalid_image(image: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+mod checks;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
