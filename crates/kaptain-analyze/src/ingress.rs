@@ -320,7 +320,7 @@ fn backends(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, problem: Proble
                         ))
                         .evidence(route_ev)
                         .evidence(Evidence::status(format!("Service {ns}/{}: {}", b.service, h.summary())))
-                        .evidence(which(&h.blocked(ctx), "its pods may still be starting", GRACE_SECS))
+                        .evidence(which(&h.certain(ctx, svc), "its pods may still be starting", GRACE_SECS))
                         .cause_hint(svc_ref)
                         .fix(
                             format!("Make Service {ns}/{}'s pods Ready (see the Service's findings).", b.service),

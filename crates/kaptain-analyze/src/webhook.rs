@@ -149,7 +149,7 @@ fn no_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                     "has no ready endpoints".to_string(),
                     format!("Service {sns}/{sname}: {}", hl.summary()),
                     which(
-                        &hl.blocked(ctx),
+                        &hl.certain(ctx, svc),
                         "the webhook's pods may still be starting",
                         GRACE_SECS,
                     ),

@@ -333,6 +333,35 @@ fn webhook_certain_when_its_service_does_not_exist() {
 }
 
 #[test]
+fn webhook_certain_when_nothing_will_ever_back_its_service() {
+    let id = "webhook.no-endpoints";
+    let deploy = |replicas: &str| {
+        workload(
+            "Deployment",
+            replicas,
+            "",
+            "{replicas: 0, availableReplicas: 0}",
+        )
+    };
+    // Its only workload is scaled to zero and no HPA scales it.
+    let zero = webhook() + &service(30) + &deploy("replicas: 0, ");
+    let f = certain(id, &zero, &[Kind::Pod]);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.detail.contains("want 0 replicas") || e.detail.contains("wants 0 replicas")),
+        "{:#?}",
+        f.evidence
+    );
+    // It wants a pod that is still being created.
+    held(
+        id,
+        &(webhook() + &service(30) + &deploy("replicas: 1, ")),
+        &[Kind::Pod],
+    );
+}
+
+#[test]
 fn pvc_checks_certain_when_the_storage_class_does_not_exist() {
     let class = "---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: fast-ssd}\nprovisioner: example.com/csi\n";
     let pvc = |class: &str| {
