@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, EvidenceSource, Finding, ObjectRef, Severity};
 
+use crate::certain::{certain_now, did_you_mean, due, names_in, one_edit_away, which};
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::{
     events_with, human_duration, latest_events, ns_name, obj_ref, parse_quantity as quantity,
@@ -80,6 +81,16 @@ fn target_kind(h: &HorizontalPodAutoscaler) -> Option<Kind> {
     TARGETS.contains(&k).then_some(k)
 }
 
+/// `Deployment shop/x does not exist` when the HPA's scale target is missing (its kind
+/// collected).
+fn target_missing(ctx: &Ctx, h: &HorizontalPodAutoscaler) -> Option<String> {
+    let kind = target_kind(h)?;
+    let (ns, _) = ns_name(&h.metadata);
+    let target = target_name(h);
+    (ctx.idx.has(kind) && !ctx.idx.exists(kind, ns, target))
+        .then(|| format!("{} {ns}/{target} does not exist", kind.name()))
+}
+
 fn target_name(h: &HorizontalPodAutoscaler) -> &str {
     h.spec
         .as_ref()
@@ -121,9 +132,12 @@ fn missing_target(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         let Some(kind) = target_kind(h) else { continue };
         let (ns, name) = ns_name(&h.metadata);
         let target = target_name(h);
-        if !ctx.idx.has(kind) || ctx.idx.exists(kind, ns, target) {
+        let Some(missing) = target_missing(ctx, h) else {
             continue;
-        }
+        };
+        let hint = one_edit_away(target, names_in(ctx, kind, ns).iter().map(String::as_str))
+            .map(|n| format!(" ({})", did_you_mean(n)))
+            .unwrap_or_default();
         let k = kind.name();
         ctx.finding(
             info,
@@ -139,9 +153,10 @@ fn missing_target(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                  renamed, it now runs without autoscaling."
         ))
         .evidence(Evidence::spec(format!("spec.scaleTargetRef: {k}/{target}")))
+        .evidence(certain_now(missing))
         .evidences(warnings(ctx, h, &["FailedGetScale"], 1))
         .fix(
-            "Point scaleTargetRef at the workload's current name, or delete the stale HPA.",
+            format!("Point scaleTargetRef at the workload's current name{hint}, or delete the stale HPA."),
             [
                 format!("kubectl -n {ns} get deployments,statefulsets"),
                 format!("kubectl -n {ns} edit hpa {name}"),
@@ -465,11 +480,18 @@ fn at_max(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
 
 fn unable_to_scale(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     for h in ctx.idx.objects.hpas.iter() {
+        // Certain now when the scale target does not exist; anything else (metrics not there
+        // yet, a passing API error) may resolve within the grace period.
+        let certain: Vec<String> = target_missing(ctx, h).into_iter().collect();
         let bad = ["AbleToScale", "ScalingActive"].into_iter().filter_map(|t| hpa_condition(h, t)).find(|c| {
             c.status == "False"
                 // Scaling is disabled on purpose when the target is scaled to zero.
                 && c.reason.as_deref() != Some("ScalingDisabled")
-                && since(ctx, c.last_transition_time.as_ref()).unwrap_or(age(ctx, &h.metadata)) >= GRACE_SECS
+                && due(
+                    Some(since(ctx, c.last_transition_time.as_ref()).unwrap_or(age(ctx, &h.metadata))),
+                    !certain.is_empty(),
+                    GRACE_SECS,
+                )
         });
         let Some(c) = bad else { continue };
         let (ns, name) = ns_name(&h.metadata);
@@ -527,6 +549,11 @@ fn unable_to_scale(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         ))
         .evidence(condition_line(c))
         .evidences(warnings(ctx, h, &[], 3))
+        .evidence(which(
+            &certain,
+            "metrics or the scale target may still appear",
+            GRACE_SECS,
+        ))
         .fix(hint, commands)
         .cause_hints(hints)
         .push(out);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use kaptain_index::{Kind, RefKind, Reference};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
+use crate::certain::{certain_now, did_you_mean, keys_of, near_name, one_edit_away};
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::ref_to;
 
@@ -175,6 +176,10 @@ fn missing(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, kind: Kind, vias
         users.sort();
         users.dedup();
         let what = kind.name();
+        // A near miss: an existing object of the kind one edit away (a typo in the reference).
+        let hint = near_name(ctx, kind, ns, name)
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
         let fix_cmd = match kind {
             Kind::ConfigMap => format!(
                 "kubectl -n {ns} create configmap {name} --from-literal=KEY=VALUE   # or restore it from your manifests"
@@ -205,7 +210,8 @@ fn missing(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, kind: Kind, vias
             .evidences(refs.iter().take(8).map(|r| {
                 Evidence::reference(format!("{} → {what} {name} ({})", r.from.display(), r.location))
             }))
-            .fix(format!("Create {what} {ns}/{name}, or fix the name in the referencing workload."), [fix_cmd])
+            .evidence(certain_now(format!("no {what} {ns}/{name} exists")))
+            .fix(format!("Create {what} {ns}/{name}, or fix the name in the referencing workload{hint}."), [fix_cmd])
             .push(out);
     }
 }
@@ -220,35 +226,21 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Key references (env valueFrom) to ConfigMaps/Secrets that exist but lack the key.
 fn missing_key(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
-    let s = &ctx.idx.objects;
     for r in ctx.idx.references() {
         let (Some(key), false) = (&r.key, r.optional) else {
             continue;
         };
         let (ns, name) = (r.target.namespace.as_str(), r.target.name.as_str());
-        let has_key = match r.target.kind {
-            Kind::ConfigMap => match s.configmaps.get(ns, name) {
-                Some(cm) => {
-                    cm.data.as_ref().is_some_and(|d| d.contains_key(key))
-                        || cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
-                }
-                None => continue,
-            },
-            Kind::Secret => match s.secrets.get(ns, name) {
-                Some(sec) => {
-                    sec.data.as_ref().is_some_and(|d| d.contains_key(key))
-                        || sec
-                            .string_data
-                            .as_ref()
-                            .is_some_and(|d| d.contains_key(key))
-                }
-                None => continue,
-            },
-            _ => continue,
+        let Some(keys) = keys_of(ctx, r.target.kind, ns, name) else {
+            continue;
         };
-        if has_key {
+        if keys.contains(&key.as_str()) {
             continue;
         }
+        // A near miss: a key one edit away (API_KEY vs API-KEY).
+        let hint = one_edit_away(key, keys.iter().copied())
+            .map(|k| format!(" ({})", did_you_mean(k)))
+            .unwrap_or_default();
         let what = r.target.kind.name();
         ctx.finding(info, ref_to(r.target.kind, ns, name), key)
             .title(format!(
@@ -266,9 +258,12 @@ fn missing_key(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 r.from.display(),
                 r.location
             )))
+            .evidence(certain_now(format!(
+                "{what} {ns}/{name} exists without key {key:?}"
+            )))
             .fix(
                 format!(
-                    "Add key {key:?} to {what} {ns}/{name}, or correct the key name in {}.",
+                    "Add key {key:?} to {what} {ns}/{name}, or correct the key name in {}{hint}.",
                     r.from.display()
                 ),
                 [format!(
@@ -382,5 +377,48 @@ spec:
         let idx = index(&yaml, &[]);
         assert!(run("config.missing-pvc", &idx).is_empty());
         assert!(run("config.missing-image-pull-secret", &idx).is_empty());
+    }
+
+    #[test]
+    fn near_misses_name_the_object_or_key_one_edit_away() {
+        let cm = |name: &str, key: &str| {
+            format!(
+                "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\ndata: {{{key}: x}}\n"
+            )
+        };
+        let summary = |id: &str, yaml: &str| {
+            let f = run(id, &index(yaml, &[Kind::ConfigMap]));
+            assert_eq!(f.len(), 1, "{id}: {f:#?}");
+            f[0].remediation.summary.clone()
+        };
+        // api-configs exists, api-config is referenced: one edit away.
+        let s = summary(
+            "config.missing-configmap",
+            &format!("{DEPLOY}{}", cm("api-configs", "db_url")),
+        );
+        assert!(s.contains("did you mean `api-configs`?"), "{s}");
+        // Nothing close: no guess.
+        let s = summary(
+            "config.missing-configmap",
+            &format!("{DEPLOY}{}", cm("payments", "db_url")),
+        );
+        assert!(!s.contains("did you mean"), "{s}");
+        // The key db_url is read, db-url exists.
+        let s = summary(
+            "config.missing-key",
+            &format!("{DEPLOY}{}", cm("api-config", "db-url")),
+        );
+        assert!(s.contains("did you mean `db-url`?"), "{s}");
+        let f = run(
+            "config.missing-key",
+            &index(&format!("{DEPLOY}{}", cm("api-config", "db-url")), &[]),
+        );
+        assert!(
+            f[0].evidence.iter().any(|e| e
+                .detail
+                .starts_with("certain now: ConfigMap shop/api-config exists without key")),
+            "{:#?}",
+            f[0].evidence
+        );
     }
 }

@@ -8,8 +8,9 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, ServiceBackendPo
 use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
+use crate::certain::{certain_now, may_resolve, near_name, settled, which};
 use crate::check::{Check, CheckInfo, Ctx};
-use crate::service::endpoints::{down, fresh, health, routes_to_pods};
+use crate::service::endpoints::{GRACE_SECS, age_of, down, fresh, health, routes_to_pods};
 use crate::util::{ns_name, obj_ref, ref_to};
 
 const MISSING_CLASS: CheckInfo = CheckInfo::new(
@@ -241,7 +242,12 @@ fn backends(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, problem: Proble
                 b.service
             ));
             match (problem, svc) {
-                (Problem::Missing, None) if !fresh(ctx, &ing.metadata) => {
+                // A Service that does not exist is certain now, once the Ingress is not brand
+                // new (its Service may be in the same apply).
+                (Problem::Missing, None) if settled(age_of(ctx, &ing.metadata)) => {
+                    let hint = near_name(ctx, Kind::Service, ns, b.service)
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
                     ctx.finding(info, obj, &key)
                         .title(format!("Ingress {ns}/{name} routes to Service {ns}/{} which does not exist", b.service))
                         .message(format!(
@@ -251,8 +257,9 @@ fn backends(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, problem: Proble
                         ))
                         .evidence(route_ev)
                         .evidence(Evidence::reference(format!("Service {ns}/{} not found", b.service)))
+                        .evidence(certain_now(format!("Service {ns}/{} does not exist", b.service)))
                         .fix(
-                            format!("Create Service {ns}/{} or point the Ingress at an existing Service.", b.service),
+                            format!("Create Service {ns}/{} or point the Ingress at an existing Service{hint}.", b.service),
                             [format!("kubectl -n {ns} get services"), format!("kubectl -n {ns} edit ingress {name}")],
                         )
                         .push(out);
@@ -313,6 +320,7 @@ fn backends(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>, problem: Proble
                         ))
                         .evidence(route_ev)
                         .evidence(Evidence::status(format!("Service {ns}/{}: {}", b.service, h.summary())))
+                        .evidence(which(&h.certain(ctx, svc), "its pods may still be starting", GRACE_SECS))
                         .cause_hint(svc_ref)
                         .fix(
                             format!("Make Service {ns}/{}'s pods Ready (see the Service's findings).", b.service),
@@ -350,7 +358,10 @@ fn missing_tls_secret(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 .map(|h| h.join(", "))
                 .unwrap_or_else(|| "all hosts".into());
             let problem = match idx.objects.secrets.get(ns, sname) {
-                None if fresh(ctx, &ing.metadata) => continue,
+                // cert-manager may still be issuing it: that may resolve; otherwise a
+                // missing Secret is certain once the Ingress is not brand new.
+                None if cert_manager.is_some() && fresh(ctx, &ing.metadata) => continue,
+                None if !settled(age_of(ctx, &ing.metadata)) => continue,
                 None => "does not exist".to_string(),
                 Some(s) => {
                     let ty = s.type_.as_deref().unwrap_or("Opaque");
@@ -390,6 +401,11 @@ fn missing_tls_secret(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 ))
                 .evidence(Evidence::spec(format!("spec.tls secretName {sname} for {hosts}")))
                 .evidence(Evidence::reference(format!("Secret {ns}/{sname} {problem}")))
+                .evidence(if cert_manager.is_some() {
+                    may_resolve("cert-manager may still be issuing the certificate", GRACE_SECS)
+                } else {
+                    certain_now(format!("Secret {ns}/{sname} {problem}"))
+                })
                 .fix(format!("Provide a kubernetes.io/tls Secret {ns}/{sname} with tls.crt and tls.key."), cmds)
                 .push(out);
         }

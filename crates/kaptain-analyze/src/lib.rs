@@ -3,6 +3,7 @@
 //! their root causes. Nothing here performs I/O.
 
 mod catalog;
+mod certain;
 mod check;
 mod correlate;
 mod util;

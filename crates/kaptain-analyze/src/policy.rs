@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
+use crate::certain::{due, pods_blocked, which};
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::{human_duration, ns_name, obj_ref, pod_ref};
 use crate::workload::{GRACE_SECS, age, get_pods_cmd, pod_ready, pod_state};
@@ -109,12 +110,15 @@ fn zero_disruptions(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         let lasted = cond.map_or(age(ctx, &p.metadata), |c| {
             ctx.age_secs(c.last_transition_time.0)
         });
-        if lasted < GRACE_SECS {
-            continue;
-        }
         let pods = sel
             .map(|s| ctx.idx.pods_matching_selector(ns, s))
             .unwrap_or_default();
+        // Certain now when the unhealthy pods can never become ready (a missing ConfigMap,
+        // an invalid image, ...); otherwise pods may still be starting.
+        let certain = pods_blocked(ctx, pods.iter().copied().filter(|p| !pod_ready(p)));
+        if !due(Some(lasted), !certain.is_empty(), GRACE_SECS) {
+            continue;
+        }
         let mut evidence = vec![counts, Evidence::spec(format!("spec: {budget}"))];
         evidence.extend(cond.map(|c| {
             Evidence::status(format!(
@@ -130,6 +134,7 @@ fn zero_disruptions(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 .take(3)
                 .map(|p| Evidence::status(format!("Pod {}: {}", pod_ref(p).name, pod_state(p)))),
         );
+        evidence.push(which(&certain, "pods may still be starting", GRACE_SECS));
         let missing = st.desired_healthy - st.current_healthy + 1;
         ctx.finding(info, object, "")
             .title(format!(

@@ -12,9 +12,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
+use crate::certain::{certain_now, settled, which};
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::{human_duration, latest_events, obj_ref, pod_ref};
-use endpoints::{CERTAIN_AFTER_SECS, GRACE_SECS, age_of, fresh, health, routes_to_pods, selector};
+use endpoints::{GRACE_SECS, age_of, fresh, health, routes_to_pods, selector};
 use selection::{TemplateMatch, near_misses, workloads_matching};
 
 const SELECTOR_NO_MATCH: CheckInfo = CheckInfo::new(
@@ -138,8 +139,7 @@ fn selector_no_match(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         // Certain now, not after a grace period: no pod matches and (below) no pod template
         // in the namespace would make one, so waiting cannot fix it. Only the first seconds
         // after creation are held back (the rest of an applied directory may still arrive).
-        if age_of(ctx, &svc.metadata).is_some_and(|a| a < CERTAIN_AFTER_SECS)
-            || !ctx.idx.pods_matching_labels(ns, sel).is_empty()
+        if !settled(age_of(ctx, &svc.metadata)) || !ctx.idx.pods_matching_labels(ns, sel).is_empty()
         {
             continue;
         }
@@ -179,9 +179,9 @@ fn selector_no_match(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 "no pod in namespace {ns} matches {sel_s} ({} checked)",
                 plural(pods_in_ns, "pod")
             )),
-            Evidence::reference(format!(
-                "certain now: no Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob \
-                 pod template in namespace {ns} carries {sel_s}, so waiting will not fix it"
+            certain_now(format!(
+                "no Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob pod template \
+                 in namespace {ns} carries {sel_s}"
             )),
         ];
         for (k, val, pods) in misses.iter().take(3) {
@@ -240,16 +240,21 @@ fn no_ready_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         if h.not_ready.is_empty() {
             // Nothing backs the Service. If a workload should provide pods but has none,
             // the workload is where the cause lies; a selector typo is selector-no-match.
-            if h.ready > 0
-                || !h.matched.is_empty()
-                || !ctx.idx.has(Kind::Pod)
-                || fresh(ctx, &svc.metadata)
-            {
+            if h.ready > 0 || !h.matched.is_empty() || !ctx.idx.has(Kind::Pod) {
                 continue;
             }
+            // Past the grace period, or certain now: the workload's template cannot produce
+            // pods that become ready (a missing ServiceAccount, ConfigMap, ...).
+            let svc_old = !fresh(ctx, &svc.metadata);
             let wanted: Vec<TemplateMatch> = workloads_matching(ctx, ns, sel)
                 .into_iter()
-                .filter(|w| w.desired > 0 && w.age.is_none_or(|a| a > GRACE_SECS))
+                .filter(|w| {
+                    w.desired > 0
+                        && ((svc_old && w.age.is_none_or(|a| a > GRACE_SECS))
+                            || (!w.blocked.is_empty()
+                                && settled(w.age)
+                                && settled(age_of(ctx, &svc.metadata))))
+                })
                 .collect();
             if wanted.is_empty() {
                 continue;
@@ -267,6 +272,11 @@ fn no_ready_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 ))
                 .evidence(Evidence::status(format!("0 pods in namespace {ns} match {sel_s}")))
                 .evidences(wanted.iter().map(|w| Evidence::reference(format!("{} pod template carries {sel_s}; wants {} pods", w.obj.display(), w.desired))))
+                .evidence(which(
+                    &wanted.iter().flat_map(|w| w.blocked.iter().cloned()).collect::<Vec<_>>(),
+                    "the workload may still be creating its pods",
+                    GRACE_SECS,
+                ))
                 .cause_hints(wanted.iter().map(|w| w.obj.clone()))
                 .fix(
                     "Find out why the workload has no pods (kubectl describe shows FailedCreate events).",
@@ -275,7 +285,7 @@ fn no_ready_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 .push(out);
             continue;
         }
-        let stale: Vec<_> = h.stale().collect();
+        let stale: Vec<_> = h.stale(ctx).collect();
         if stale.is_empty() {
             continue;
         }
@@ -320,6 +330,7 @@ fn no_ready_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             ))
             .evidence(Evidence::status(h.summary()))
             .evidences(stale.iter().take(5).map(|n| Evidence::status(format!("{} not ready: {}", n.name, n.reason))))
+            .evidence(which(&h.blocked(ctx), "pods starting or endpoints not ready yet", GRACE_SECS))
             .cause_hints(h.not_ready.iter().filter_map(|n| n.pod).map(pod_ref))
             .fix(
                 "Fix the pods so they become Ready (see their findings): crash loops, image pulls, failing readiness probes.",

@@ -9,6 +9,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
+use crate::certain::{certain_now, did_you_mean, due, one_edit_away, which};
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::{events_with, human_duration, latest_events, ns_name, obj_ref, ref_to};
 
@@ -123,6 +124,11 @@ fn default_class(idx: &ClusterIndex) -> Option<&StorageClass> {
     idx.objects.storageclasses.iter().find(|sc| is_default(sc))
 }
 
+/// Why a claim naming a class that does not exist cannot bind.
+fn no_such_class(class: &str) -> String {
+    format!("StorageClass {class} does not exist and no Available PersistentVolume has that class")
+}
+
 /// Seconds since the claim was created; `None` when it carries no creation time.
 fn age(ctx: &Ctx, pvc: &PersistentVolumeClaim) -> Option<i64> {
     pvc.metadata
@@ -176,9 +182,6 @@ fn pvc_pending(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             continue;
         }
         let Some(age) = age(ctx, pvc) else { continue };
-        if age < PENDING_GRACE_SECS {
-            continue;
-        }
         let object = obj_ref(Kind::PersistentVolumeClaim, &pvc.metadata);
         let (ns, name) = ns_name(&pvc.metadata);
         let requested = requested_class(pvc);
@@ -190,6 +193,21 @@ fn pvc_pending(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         let sc = class
             .filter(|c| !c.is_empty())
             .and_then(|c| idx.objects.storageclasses.get("", c));
+        // Certain now: the class it names does not exist and no PV of that class could bind
+        // it. Provisioning in progress may resolve, so that waits PENDING_GRACE_SECS.
+        let certain: Vec<String> = class
+            .filter(|c| {
+                !c.is_empty()
+                    && sc.is_none()
+                    && idx.has(Kind::StorageClass)
+                    && !available_pv_of_class(idx, c)
+            })
+            .map(no_such_class)
+            .into_iter()
+            .collect();
+        if !due(Some(age), !certain.is_empty(), PENDING_GRACE_SECS) {
+            continue;
+        }
         let users = pods_using(idx, ns, name);
         let wffc =
             sc.and_then(|s| s.volume_binding_mode.as_deref()) == Some("WaitForFirstConsumer");
@@ -279,6 +297,11 @@ fn pvc_pending(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             )));
         }
         ev.extend(latest_events(&events, ctx.now, 4));
+        ev.push(which(
+            &certain,
+            "the provisioner may still be creating its volume",
+            PENDING_GRACE_SECS,
+        ));
 
         let mut hints = Vec::new();
         match class {
@@ -324,10 +347,16 @@ fn pvc_missing_class(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     if !idx.has(Kind::StorageClass) {
         return;
     }
+    // A named class that does not exist is certain once the claim is settled; a missing
+    // default class may still be installed, so that waits PENDING_GRACE_SECS.
     let unbound = |pvc: &PersistentVolumeClaim| {
         matches!(pvc_phase(pvc), "Pending" | "")
             && volume_name(pvc).is_none()
-            && age(ctx, pvc).is_none_or(|a| a >= PENDING_GRACE_SECS)
+            && due(
+                age(ctx, pvc),
+                requested_class(pvc).is_some_and(|c| !c.is_empty()),
+                PENDING_GRACE_SECS,
+            )
     };
     // Named classes that do not exist, with the claims that ask for them.
     let mut by_class: BTreeMap<&str, Vec<&PersistentVolumeClaim>> = BTreeMap::new();
@@ -377,6 +406,9 @@ fn pvc_missing_class(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             ));
         }
         let n = claims.len();
+        let hint = one_edit_away(class, existing.iter().copied())
+            .map(|c| format!(" ({})", did_you_mean(c)))
+            .unwrap_or_default();
         ctx.finding(info, ref_to(Kind::StorageClass, "", class), "")
             .title(format!(
                 "StorageClass {class} does not exist but {n} PersistentVolumeClaim{} request it",
@@ -394,9 +426,10 @@ fn pvc_missing_class(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                     obj_ref(Kind::PersistentVolumeClaim, &p.metadata).display()
                 ))
             }))
+            .evidence(certain_now(no_such_class(class)))
             .fix(
                 format!(
-                    "Create StorageClass {class}, or recreate the claims with an existing class \
+                    "Create StorageClass {class}, or recreate the claims with an existing class{hint} \
                      (storageClassName cannot be changed on an existing claim)."
                 ),
                 cmds,

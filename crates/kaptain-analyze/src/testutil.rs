@@ -12,6 +12,13 @@ pub fn now() -> jiff::Timestamp {
     "2026-01-01T12:00:00Z".parse().expect("valid timestamp")
 }
 
+/// [`now`] minus `secs`, as a fixture timestamp.
+pub fn ago(secs: i64) -> String {
+    jiff::Timestamp::from_second(now().as_second() - secs)
+        .expect("valid")
+        .to_string()
+}
+
 /// Builds an index from multi-document YAML. `loaded` adds kinds that count as collected
 /// even with no object in the YAML (so "missing X" checks can reason about absence).
 pub fn index(yaml: &str, loaded: &[Kind]) -> ClusterIndex {

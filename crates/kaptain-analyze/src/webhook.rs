@@ -10,8 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::{Category, Evidence, Finding, Severity};
 
+use crate::certain::{certain_now, settled, which};
 use crate::check::{Check, CheckInfo, Ctx};
-use crate::service::endpoints::{down, fresh, health};
+use crate::service::endpoints::{GRACE_SECS, age_of, down, health};
 use crate::util::{event_evidence, obj_ref, ref_to};
 
 const NO_ENDPOINTS: CheckInfo = CheckInfo::new(
@@ -117,11 +118,13 @@ fn no_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     for h in hooks(idx) {
         let (sns, sname) = (h.service.namespace.as_str(), h.service.name.as_str());
         let port = h.service.port.unwrap_or(443);
-        let (problem, detail) = match idx.objects.services.get(sns, sname) {
+        let (problem, detail, which_ev) = match idx.objects.services.get(sns, sname) {
             None => {
                 let ns_missing = idx.has(Kind::Namespace) && !idx.exists(Kind::Namespace, "", sns);
+                // A Service that does not exist is certain now, once the configuration is not
+                // brand new (its Service may be in the same apply).
                 if !idx.has(Kind::Service)
-                    || fresh(ctx, h.config)
+                    || !settled(age_of(ctx, h.config))
                     || !(ns_missing || seen.contains(sns))
                 {
                     continue;
@@ -134,6 +137,7 @@ fn no_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 (
                     "does not exist".to_string(),
                     format!("Service {sns}/{sname} not found{why}"),
+                    certain_now(format!("Service {sns}/{sname} does not exist")),
                 )
             }
             Some(svc) => {
@@ -144,6 +148,11 @@ fn no_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 (
                     "has no ready endpoints".to_string(),
                     format!("Service {sns}/{sname}: {}", hl.summary()),
+                    which(
+                        &hl.certain(ctx, svc),
+                        "the webhook's pods may still be starting",
+                        GRACE_SECS,
+                    ),
                 )
             }
         };
@@ -206,6 +215,7 @@ fn no_endpoints(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             )))
             .evidence(Evidence::spec(format!("rules: {rules}")))
             .evidence(Evidence::status(detail))
+            .evidence(which_ev)
             .evidences(evs.iter().rev().take(3).map(|e| event_evidence(e, ctx.now)))
             .cause_hint(ref_to(Kind::Service, sns, sname))
             .fix(

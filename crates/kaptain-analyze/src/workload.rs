@@ -5,11 +5,12 @@
 mod create;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
 use kaptain_index::Kind;
 use kaptain_model::{Category, Evidence, Finding, ObjectRef, Severity};
 
+use crate::certain::{due, spec_blockers, which};
 use crate::check::{Check, CheckInfo, Ctx};
 use crate::util::{events_with, human_duration, latest_events, ns_name, obj_ref, pod_ref};
 
@@ -142,6 +143,37 @@ pub(crate) fn shortfall_settled(ctx: &Ctx, pods: &[&Pod], desired: i32) -> bool 
     stuck_unready || (missing && pods.iter().all(|p| old(p)))
 }
 
+/// What in a workload's pod template keeps its pods from ever becoming ready, for certain
+/// (see [`spec_blockers`]).
+pub(crate) fn template_blockers(
+    ctx: &Ctx,
+    meta: &ObjectMeta,
+    t: Option<&PodTemplateSpec>,
+) -> Vec<String> {
+    let ns = meta.namespace.as_deref().unwrap_or("");
+    t.and_then(|t| t.spec.as_ref())
+        .map(|s| spec_blockers(ctx, ns, s))
+        .unwrap_or_default()
+}
+
+/// The evidence line saying whether a shortfall is certain now or outlasted the grace period.
+fn shortfall_which(certain: &[String]) -> Evidence {
+    which(
+        certain,
+        "pods starting or a rollout in progress",
+        GRACE_SECS,
+    )
+}
+
+/// How the message says why the shortfall is reported.
+fn shortfall_why(certain: &[String]) -> &'static str {
+    if certain.is_empty() {
+        "for longer than the 5-minute grace period"
+    } else {
+        "and its pod template cannot produce ready pods (see the evidence)"
+    }
+}
+
 /// Evidence lines for a workload's pods that are not ready (at most 3).
 pub(crate) fn unready_pod_evidence(pods: &[&Pod]) -> Vec<Evidence> {
     pods.iter()
@@ -215,7 +247,11 @@ fn deployment_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         let unavail = st.unavailable_replicas.unwrap_or(0);
         // As many available as wanted: a surge pod of a stuck rollout is not unavailability
         // (deployment.progress-deadline-exceeded reports the stuck rollout).
-        if want <= 0 || avail >= want || age(ctx, &d.metadata) < GRACE_SECS {
+        let certain = template_blockers(ctx, &d.metadata, d.spec.as_ref().map(|s| &s.template));
+        if want <= 0
+            || avail >= want
+            || !due(Some(age(ctx, &d.metadata)), !certain.is_empty(), GRACE_SECS)
+        {
             continue;
         }
         // Still within a healthy rollout? Available=False for 5 minutes, or no progress
@@ -230,7 +266,7 @@ fn deployment_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             c.status == "False"
                 || since(ctx, c.last_update_time.as_ref()).is_none_or(|s| s >= GRACE_SECS)
         });
-        if !(unavailable_long || no_recent_progress) {
+        if certain.is_empty() && !(unavailable_long || no_recent_progress) {
             continue;
         }
         let (ns, name) = ns_name(&d.metadata);
@@ -257,6 +293,7 @@ fn deployment_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         );
         evidence.extend(unready_pod_evidence(&pods));
         evidence.extend(warning_events(ctx, Kind::Deployment, &d.metadata, 2));
+        evidence.push(shortfall_which(&certain));
         let down = if avail == 0 {
             " It serves no traffic at all."
         } else {
@@ -268,10 +305,14 @@ fn deployment_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 "Deployment {ns}/{name} has {avail}/{want} replicas available"
             ))
             .message(format!(
-                "Deployment {name} wants {want} replicas but only {avail} are available, and this \
-                 has lasted beyond the 5-minute grace period for rollouts.{down} The cause is \
-                 usually in its pods (crash loops, image pulls, failing probes, scheduling) or \
-                 in its ReplicaSet being unable to create them."
+                "Deployment {name} wants {want} replicas but only {avail} are available, {}.{down} \
+                 The cause is usually in its pods (crash loops, image pulls, failing probes, \
+                 scheduling) or in its ReplicaSet being unable to create them.",
+                if certain.is_empty() {
+                    "and this has lasted beyond the 5-minute grace period for rollouts"
+                } else {
+                    shortfall_why(&certain)
+                }
             ))
             .evidences(evidence)
             .fix(
@@ -394,12 +435,16 @@ fn statefulset_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) 
         let want = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         let st = s.status.clone().unwrap_or_default();
         let ready = st.ready_replicas.unwrap_or(0);
-        if want <= 0 || ready >= want || age(ctx, &s.metadata) < GRACE_SECS {
+        let certain = template_blockers(ctx, &s.metadata, s.spec.as_ref().map(|s| &s.template));
+        if want <= 0
+            || ready >= want
+            || !due(Some(age(ctx, &s.metadata)), !certain.is_empty(), GRACE_SECS)
+        {
             continue;
         }
         let (ns, name) = ns_name(&s.metadata);
         let pods = ctx.idx.pods_of(Kind::StatefulSet, ns, name);
-        if !shortfall_settled(ctx, &pods, want) {
+        if certain.is_empty() && !shortfall_settled(ctx, &pods, want) {
             continue;
         }
         let object = obj_ref(Kind::StatefulSet, &s.metadata);
@@ -416,6 +461,7 @@ fn statefulset_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) 
         ))];
         evidence.extend(unready_pod_evidence(&pods));
         evidence.extend(warning_events(ctx, Kind::StatefulSet, &s.metadata, 2));
+        evidence.push(shortfall_which(&certain));
         let order_note = if ordered {
             " With podManagementPolicy OrderedReady, a pod that never becomes ready also blocks \
              the creation of every higher ordinal."
@@ -428,8 +474,9 @@ fn statefulset_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) 
                 "StatefulSet {ns}/{name} has {ready}/{want} replicas ready"
             ))
             .message(format!(
-                "StatefulSet {name} wants {want} replicas but only {ready} are ready, for longer \
-                 than the 5-minute grace period.{order_note} Look at its pods for the cause."
+                "StatefulSet {name} wants {want} replicas but only {ready} are ready, {}.{order_note} \
+                 Look at its pods for the cause.",
+                shortfall_why(&certain)
             ))
             .evidences(evidence)
             .fix(
@@ -460,7 +507,10 @@ fn daemonset_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         }
         let (ns, name) = ns_name(&d.metadata);
         let pods = ctx.idx.pods_of(Kind::DaemonSet, ns, name);
-        if age(ctx, &d.metadata) < GRACE_SECS || !shortfall_settled(ctx, &pods, desired) {
+        let certain = template_blockers(ctx, &d.metadata, d.spec.as_ref().map(|s| &s.template));
+        if !due(Some(age(ctx, &d.metadata)), !certain.is_empty(), GRACE_SECS)
+            || (certain.is_empty() && !shortfall_settled(ctx, &pods, desired))
+        {
             continue;
         }
         let object = obj_ref(Kind::DaemonSet, &d.metadata);
@@ -474,6 +524,7 @@ fn daemonset_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
         ))];
         evidence.extend(unready_pod_evidence(&pods));
         evidence.extend(warning_events(ctx, Kind::DaemonSet, &d.metadata, 2));
+        evidence.push(shortfall_which(&certain));
         let mut b = ctx
             .finding(info, object.clone(), "")
             .title(format!(
@@ -482,9 +533,10 @@ fn daemonset_unavailable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             ))
             .message(format!(
                 "DaemonSet {name} should run a ready pod on {desired} nodes but only {} are ready \
-                 ({unavail} unavailable), for longer than the 5-minute grace period. The nodes \
-                 without a ready pod lack what it provides (logs, networking, storage, metrics).",
-                st.number_ready
+                 ({unavail} unavailable), {}. The nodes without a ready pod lack what it provides \
+                 (logs, networking, storage, metrics).",
+                st.number_ready,
+                shortfall_why(&certain)
             ))
             .evidences(evidence)
             .fix(

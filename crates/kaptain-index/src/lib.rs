@@ -14,7 +14,7 @@ mod selector;
 
 pub use index::{ClusterIndex, Iter, ObjKey, Table, event_time, labels_match, selector_matches};
 pub use kinds::{AnyObject, Kind, Listed, Tables};
-pub use refs::{RefKind, Reference};
+pub use refs::{RefKind, Reference, pod_spec_refs};
 pub use selector::LabelSelector;
 
 #[doc(hidden)]

@@ -8,8 +8,13 @@ use kaptain_model::{Evidence, Finding, ObjectRef, Severity};
 use super::{
     condition, live_pods, node_of, phase, pod_claims, quoted_after, statuses, waiting_reason,
 };
+use crate::certain::{due, spec_blockers, which};
 use crate::check::{CheckInfo, Ctx};
 use crate::util::{events_with, human_duration, latest_events, ns_name, pod_ref, ref_to};
+
+/// How long a pod may be creating its containers before that counts as stuck, unless what it
+/// waits for is certain not to come.
+const CREATING_GRACE_SECS: i64 = 300;
 
 /// What the creating-events say, and which objects that points at.
 struct Creating {
@@ -194,10 +199,18 @@ pub(super) fn container_creating(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Find
             .and_then(|c| c.last_transition_time.as_ref())
             .or(p.metadata.creation_timestamp.as_ref())
             .map(|t| ctx.age_secs(t.0));
-        let Some(since) = since.filter(|s| *s > 300) else {
-            continue;
-        };
         let (ns, name) = ns_name(&p.metadata);
+        // A volume (or anything else the pod needs) that does not exist is certain now; a
+        // slow mount or image pull may still finish within the grace period.
+        let certain = p
+            .spec
+            .as_ref()
+            .map(|s| spec_blockers(ctx, ns, s))
+            .unwrap_or_default();
+        if !due(since, !certain.is_empty(), CREATING_GRACE_SECS) {
+            continue;
+        }
+        let Some(since) = since else { continue };
         let mut why = explain_creating(p, &events);
         let pulling = events_with(ctx.idx, Kind::Pod, &p.metadata, &["Pulling"]);
         let slow_pull = events.is_empty() && !pulling.is_empty();
@@ -211,6 +224,11 @@ pub(super) fn container_creating(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Find
             node_of(p).unwrap_or("?")
         ))];
         ev.extend(latest_events(&events, ctx.now, 3));
+        ev.push(which(
+            &certain,
+            "volume mounts and image pulls can be slow",
+            CREATING_GRACE_SECS,
+        ));
         ev.extend(
             latest_events(&pulling, ctx.now, 1)
                 .into_iter()
@@ -223,9 +241,13 @@ pub(super) fn container_creating(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Find
         f
             .title(format!("Pod {name} stuck in ContainerCreating for {}: {}", human_duration(since), why.what))
             .message(format!(
-                "Pod {ns}/{name} was scheduled {} ago but its containers are still being created (more than the 5 minutes \
-                 image pulls and volume mounts normally take): {}.",
+                "Pod {ns}/{name} was scheduled {} ago but its containers are still being created ({}): {}.",
                 human_duration(since),
+                if certain.is_empty() {
+                    "more than the 5 minutes image pulls and volume mounts normally take"
+                } else {
+                    "and cannot be until what it needs exists"
+                },
                 why.what
             ))
             .evidences(ev)

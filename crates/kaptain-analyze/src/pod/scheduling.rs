@@ -8,8 +8,13 @@ use super::{
     condition, fmt_cpu, fmt_mem, kubectl_name, live_pods, node_of, parse_quantity, phase, plural,
     pod_claims, tail,
 };
+use crate::certain::{settled, which};
 use crate::check::{CheckInfo, Ctx};
 use crate::util::{events_with, human_duration, latest_events, ns_name, pod_ref, ref_to};
+
+/// How long a pod may wait for a node before that counts as a problem, unless it is certain
+/// that no node will come.
+const SCHED_GRACE_SECS: i64 = 60;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Sched {
@@ -212,9 +217,11 @@ pub(super) fn unschedulable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>)
             .and_then(|c| c.last_transition_time.as_ref())
             .map(|t| ctx.age_secs(t.0))
             .or(pod_age);
-        let stuck = (cond.is_some() && since.is_some_and(|a| a >= 60))
-            || (!events.is_empty() && pod_age.is_some_and(|a| a >= 60));
-        if !stuck {
+        let stuck = (cond.is_some() && since.is_some_and(|a| a >= SCHED_GRACE_SECS))
+            || (!events.is_empty() && pod_age.is_some_and(|a| a >= SCHED_GRACE_SECS));
+        // Not yet past the grace period: only what is certain now is reported (below).
+        let reported_yet = cond.is_some() || !events.is_empty();
+        if !reported_yet {
             continue;
         }
         let msg = cond
@@ -389,6 +396,32 @@ pub(super) fn unschedulable(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>)
         let scaling_up = scale
             .last()
             .is_some_and(|e| e.reason.as_deref() == Some("TriggeredScaleUp"));
+        // Certain now: no node can ever hold the pod and no scale-up is under way, or a
+        // claim it mounts does not exist. Anything else may resolve (a node frees up, joins,
+        // or is added by a scale-up).
+        let mut certain: Vec<String> = Vec::new();
+        if fits_nowhere && !scaling_up {
+            certain.push(
+                "the pod requests more than the largest node's allocatable and no scale-up was triggered"
+                    .into(),
+            );
+        }
+        if ctx.idx.has(Kind::PersistentVolumeClaim) {
+            certain.extend(
+                pod_claims(p)
+                    .into_iter()
+                    .filter(|c| !ctx.idx.exists(Kind::PersistentVolumeClaim, ns, c))
+                    .map(|c| format!("PersistentVolumeClaim {ns}/{c} does not exist")),
+            );
+        }
+        if !stuck && (certain.is_empty() || !settled(pod_age)) {
+            continue;
+        }
+        ev.push(which(
+            &certain,
+            "a node may free up, join, or be added by a scale-up",
+            SCHED_GRACE_SECS,
+        ));
         let mut f = ctx.finding(info, pod_ref(p), "");
         if scaling_up {
             f = f.severity(Severity::Medium);

@@ -9,6 +9,7 @@ use super::{
     PULL_REASONS, container_events, container_spec, kubectl_name, live_pods, quoted_after,
     status_path, statuses, tail, waiting_message, waiting_reason,
 };
+use crate::certain::{did_you_mean, due, has_key, invalid_image, near_image, near_name, which};
 use crate::check::{CheckInfo, Ctx};
 use crate::util::{latest_events, ns_name, pod_ref, ref_to};
 
@@ -98,12 +99,13 @@ pub(super) fn image_pull(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 text.push_str(e.message.as_deref().unwrap_or(""));
             }
             let kind = classify_pull(reason, &text);
-            // A pull that has not yet said why it fails may be a passing registry hiccup.
-            if matches!(
+            // A pull that has not yet said why it fails may be a passing registry hiccup; what
+            // the registry or the reference itself rules out is certain at once.
+            let may_pass = matches!(
                 kind,
                 PullError::Unknown | PullError::Unreachable | PullError::RateLimited
-            ) && age.is_some_and(|a| a < 120)
-            {
+            );
+            if may_pass && age.is_some_and(|a| a < PULL_GRACE_SECS) {
                 continue;
             }
             let (what, why, todo) = match kind {
@@ -157,6 +159,30 @@ pub(super) fn image_pull(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
             ))];
             ev.push(Evidence::spec(format!("container {c} image: {image}")));
             ev.extend(latest_events(&events, ctx.now, 2));
+            let certain: Vec<String> = match kind {
+                _ if may_pass => Vec::new(),
+                PullError::InvalidName => vec![format!(
+                    "image {image:?} is not a valid reference{}",
+                    invalid_image(&image)
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default()
+                )],
+                PullError::NeverPull => vec![format!(
+                    "imagePullPolicy Never and image {image} is not on the node"
+                )],
+                _ => vec![format!("the registry answered for {image}: {what}")],
+            };
+            ev.push(which(
+                &certain,
+                "registry errors of this kind can be passing",
+                PULL_GRACE_SECS,
+            ));
+            let near = matches!(kind, PullError::NotFound | PullError::NotFoundOrAuth)
+                .then(|| near_image(ctx, &image))
+                .flatten();
+            if let Some((img, pod)) = &near {
+                ev.push(Evidence::reference(format!("{img} runs in pod {pod}")));
+            }
             let pull_secrets: Vec<&str> = p
                 .spec
                 .as_ref()
@@ -200,15 +226,45 @@ pub(super) fn image_pull(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 .evidences(ev)
                 .cause_hints(pull_secrets.iter().map(|s| ref_to(Kind::Secret, ns, s)))
                 .fix(
-                    if wl.kind == Kind::Pod {
-                        todo.to_string()
-                    } else {
-                        format!("{todo} Change it in {}.", wl.to_ref().display())
+                    match (&near, wl.kind == Kind::Pod) {
+                        (Some((img, _)), true) => format!("{todo} ({})", did_you_mean(img)),
+                        (Some((img, _)), false) => format!(
+                            "{todo} Change it in {} ({})",
+                            wl.to_ref().display(),
+                            did_you_mean(img)
+                        ),
+                        (None, true) => todo.to_string(),
+                        (None, false) => format!("{todo} Change it in {}.", wl.to_ref().display()),
                     },
                     cmds,
                 )
                 .push(out);
         }
+    }
+}
+
+/// How long a pull failure that may be passing (registry unreachable, rate-limited, no reason
+/// given yet) is held back.
+const PULL_GRACE_SECS: i64 = 120;
+
+/// How long a CreateContainerConfigError that may resolve is held back.
+const CONFIG_GRACE_SECS: i64 = 60;
+
+/// What the index confirms of a config problem: the object is missing (its kind collected),
+/// the key is missing from an object that exists, or the image runs as root (which no retry
+/// changes).
+fn config_certain(ctx: &Ctx, ns: &str, problem: &ConfigProblem) -> Option<String> {
+    match problem {
+        ConfigProblem::Missing(kind, obj) => (ctx.idx.has(*kind)
+            && !ctx.idx.exists(*kind, ns, obj))
+        .then(|| format!("{} {ns}/{obj} does not exist", kind.name())),
+        ConfigProblem::MissingKey(kind, obj, key) => (has_key(ctx, *kind, ns, obj, key)
+            == Some(false))
+        .then(|| format!("{} {ns}/{obj} exists but has no key {key:?}", kind.name())),
+        ConfigProblem::NonRoot => {
+            Some("runAsNonRoot is set and the image runs as root".to_string())
+        }
+        ConfigProblem::Other => None,
     }
 }
 
@@ -295,15 +351,11 @@ fn env_refs(p: &Pod, container: &str) -> Vec<ObjectRef> {
 
 pub(super) fn config_error(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
     for p in live_pods(ctx) {
-        // A ConfigMap created right after its pod (one apply) resolves this within seconds.
         let age = p
             .metadata
             .creation_timestamp
             .as_ref()
             .map(|t| ctx.age_secs(t.0));
-        if age.is_some_and(|a| a < 60) {
-            continue;
-        }
         let (ns, name) = ns_name(&p.metadata);
         for (cs, init) in statuses(p) {
             if waiting_reason(cs) != Some("CreateContainerConfigError") {
@@ -317,6 +369,13 @@ pub(super) fn config_error(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) 
                 .trim()
                 .to_string();
             let problem = parse_config_error(&msg);
+            // Certain now when the index confirms what the kubelet says (the object does not
+            // exist, or exists without the key). A ConfigMap created right after its pod (one
+            // apply) resolves this within seconds, so the rest waits CONFIG_GRACE_SECS.
+            let certain: Vec<String> = config_certain(ctx, ns, &problem).into_iter().collect();
+            if !due(age, !certain.is_empty(), CONFIG_GRACE_SECS) {
+                continue;
+            }
             let mut ev = vec![Evidence::status(format!(
                 "{}.state.waiting: CreateContainerConfigError{}",
                 status_path(cs, init),
@@ -327,7 +386,12 @@ pub(super) fn config_error(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) 
                 }
             ))];
             ev.extend(latest_events(&events, ctx.now, 1));
-            let (what, hints, summary, cmds) = match &problem {
+            ev.push(which(
+                &certain,
+                "the kubelet retries and may find what it needs on its next try",
+                CONFIG_GRACE_SECS,
+            ));
+            let (what, hints, mut summary, cmds) = match &problem {
                 ConfigProblem::Missing(kind, obj) => {
                     let k = kind.name();
                     let create = if *kind == Kind::Secret {
@@ -382,6 +446,11 @@ pub(super) fn config_error(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) 
                     vec![format!("kubectl -n {ns} describe pod {name}")],
                 ),
             };
+            if let ConfigProblem::Missing(kind, obj) = &problem
+                && let Some(hint) = near_name(ctx, *kind, ns, obj)
+            {
+                summary = format!("{summary} ({hint})");
+            }
             if matches!(problem, ConfigProblem::Other) {
                 ev.extend(hints.iter().map(|h| {
                     Evidence::reference(format!("container {c} reads {} {}", h.kind, h.name))
@@ -421,6 +490,30 @@ mod tests {
       waiting: {{reason: {reason}, message: '{}'}}"#,
             message.replace('\'', "''")
         )
+    }
+
+    #[test]
+    fn image_pull_hints_a_tag_running_elsewhere() {
+        let broken = pod(
+            "api-1",
+            &waiting(
+                "ErrImagePull",
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"shop/api:1.1\": manifest unknown",
+            ),
+        )
+        .replace("image: shop/api:1.0\n", "image: shop/api:1.1\n");
+        let running = format!("---\n{}", pod("api-2", RUNNING));
+        let summary = |yaml: &str| {
+            let f = run("pod.image-pull", &index(yaml, &[]));
+            assert_eq!(f.len(), 1, "{f:#?}");
+            f[0].remediation.summary.clone()
+        };
+        let s = summary(&format!("{broken}{running}"));
+        assert!(s.contains("did you mean `shop/api:1.0`?"), "{s}");
+        // Nothing of that repository runs anywhere: no guess.
+        let other = running.replace("shop/api:1.0", "shop/web:1.0");
+        let s = summary(&format!("{broken}{other}"));
+        assert!(!s.contains("did you mean"), "{s}");
     }
 
     #[test]

@@ -8,16 +8,13 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kaptain_index::Kind;
 
+use super::selection::{TemplateMatch, workloads_matching};
+use crate::certain::{pods_blocked, settled};
 use crate::check::Ctx;
 
 /// How long a not-ready backend (or a Service that selects nothing) may be new before it
 /// counts as a problem: rollouts and fresh deployments are normal for a few minutes.
 pub(crate) const GRACE_SECS: i64 = 300;
-/// How old an object must be before evidence that waiting cannot change is reported: long
-/// enough for `kubectl apply -f dir/` to have created the rest of the directory, far shorter
-/// than [`GRACE_SECS`], which holds back what may still resolve (pods starting, endpoints
-/// becoming ready).
-pub(crate) const CERTAIN_AFTER_SECS: i64 = 15;
 
 /// One backend that is not ready.
 pub(crate) struct NotReady<'a> {
@@ -28,6 +25,14 @@ pub(crate) struct NotReady<'a> {
     pub reason: String,
     /// How old the backend is (the pod's age, or the Service's when the pod is unknown).
     pub age: Option<i64>,
+}
+
+impl NotReady<'_> {
+    /// What in the backend pod's spec keeps it from ever becoming ready, for certain (a
+    /// missing ConfigMap, Secret or claim, an invalid image): see [`spec_blockers`].
+    pub fn blocked(&self, ctx: &Ctx) -> Vec<String> {
+        pods_blocked(ctx, self.pod)
+    }
 }
 
 /// What a Service's endpoints look like.
@@ -45,11 +50,68 @@ impl<'a> Health<'a> {
         self.ready + self.not_ready.len()
     }
 
-    /// Not-ready backends older than the grace period (unknown age counts as old).
-    pub fn stale(&self) -> impl Iterator<Item = &NotReady<'a>> {
-        self.not_ready
-            .iter()
-            .filter(|n| n.age.is_none_or(|a| a > GRACE_SECS))
+    /// Not-ready backends older than the grace period (unknown age counts as old), and those
+    /// certain never to become ready (see [`NotReady::blocked`]) once settled.
+    pub fn stale<'s>(&'s self, ctx: &'s Ctx) -> impl Iterator<Item = &'s NotReady<'a>> {
+        self.not_ready.iter().filter(move |n| {
+            n.age.is_none_or(|a| a > GRACE_SECS) || (settled(n.age) && !n.blocked(ctx).is_empty())
+        })
+    }
+
+    /// Certain-now reasons the Service stays without ready endpoints: its not-ready backends
+    /// are blocked for certain, or nothing backs it and nothing will (every workload whose
+    /// template matches wants 0 replicas and no HPA scales it, or none matches).
+    pub fn certain(&self, ctx: &Ctx, svc: &Service) -> Vec<String> {
+        if !self.not_ready.is_empty() {
+            return self.blocked(ctx);
+        }
+        let (Some(sel), true) = (selector(svc), ctx.idx.has(Kind::Pod)) else {
+            return Vec::new();
+        };
+        if self.ready > 0 || !self.matched.is_empty() {
+            return Vec::new();
+        }
+        let ns = svc.metadata.namespace.as_deref().unwrap_or("");
+        let ws = workloads_matching(ctx, ns, sel);
+        let autoscaled = |w: &TemplateMatch| {
+            ctx.idx.objects.hpas.in_namespace(ns).any(|h| {
+                h.spec.as_ref().is_some_and(|s| {
+                    s.scale_target_ref.kind == w.obj.kind && s.scale_target_ref.name == w.obj.name
+                })
+            })
+        };
+        let wanting: Vec<&TemplateMatch> = ws.iter().filter(|w| w.desired > 0).collect();
+        let mut v: Vec<String> = if wanting.is_empty() {
+            if ws.iter().any(autoscaled) {
+                return Vec::new();
+            }
+            let sel_s: Vec<String> = sel.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let why = if ws.is_empty() {
+                "no pod template in the namespace carries them".to_string()
+            } else {
+                let names: Vec<String> = ws.iter().map(|w| w.obj.display()).collect();
+                format!(
+                    "{} want{} 0 replicas and no HPA scales them",
+                    names.join(", "),
+                    if ws.len() == 1 { "s" } else { "" }
+                )
+            };
+            vec![format!("no pod carries {} and {why}", sel_s.join(","))]
+        } else if wanting.iter().all(|w| !w.blocked.is_empty()) {
+            wanting
+                .iter()
+                .flat_map(|w| w.blocked.iter().cloned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        v.truncate(3);
+        v
+    }
+
+    /// Certain-now reasons the not-ready backends stay so (deduplicated, at most 3).
+    pub fn blocked(&self, ctx: &Ctx) -> Vec<String> {
+        pods_blocked(ctx, self.not_ready.iter().filter_map(|n| n.pod))
     }
 
     /// `0 of 3 ready (Endpoints)`.
@@ -263,12 +325,15 @@ pub(crate) fn health<'a>(ctx: &Ctx<'a>, svc: &'a Service) -> Option<Health<'a>> 
 }
 
 /// No ready endpoint, and not only because things are new: either some backend has been
-/// not ready past the grace period, or nothing backs the Service and it is not new.
+/// not ready past the grace period (or can never become ready), or nothing backs the Service
+/// and it is not new (or nothing will ever back it).
 pub(crate) fn down(ctx: &Ctx, svc: &Service, h: &Health) -> bool {
+    let age = age_of(ctx, &svc.metadata);
     h.ready == 0
-        && (h.stale().next().is_some()
+        && (h.stale(ctx).next().is_some()
             || (h.not_ready.is_empty()
-                && age_of(ctx, &svc.metadata).is_none_or(|a| a > GRACE_SECS)))
+                && (age.is_none_or(|a| a > GRACE_SECS)
+                    || (settled(age) && !h.certain(ctx, svc).is_empty()))))
 }
 
 #[cfg(test)]

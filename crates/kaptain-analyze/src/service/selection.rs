@@ -2,20 +2,25 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kaptain_index::{ClusterIndex, Kind, labels_match};
 use kaptain_model::ObjectRef;
 
 use super::endpoints::{age_of, pod_active};
+use crate::certain::similar;
 use crate::check::Ctx;
 use crate::util::obj_ref;
+use crate::workload::template_blockers;
 
 /// A workload in the namespace whose pod template carries the selector's labels, with how
-/// many pods it wants and how old it is.
+/// many pods it wants, how old it is, and what in its template keeps its pods from ever
+/// becoming ready for certain (see [`template_blockers`]).
 pub(super) struct TemplateMatch {
     pub obj: ObjectRef,
     pub desired: i32,
     pub age: Option<i64>,
+    pub blocked: Vec<String>,
 }
 
 pub(super) fn workloads_matching(
@@ -25,40 +30,43 @@ pub(super) fn workloads_matching(
 ) -> Vec<TemplateMatch> {
     let s = &ctx.idx.objects;
     let mut out = Vec::new();
-    let tl = |t: &k8s_openapi::api::core::v1::PodTemplateSpec| {
-        labels_match(t.metadata.as_ref().and_then(|m| m.labels.as_ref()), sel)
+    let mut push = |kind: Kind, meta: &ObjectMeta, desired: i32, t: &PodTemplateSpec| {
+        if labels_match(t.metadata.as_ref().and_then(|m| m.labels.as_ref()), sel) {
+            out.push(TemplateMatch {
+                obj: obj_ref(kind, meta),
+                desired,
+                age: age_of(ctx, meta),
+                blocked: template_blockers(ctx, meta, Some(t)),
+            });
+        }
     };
     for d in s.deployments.in_namespace(ns) {
-        if let Some(sp) = d.spec.as_ref().filter(|sp| tl(&sp.template)) {
-            let desired = sp.replicas.unwrap_or(1);
-            out.push(TemplateMatch {
-                obj: obj_ref(Kind::Deployment, &d.metadata),
-                desired,
-                age: age_of(ctx, &d.metadata),
-            });
+        if let Some(sp) = d.spec.as_ref() {
+            push(
+                Kind::Deployment,
+                &d.metadata,
+                sp.replicas.unwrap_or(1),
+                &sp.template,
+            );
         }
     }
     for d in s.statefulsets.in_namespace(ns) {
-        if let Some(sp) = d.spec.as_ref().filter(|sp| tl(&sp.template)) {
-            let desired = sp.replicas.unwrap_or(1);
-            out.push(TemplateMatch {
-                obj: obj_ref(Kind::StatefulSet, &d.metadata),
-                desired,
-                age: age_of(ctx, &d.metadata),
-            });
+        if let Some(sp) = d.spec.as_ref() {
+            push(
+                Kind::StatefulSet,
+                &d.metadata,
+                sp.replicas.unwrap_or(1),
+                &sp.template,
+            );
         }
     }
     for d in s.daemonsets.in_namespace(ns) {
-        if d.spec.as_ref().is_some_and(|sp| tl(&sp.template)) {
+        if let Some(sp) = d.spec.as_ref() {
             let desired = d
                 .status
                 .as_ref()
                 .map_or(1, |st| st.desired_number_scheduled);
-            out.push(TemplateMatch {
-                obj: obj_ref(Kind::DaemonSet, &d.metadata),
-                desired,
-                age: age_of(ctx, &d.metadata),
-            });
+            push(Kind::DaemonSet, &d.metadata, desired, &sp.template);
         }
     }
     // Bare Jobs and CronJobs' job templates: their pods may carry the labels too.
@@ -67,26 +75,23 @@ pub(super) fn workloads_matching(
         .in_namespace(ns)
         .filter(|j| ClusterIndex::controller_of(&j.metadata).is_none())
     {
-        if let Some(sp) = j.spec.as_ref().filter(|sp| tl(&sp.template)) {
-            out.push(TemplateMatch {
-                obj: obj_ref(Kind::Job, &j.metadata),
-                desired: sp.parallelism.unwrap_or(1),
-                age: age_of(ctx, &j.metadata),
-            });
+        if let Some(sp) = j.spec.as_ref() {
+            push(
+                Kind::Job,
+                &j.metadata,
+                sp.parallelism.unwrap_or(1),
+                &sp.template,
+            );
         }
     }
     for c in s.cronjobs.in_namespace(ns) {
-        if let Some(t) = c
-            .spec
-            .as_ref()
-            .and_then(|sp| sp.job_template.spec.as_ref())
-            .filter(|js| tl(&js.template))
-        {
-            out.push(TemplateMatch {
-                obj: obj_ref(Kind::CronJob, &c.metadata),
-                desired: t.parallelism.unwrap_or(1),
-                age: age_of(ctx, &c.metadata),
-            });
+        if let Some(t) = c.spec.as_ref().and_then(|sp| sp.job_template.spec.as_ref()) {
+            push(
+                Kind::CronJob,
+                &c.metadata,
+                t.parallelism.unwrap_or(1),
+                &t.template,
+            );
         }
     }
     // Bare ReplicaSets only: a Deployment's ReplicaSets are covered by the Deployment.
@@ -95,17 +100,12 @@ pub(super) fn workloads_matching(
         .in_namespace(ns)
         .filter(|r| ClusterIndex::controller_of(&r.metadata).is_none())
     {
-        if let Some(sp) = r
+        if let Some((sp, t)) = r
             .spec
             .as_ref()
-            .filter(|sp| sp.template.as_ref().is_some_and(tl))
+            .and_then(|sp| sp.template.as_ref().map(|t| (sp, t)))
         {
-            let desired = sp.replicas.unwrap_or(1);
-            out.push(TemplateMatch {
-                obj: obj_ref(Kind::ReplicaSet, &r.metadata),
-                desired,
-                age: age_of(ctx, &r.metadata),
-            });
+            push(Kind::ReplicaSet, &r.metadata, sp.replicas.unwrap_or(1), t);
         }
     }
     out
@@ -157,24 +157,4 @@ pub(super) fn near_misses<'a>(
             .then_with(|| a.1.cmp(&b.1))
     });
     v
-}
-
-/// Two label values that look like one was meant: one contains the other, or they are a
-/// few edits apart.
-pub(super) fn similar(a: &str, b: &str) -> bool {
-    if a.contains(b) || b.contains(a) {
-        return true;
-    }
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    let dist = prev[b.len()];
-    dist <= (a.len().max(b.len()) / 3).max(2)
 }

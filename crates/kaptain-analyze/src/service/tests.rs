@@ -1,7 +1,7 @@
 use kaptain_index::Kind;
 use kaptain_model::Severity;
 
-use crate::testutil::{index, run};
+use crate::testutil::{ago, index, run};
 
 const OLD: &str = "2025-12-01T00:00:00Z";
 
@@ -261,16 +261,9 @@ fn lb_pending_after_ten_minutes_only() {
 
 #[test]
 fn similar_label_values() {
-    assert!(super::selection::similar("web-frontend", "frontend"));
-    assert!(super::selection::similar("api", "apii"));
-    assert!(!super::selection::similar("web-frontend", "db"));
-}
-
-/// `now` minus `secs`, as a fixture timestamp.
-fn ago(secs: i64) -> String {
-    jiff::Timestamp::from_second(crate::testutil::now().as_second() - secs)
-        .expect("valid")
-        .to_string()
+    assert!(crate::certain::similar("web-frontend", "frontend"));
+    assert!(crate::certain::similar("api", "apii"));
+    assert!(!crate::certain::similar("web-frontend", "db"));
 }
 
 #[test]
