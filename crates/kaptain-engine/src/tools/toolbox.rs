@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use kaptain_index::Kind;
 use kaptain_llm::{Hypothesis, NamedObject, ToolSpec};
 use serde_json::Value;
 
@@ -85,9 +86,24 @@ impl kaptain_llm::ToolBox for EngineToolBox {
     }
 
     /// The [`ESSENTIALS`]; with one cluster, without their `cluster` argument (a small model
-    /// fills it with a namespace; left out, the tools use the one cluster).
+    /// fills it with a namespace; left out, the tools use the one cluster), a free-text `kind`
+    /// argument limited to the kinds the cluster has objects of (a small model wrote `"kind":
+    /// "string"`; under constrained decoding an enum makes it a real kind), and names no
+    /// longer than Kubernetes allows.
     fn essentials(&self) -> Vec<ToolSpec> {
         let one_cluster = self.host.clusters().len() == 1;
+        let kinds: Vec<Value> = match self
+            .host
+            .default_cluster()
+            .and_then(|c| self.host.index(&c))
+        {
+            Some(idx) => Kind::ALL
+                .iter()
+                .filter(|k| idx.count(**k) > 0)
+                .map(|k| Value::from(k.name()))
+                .collect(),
+            None => Vec::new(),
+        };
         self.specs()
             .into_iter()
             .filter(|t| ESSENTIALS.contains(&t.name.as_str()))
@@ -105,6 +121,29 @@ impl kaptain_llm::ToolBox for EngineToolBox {
                         .and_then(Value::as_object_mut)
                 {
                     props.remove("cluster");
+                }
+                if let Some(kind) = t
+                    .parameters
+                    .get_mut("properties")
+                    .and_then(|p| p.get_mut("kind"))
+                    .and_then(Value::as_object_mut)
+                    && !kinds.is_empty()
+                    && kind.get("type") == Some(&Value::from("string"))
+                    && !kind.contains_key("enum")
+                {
+                    kind.insert("enum".into(), Value::Array(kinds.clone()));
+                }
+                // Kubernetes' own limits, so that a small model's name ends (SmolLM2 wrote a
+                // namespace of 189 tokens, to the end of its output budget).
+                for (field, limit) in [("namespace", 63), ("name", 253)] {
+                    if let Some(p) = t
+                        .parameters
+                        .get_mut("properties")
+                        .and_then(|p| p.get_mut(field))
+                        .and_then(Value::as_object_mut)
+                    {
+                        p.entry("maxLength").or_insert(Value::from(limit));
+                    }
                 }
                 t
             })

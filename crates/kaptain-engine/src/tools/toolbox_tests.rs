@@ -119,6 +119,31 @@ fn specs_are_the_read_only_tools_plus_propose_for_an_operator() {
             .any(|t| t.parameters["properties"].get("cluster").is_some()),
         "the full specs have it"
     );
+    // A free-text kind becomes the kinds the cluster has objects of.
+    let ess = EngineToolBox::new(h.clone(), operator()).essentials();
+    let why = ess.iter().find(|t| t.name == "why").expect("why");
+    let kinds: Vec<&str> = why.parameters["properties"]["kind"]["enum"]
+        .as_array()
+        .expect("an enum of kinds")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        kinds.contains(&"Pod") && kinds.contains(&"Deployment"),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&"MutatingWebhookConfiguration"),
+        "only kinds with objects: {kinds:?}"
+    );
+    assert_eq!(why.parameters["properties"]["namespace"]["maxLength"], 63);
+    assert_eq!(why.parameters["properties"]["name"]["maxLength"], 253);
+    let full_why = op.iter().find(|t| t.name == "why").expect("why");
+    assert!(
+        full_why.parameters["properties"]["kind"]
+            .get("enum")
+            .is_none()
+    );
     let op_essentials = essential(EngineToolBox::new(h.clone(), operator()));
     assert_eq!(op_essentials.len(), super::toolbox::ESSENTIALS.len());
     assert!(op_essentials.iter().all(|n| names.contains(&n.as_str())));
