@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::investigate::{Hypothesis, Limits};
 use crate::prompts;
-use crate::types::ToolSpec;
+use crate::types::{ToolBox, ToolSpec};
 
 /// Context windows up to this many tokens get the small prompt.
 pub const SMALL_CONTEXT: u32 = 16_384;
@@ -82,12 +82,13 @@ impl Focus {
             .collect()
     }
 
-    /// The tools to offer: `all`, or the lean `essentials`.
-    pub fn tools(&self, all: Vec<ToolSpec>, essentials: Vec<ToolSpec>) -> Vec<ToolSpec> {
+    /// The tools to offer from `tb`: all of them, or its lean essentials (only the one it
+    /// needs is asked for).
+    pub fn tools(&self, tb: &dyn ToolBox) -> Vec<ToolSpec> {
         if !self.lean_tools {
-            return all;
+            return tb.specs();
         }
-        essentials
+        tb.essentials()
             .into_iter()
             .map(|t| ToolSpec {
                 description: first_sentence(&t.description).to_string(),
@@ -361,9 +362,22 @@ mod tests {
                 parameters: json!({"type": "object"}),
             },
         ];
-        let essentials = vec![all[0].clone()];
-        assert_eq!(Focus::FULL.tools(all.clone(), essentials.clone()), all);
-        let lean = Focus::SMALL.tools(all, essentials);
+        struct Tb(Vec<ToolSpec>);
+        #[async_trait::async_trait]
+        impl ToolBox for Tb {
+            fn specs(&self) -> Vec<ToolSpec> {
+                self.0.clone()
+            }
+            fn essentials(&self) -> Vec<ToolSpec> {
+                self.0[..1].to_vec()
+            }
+            async fn call(&self, _: &str, _: Value) -> Result<Value, String> {
+                Err("not called".into())
+            }
+        }
+        let tb = Tb(all.clone());
+        assert_eq!(Focus::FULL.tools(&tb), all);
+        let lean = Focus::SMALL.tools(&tb);
         assert_eq!(lean.len(), 1);
         assert_eq!(lean[0].description, "Explain why one object fails.");
         assert_eq!(

@@ -284,7 +284,7 @@ impl Investigator {
         // of them, and lean tools.
         let focus = Focus::for_context(self.provider.capabilities().context_tokens);
         let hypotheses = &focus.hypotheses(question, hypotheses)[..];
-        let specs = focus.tools(self.tools.specs(), self.tools.essentials());
+        let specs = focus.tools(self.tools.as_ref());
         let offered: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let mut msgs = vec![Message::system(prompts::investigator_system(
             hypotheses,

@@ -69,6 +69,10 @@ fn classify_pull(reason: &str, text: &str) -> PullError {
 }
 
 pub(super) fn image_pull(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
+    // `near_image` reads every pod of the cluster: once per image, not once per failing pod
+    // (a bad rollout fails the same image in many pods).
+    let mut near_images: std::collections::HashMap<String, Option<(String, String)>> =
+        std::collections::HashMap::new();
     for p in live_pods(ctx) {
         let (ns, name) = ns_name(&p.metadata);
         let age = p
@@ -178,7 +182,12 @@ pub(super) fn image_pull(ctx: &Ctx, info: &CheckInfo, out: &mut Vec<Finding>) {
                 PULL_GRACE_SECS,
             ));
             let near = matches!(kind, PullError::NotFound | PullError::NotFoundOrAuth)
-                .then(|| near_image(ctx, &image))
+                .then(|| {
+                    near_images
+                        .entry(image.clone())
+                        .or_insert_with(|| near_image(ctx, &image))
+                        .clone()
+                })
                 .flatten();
             if let Some((img, pod)) = &near {
                 ev.push(Evidence::reference(format!("{img} runs in pod {pod}")));
