@@ -18,6 +18,11 @@ pub struct CheckInfo {
     pub confidence: f64,
     /// Runs after all other checks, seeing which objects already have findings.
     pub post: bool,
+    /// Its pod findings are about the workload's spec (a memory limit, an image, a missing
+    /// reference, a probe): the findings of the pods of one workload are reported as one, on
+    /// the workload (see `group`). Pod findings of other checks (an eviction, a bad node)
+    /// stay per pod.
+    pub per_workload: bool,
 }
 
 impl CheckInfo {
@@ -36,6 +41,7 @@ impl CheckInfo {
             needs,
             confidence: Finding::DEFAULT_CONFIDENCE,
             post: false,
+            per_workload: false,
         }
     }
 
@@ -46,6 +52,11 @@ impl CheckInfo {
 
     pub const fn post(mut self) -> Self {
         self.post = true;
+        self
+    }
+
+    pub const fn per_workload(mut self) -> Self {
+        self.per_workload = true;
         self
     }
 }
@@ -93,6 +104,7 @@ impl<'a> Ctx<'a> {
             f: Finding {
                 fingerprint: fingerprint(info.id, &object, key),
                 confidence: info.confidence,
+                key: key.to_string(),
                 ..Finding::new(info.id, info.severity, info.category, object)
             },
         }

@@ -6,6 +6,7 @@ mod catalog;
 mod certain;
 mod check;
 mod correlate;
+mod group;
 mod util;
 
 mod autoscaling;
@@ -57,7 +58,22 @@ pub fn analyze(idx: &ClusterIndex, checks: &[&Check], now: jiff::Timestamp) -> V
     });
     // The same check on the same object with the same key is one finding.
     findings.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+    let per_workload = checks
+        .iter()
+        .filter(|c| c.info.per_workload)
+        .map(|c| c.info.id)
+        .collect();
+    let mut findings = group::by_workload(idx, &per_workload, findings);
     correlate(&mut findings);
+    // The most urgent first: a cause carries the weight of what it breaks.
+    findings.sort_by(|a, b| {
+        b.urgency()
+            .cmp(&a.urgency())
+            .then_with(|| b.root_cause.cmp(&a.root_cause))
+            .then_with(|| b.severity.cmp(&a.severity))
+            .then_with(|| a.object.cmp(&b.object))
+            .then_with(|| a.id.cmp(&b.id))
+    });
     findings
 }
 
@@ -69,6 +85,10 @@ pub fn needed_kinds(checks: &[&Check]) -> Vec<Kind> {
         .collect();
     // Events are evidence for almost everything.
     v.push(Kind::Event);
+    // Pod findings grouped under their workload need the owners between pod and workload.
+    if checks.iter().any(|c| c.info.per_workload) {
+        v.extend([Kind::ReplicaSet, Kind::Job]);
+    }
     v.sort();
     v.dedup();
     v

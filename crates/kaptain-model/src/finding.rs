@@ -257,6 +257,15 @@ pub struct Remediation {
     pub patch: Option<String>,
 }
 
+/// One pod of a finding grouped under its workload: the pod, and the fingerprint the finding
+/// had on that pod alone (what earlier versions reported, and the store and the healing
+/// operator may still hold).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Instance {
+    pub object: ObjectRef,
+    pub fingerprint: String,
+}
+
 /// One problem found in a cluster, with evidence, a fix, and its place in a cause chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Finding {
@@ -272,6 +281,21 @@ pub struct Finding {
     pub caused_by: Vec<String>,
     pub remediation: Remediation,
     pub confidence: f64,
+    /// What tells several findings of one check on one object apart (a container name);
+    /// part of the fingerprint. Empty when the check has one finding per object.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// The worst severity of this finding and of every finding it causes, directly or not:
+    /// how urgent the cause is. A `high` missing ConfigMap that keeps two pods from starting
+    /// (`critical`) is `critical` here; `severity` stays the check's own. Set by the
+    /// correlator; read it with [`Finding::urgency`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_severity: Option<Severity>,
+    /// For a finding grouped under its workload (the cause is in the workload's spec: a
+    /// memory limit, an image, a missing reference, a probe), the pods it holds on, each with
+    /// the fingerprint the finding had on that pod alone. Empty for other findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Instance>,
     /// Objects on which this finding's cause may be found (its pods, its backend Service,
     /// the ConfigMap it misses, its node). Used by the correlator; not part of the report.
     #[serde(skip)]
@@ -307,8 +331,25 @@ impl Finding {
             caused_by: Vec::new(),
             remediation: Remediation::default(),
             confidence: Self::DEFAULT_CONFIDENCE,
+            key: String::new(),
+            chain_severity: None,
+            instances: Vec::new(),
             cause_hints: Vec::new(),
         }
+    }
+
+    /// How urgent the finding is: the worst severity in the chain it starts (see
+    /// [`Finding::chain_severity`]), never below its own.
+    pub fn urgency(&self) -> Severity {
+        self.chain_severity
+            .map_or(self.severity, |c| c.max(self.severity))
+    }
+
+    /// Whether this finding is the one `fingerprint` names: its own, or, for a finding grouped
+    /// under its workload, the fingerprint one of its pods had on its own.
+    pub fn answers_to(&self, fingerprint: &str) -> bool {
+        self.fingerprint == fingerprint
+            || self.instances.iter().any(|i| i.fingerprint == fingerprint)
     }
 
     /// Adds the fingerprints of findings that cause this one; it is a root cause only while it

@@ -26,7 +26,8 @@ const CRASH_LOOP: CheckInfo = CheckInfo::new(
     "A container is in CrashLoopBackOff: it keeps exiting and the kubelet backs off restarting it",
     &[Kind::Pod, Kind::Event],
 )
-.confidence(0.97);
+.confidence(0.97)
+.per_workload();
 
 const OOM_KILLED: CheckInfo = CheckInfo::new(
     "pod.oom-killed",
@@ -35,7 +36,8 @@ const OOM_KILLED: CheckInfo = CheckInfo::new(
     "A container was killed for exceeding its memory (OOMKilled)",
     &[Kind::Pod, Kind::ReplicaSet, Kind::Job],
 )
-.confidence(0.95);
+.confidence(0.95)
+.per_workload();
 
 const IMAGE_PULL: CheckInfo = CheckInfo::new(
     "pod.image-pull",
@@ -44,7 +46,8 @@ const IMAGE_PULL: CheckInfo = CheckInfo::new(
     "A container cannot start because its image cannot be pulled (ErrImagePull, ImagePullBackOff, ...)",
     &[Kind::Pod, Kind::Event],
 )
-.confidence(0.95);
+.confidence(0.95)
+.per_workload();
 
 const CONFIG_ERROR: CheckInfo = CheckInfo::new(
     "pod.create-container-config-error",
@@ -53,7 +56,8 @@ const CONFIG_ERROR: CheckInfo = CheckInfo::new(
     "A container cannot be created: a ConfigMap, Secret or key it needs is missing (CreateContainerConfigError)",
     &[Kind::Pod, Kind::Event],
 )
-.confidence(0.97);
+.confidence(0.97)
+.per_workload();
 
 const UNSCHEDULABLE: CheckInfo = CheckInfo::new(
     "pod.unschedulable",
@@ -62,7 +66,8 @@ const UNSCHEDULABLE: CheckInfo = CheckInfo::new(
     "A pod stays Pending because the scheduler finds no node for it (resources, taints, affinity, PVCs)",
     &[Kind::Pod, Kind::Event, Kind::Node, Kind::PersistentVolumeClaim],
 )
-.confidence(0.95);
+.confidence(0.95)
+.per_workload();
 
 const READINESS: CheckInfo = CheckInfo::new(
     "pod.readiness-probe-failing",
@@ -71,7 +76,8 @@ const READINESS: CheckInfo = CheckInfo::new(
     "A running pod is not Ready because its readiness probe fails (it receives no Service traffic)",
     &[Kind::Pod, Kind::Event],
 )
-.confidence(0.9);
+.confidence(0.9)
+.per_workload();
 
 const LIVENESS: CheckInfo = CheckInfo::new(
     "pod.liveness-probe-failing",
@@ -80,7 +86,8 @@ const LIVENESS: CheckInfo = CheckInfo::new(
     "A container's liveness probe fails, so the kubelet kills and restarts it",
     &[Kind::Pod, Kind::Event],
 )
-.confidence(0.9);
+.confidence(0.9)
+.per_workload();
 
 const INIT_FAILED: CheckInfo = CheckInfo::new(
     "pod.init-container-failed",
@@ -89,7 +96,8 @@ const INIT_FAILED: CheckInfo = CheckInfo::new(
     "An init container fails, so the pod's main containers never start (Init:Error, Init:CrashLoopBackOff)",
     &[Kind::Pod, Kind::Event],
 )
-.confidence(0.95);
+.confidence(0.95)
+.per_workload();
 
 const EVICTED: CheckInfo = CheckInfo::new(
     "pod.evicted",
@@ -116,7 +124,8 @@ const CONTAINER_CREATING: CheckInfo = CheckInfo::new(
     "A pod is stuck in ContainerCreating for more than 5 minutes (volume mount/attach or sandbox failures)",
     &[Kind::Pod, Kind::Event],
 )
-.confidence(0.9);
+.confidence(0.9)
+.per_workload();
 
 const NOT_READY: CheckInfo = CheckInfo::new(
     "pod.not-ready",
@@ -135,7 +144,8 @@ const RESTARTS: CheckInfo = CheckInfo::new(
     "A running container restarts often (>= 5 restarts, the last within an hour): it is flapping",
     &[Kind::Pod],
 )
-.confidence(0.8);
+.confidence(0.8)
+.per_workload();
 
 const FAILED: CheckInfo = CheckInfo::new(
     "pod.failed",
