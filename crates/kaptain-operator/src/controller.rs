@@ -63,9 +63,10 @@ impl Round<'_> {
         if kaptain_heal::request::own_finding(spec) {
             return true;
         }
+        // A pod's finding now grouped under its workload is still present.
         self.findings
             .iter()
-            .any(|f| f.fingerprint == spec.finding.fingerprint)
+            .any(|f| f.answers_to(&spec.finding.fingerprint))
     }
 }
 
@@ -319,7 +320,7 @@ impl Controller {
             .findings
             .set(i64::try_from(findings.len()).unwrap_or(i64::MAX));
         let present: BTreeSet<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
-        if self.state.observe(&present, now) {
+        if self.state.inherit(&findings) | self.state.observe(&present, now) {
             self.state_dirty = true;
         }
         let safety = match &self.cfg.safety_override {

@@ -73,7 +73,7 @@ pub fn check(
             Check::NotYet("the node is not cordoned".into())
         };
     }
-    if findings.iter().any(|x| x.fingerprint == f.fingerprint) {
+    if findings.iter().any(|x| x.answers_to(&f.fingerprint)) {
         return Check::NotYet(format!("{} still holds on {}", f.id, f.object.display()));
     }
     let in_scope = |o: &ObjectRef| {
@@ -82,7 +82,10 @@ pub fn check(
         }
         let Some(w) = workload else { return false };
         if o.kind != "Pod" {
-            return false;
+            // A finding grouped under the healed workload is about its pods.
+            return o.kind == w.kind.name()
+                && o.namespace.as_deref().unwrap_or("") == w.namespace
+                && o.name == w.name;
         }
         idx.objects
             .pods

@@ -53,6 +53,12 @@ pub struct ScanDiff {
     /// recorded a later one first): it was left out and changed nothing.
     #[serde(default)]
     pub stale: bool,
+    /// Open findings of single pods that this scan reports grouped under their workload
+    /// (one finding per broken workload): the earliest of each group goes on as the group's
+    /// finding (its id and first-seen time kept; counted in `changed`), the others are closed
+    /// without counting as cleared — the problem did not go away, it is reported once.
+    #[serde(default)]
+    pub merged: u64,
 }
 
 /// Which occurrences a query returns.
@@ -328,13 +334,32 @@ impl Store {
 
             let mut to_insert = Vec::new();
             let mut to_update = Vec::new();
+            let mut to_rekey = Vec::new();
+            let mut merged_ids = Vec::new();
             for p in &current {
                 match open.remove(&p.finding.fingerprint) {
-                    None => to_insert.push(p),
+                    None => {
+                        // A finding grouped under its workload goes on from the open
+                        // findings of its pods, if there are any (e.g. after an upgrade).
+                        let mut from: Vec<i64> = p
+                            .finding
+                            .instances
+                            .iter()
+                            .filter_map(|i| open.remove(&i.fingerprint).map(|(id, _)| id))
+                            .collect();
+                        from.sort_unstable();
+                        if from.is_empty() {
+                            to_insert.push(p);
+                        } else {
+                            to_rekey.push((from.remove(0), p));
+                            merged_ids.extend(from);
+                        }
+                    }
                     Some((id, hash)) if hash != p.hash => to_update.push((id, p)),
                     Some(_) => {}
                 }
             }
+            merged_ids.sort_unstable();
             let mut cleared_ids: Vec<i64> = open.into_values().map(|(id, _)| id).collect();
             cleared_ids.sort_unstable();
 
@@ -386,6 +411,38 @@ impl Store {
                 qb.build().execute(&mut *tx).await?;
             }
 
+            for chunk in merged_ids.chunks(UPDATE_CHUNK) {
+                let mut qb = QueryBuilder::<Backend>::new("UPDATE findings SET cleared_at = ");
+                qb.push_bind(at_us).push(" WHERE id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
+            }
+            for (id, p) in &to_rekey {
+                let f = p.finding;
+                sqlx::query(
+                    "UPDATE findings SET fingerprint = $1, check_id = $2, severity = $3, \
+                     severity_rank = $4, namespace = $5, kind = $6, name = $7, is_root = $8, \
+                     content_hash = $9, finding = $10 WHERE id = $11",
+                )
+                .bind(f.fingerprint.clone())
+                .bind(f.id.clone())
+                .bind(f.severity.as_str())
+                .bind(severity_rank(f.severity))
+                .bind(f.object.namespace.clone())
+                .bind(f.object.kind.clone())
+                .bind(f.object.name.clone())
+                .bind(f.root_cause)
+                .bind(p.hash.clone())
+                .bind(p.json.clone())
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+            }
+
             let mut cleared = Vec::with_capacity(cleared_ids.len());
             for chunk in cleared_ids.chunks(UPDATE_CHUNK) {
                 // Last seen by the previous scan (kept as stored when there is no record of it).
@@ -405,7 +462,7 @@ impl Store {
             }
             cleared.sort_by_key(|f| f.id);
 
-            let open = (open_before + to_insert.len() - cleared.len()) as u64;
+            let open = (open_before + to_insert.len() - cleared.len() - merged_ids.len()) as u64;
             sqlx::query(
                 "INSERT INTO cluster_scans (cluster, last_scan_at, open_count) \
                  VALUES ($1, $2, $3) ON CONFLICT (cluster) DO UPDATE SET \
@@ -445,9 +502,10 @@ impl Store {
             Ok(ScanDiff {
                 appeared,
                 cleared,
-                changed: to_update.len() as u64,
+                changed: (to_update.len() + to_rekey.len()) as u64,
                 open,
                 stale: false,
+                merged: merged_ids.len() as u64,
             })
         })
     }

@@ -65,6 +65,37 @@ impl PersistedState {
         ]))
     }
 
+    /// Carries over the first-seen time of pod findings now grouped under their workload: a
+    /// grouped finding not seen before starts when the earliest of its pods' findings did
+    /// (so a policy's `forDuration` does not start again when Kaptain is upgraded to report
+    /// one finding per workload, or when a pod's finding joins its group). Call before
+    /// [`PersistedState::observe`], which forgets the pods' fingerprints. Returns whether
+    /// anything changed.
+    pub fn inherit(&mut self, findings: &[kaptain_model::Finding]) -> bool {
+        let mut changed = false;
+        for f in findings.iter().filter(|f| !f.instances.is_empty()) {
+            let earliest = f
+                .instances
+                .iter()
+                .filter_map(|i| self.first_seen.get(&i.fingerprint))
+                .min()
+                .copied();
+            let Some(earliest) = earliest else { continue };
+            match self.first_seen.get_mut(&f.fingerprint) {
+                Some(at) if *at <= earliest => {}
+                Some(at) => {
+                    *at = earliest;
+                    changed = true;
+                }
+                None => {
+                    self.first_seen.insert(f.fingerprint.clone(), earliest);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     /// Records `now` for fingerprints seen for the first time and forgets those no longer
     /// present. Returns whether anything changed.
     pub fn observe(&mut self, present: &BTreeSet<&str>, now: Timestamp) -> bool {
@@ -142,6 +173,34 @@ mod tests {
         assert_eq!(s.first_seen.keys().collect::<Vec<_>>(), vec!["b", "c"]);
         assert_eq!(s.first_seen["b"], t(0));
         assert_eq!(s.first_seen["c"], t(20));
+    }
+
+    #[test]
+    fn a_grouped_finding_starts_when_its_first_pod_finding_did() {
+        use kaptain_model::{Category, Finding, Instance, ObjectRef, Severity};
+        let mut s = PersistedState::default();
+        assert!(s.observe(&BTreeSet::from(["pod-a"]), t(0)));
+        assert!(s.observe(&BTreeSet::from(["pod-a", "pod-b"]), t(30)));
+        let group = Finding {
+            fingerprint: "group".into(),
+            instances: ["pod-a", "pod-b", "pod-c"]
+                .iter()
+                .map(|fp| Instance {
+                    object: ObjectRef::new("v1", "Pod", Some("ns"), fp),
+                    fingerprint: (*fp).into(),
+                })
+                .collect(),
+            ..Finding::new(
+                "pod.oom-killed",
+                Severity::High,
+                Category::Reliability,
+                ObjectRef::new("apps/v1", "Deployment", Some("ns"), "api"),
+            )
+        };
+        assert!(s.inherit(std::slice::from_ref(&group)));
+        assert!(s.observe(&BTreeSet::from(["group"]), t(60)));
+        assert_eq!(s.first_seen.keys().collect::<Vec<_>>(), vec!["group"]);
+        assert_eq!(s.first_seen["group"], t(0), "not the upgrade's time");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use kaptain_index::{ClusterIndex, Kind};
 use kaptain_model::Finding;
 use serde_json::json;
 
-use super::resolve::{owner_of, pod};
+use super::resolve::{owner_of, pod, pods_of};
 use super::{Build, Built, ids};
 use crate::crd::{Change, Operation, PatchType};
 
@@ -13,10 +13,19 @@ pub(super) fn restart_pod(f: &Finding, idx: &ClusterIndex) -> Build {
     if !ids::POD_RESTARTABLE.contains(&f.id.as_str()) {
         return Err(format!("a pod restart does not answer {}", f.id));
     }
-    let p = pod(idx, &f.object).ok_or("the pod is not in the index")?;
+    // A finding grouped under its workload restarts one of its pods at a time.
+    let p = *pods_of(idx, f)
+        .first()
+        .ok_or("the pod is not in the index")?;
     if p.metadata.deletion_timestamp.is_some() {
         return Err("the pod is already being deleted".into());
     }
+    let pod_ref = kaptain_index::ObjKey::new(
+        Kind::Pod,
+        p.metadata.namespace.as_deref().unwrap_or(""),
+        p.metadata.name.as_deref().unwrap_or(""),
+    )
+    .to_ref();
     if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref())
         && node_not_ready(idx, node)
     {
@@ -31,7 +40,7 @@ pub(super) fn restart_pod(f: &Finding, idx: &ClusterIndex) -> Build {
     ) {
         return Err(format!("{} does not re-create the pod", owner.kind));
     }
-    let mut change = Change::new(f.object.clone(), Operation::Delete);
+    let mut change = Change::new(pod_ref.clone(), Operation::Delete);
     change.precondition_uid = p.metadata.uid.clone();
     change.before = Some(json!({
         "uid": p.metadata.uid,
@@ -45,7 +54,7 @@ pub(super) fn restart_pod(f: &Finding, idx: &ClusterIndex) -> Build {
              volumes mounted, maybe another node), which clears transient failures.",
             f.id,
             f.title,
-            f.object.display(),
+            pod_ref.display(),
             owner.display()
         ),
     ))

@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kaptain_index::{ClusterIndex, Kind, ObjKey};
-use kaptain_model::ObjectRef;
+use kaptain_model::{Finding, ObjectRef};
 
 /// The metadata of an object the index holds, by reference.
 pub(crate) fn meta_of<'a>(idx: &'a ClusterIndex, o: &ObjectRef) -> Option<&'a ObjectMeta> {
@@ -59,6 +59,17 @@ pub(crate) fn pod<'a>(idx: &'a ClusterIndex, o: &ObjectRef) -> Option<&'a Pod> {
     idx.objects
         .pods
         .get(o.namespace.as_deref().unwrap_or(""), &o.name)
+}
+
+/// The pods a finding holds on: its pod, or the pods of a finding grouped under its
+/// workload (those still in the index, not being deleted first).
+pub(crate) fn pods_of<'a>(idx: &'a ClusterIndex, f: &Finding) -> Vec<&'a Pod> {
+    let mut v: Vec<&Pod> = std::iter::once(&f.object)
+        .chain(f.instances.iter().map(|i| &i.object))
+        .filter_map(|o| pod(idx, o))
+        .collect();
+    v.sort_by_key(|p| p.metadata.deletion_timestamp.is_some());
+    v
 }
 
 /// The workload an object belongs to: a pod's top owner, or the object itself.

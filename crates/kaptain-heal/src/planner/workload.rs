@@ -6,7 +6,9 @@ use kaptain_index::{ClusterIndex, Kind, ObjKey};
 use kaptain_model::{Finding, fingerprint};
 use serde_json::{Value, json};
 
-use super::resolve::{has_hpa, pod, replicas, replicasets_of, revision, template, workload_of};
+use super::resolve::{
+    has_hpa, pod, pods_of, replicas, replicasets_of, revision, template, workload_of,
+};
 use super::{Build, Built, ids};
 use crate::crd::{
     Change, Operation, PatchType, ReplicaChange, ResourceChange, ResourceField, ResourceName,
@@ -139,8 +141,12 @@ pub(super) fn scale(f: &Finding, idx: &ClusterIndex, min: i32, max: i32) -> Buil
     ))
 }
 
-/// The container of a pod finding, found by its fingerprint key (the container name).
+/// The container of a pod finding: its key, or for a finding read from an older report
+/// without one, the container whose name is the fingerprint's key.
 fn finding_container(f: &Finding, idx: &ClusterIndex) -> Option<String> {
+    if !f.key.is_empty() {
+        return Some(f.key.clone());
+    }
     let p = pod(idx, &f.object)?;
     let spec = p.spec.as_ref()?;
     spec.containers
@@ -303,18 +309,29 @@ pub(super) fn rollback(f: &Finding, idx: &ClusterIndex) -> Build {
         let ns = f.object.namespace.clone().unwrap_or_default();
         (ns, f.object.name.clone(), None)
     } else if ids::BAD_ROLLOUT_POD.contains(&f.id.as_str()) {
-        let p = pod(idx, &f.object).ok_or("the pod is not in the index")?;
+        let pods = pods_of(idx, f);
+        let p = *pods.first().ok_or("the pod is not in the index")?;
         let w = idx.workload_of_pod(p);
         if w.kind != Kind::Deployment {
             return Err("the pod does not belong to a Deployment".into());
         }
-        let rs = p
-            .metadata
-            .owner_references
+        let rs_of = |p: &k8s_openapi::api::core::v1::Pod| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|r| r.controller == Some(true))
+                .map(|r| r.name.clone())
+        };
+        // Of a group's pods, those of the newest revision say the rollout is bad.
+        let newest = replicasets_of(idx, &w.namespace, &w.name)
+            .first()
+            .and_then(|rs| rs.metadata.name.clone());
+        let rs = pods
             .iter()
-            .flatten()
-            .find(|r| r.controller == Some(true))
-            .map(|r| r.name.clone());
+            .filter_map(|p| rs_of(p))
+            .find(|rs| Some(rs) == newest.as_ref())
+            .or_else(|| rs_of(p));
         (w.namespace, w.name, rs)
     } else {
         return Err(not_for(f, "a rollback"));

@@ -151,6 +151,84 @@ fn fingerprints_of(fs: &[&Finding]) -> Vec<String> {
     v
 }
 
+/// After an upgrade that groups per-pod findings under their workload, the history goes on:
+/// the group takes over the earliest pod finding's row (id and first-seen kept), the other
+/// pods' rows close without being reported as cleared, and nothing else reopens.
+pub async fn grouped_findings_go_on_from_their_pods_findings(b: &Backend) -> TestResult {
+    let store = b.open().await?;
+    let pods: Vec<Finding> = ["api-1", "api-2", "api-3"]
+        .iter()
+        .map(|n| finding("pod.oom-killed", Some("shop"), n, Severity::High))
+        .collect();
+    let other = finding("pod.evicted", Some("shop"), "batch-1", Severity::Low);
+    let d1 = store
+        .record_scan("prod", &[pods[1].clone(), other.clone()], at(0))
+        .await?;
+    assert_eq!(d1.open, 2);
+    let d2 = store
+        .record_scan(
+            "prod",
+            &[pods[1].clone(), pods[0].clone(), pods[2].clone(), other.clone()],
+            at(60),
+        )
+        .await?;
+    assert_eq!(d2.appeared.len(), 2);
+    let first = store.findings(&all_states("prod")).await?;
+    let id_of = |fp: &str| {
+        first
+            .items
+            .iter()
+            .find(|f| f.finding.fingerprint == fp)
+            .map(|f| f.id)
+    };
+    let earliest = id_of(&pods[1].fingerprint).ok_or("api-2 stored")?;
+
+    let deploy = kaptain_model::ObjectRef::new("apps/v1", "Deployment", Some("shop"), "api");
+    let group = Finding {
+        fingerprint: kaptain_model::fingerprint("pod.oom-killed", &deploy, "api"),
+        instances: pods
+            .iter()
+            .map(|p| kaptain_model::Instance {
+                object: p.object.clone(),
+                fingerprint: p.fingerprint.clone(),
+            })
+            .collect(),
+        object: deploy,
+        ..pods[0].clone()
+    };
+    let d3 = store
+        .record_scan("prod", &[group.clone(), other.clone()], at(120))
+        .await?;
+    assert!(d3.appeared.is_empty(), "nothing reopens: {:?}", d3.appeared);
+    assert!(d3.cleared.is_empty(), "nothing cleared: {:?}", d3.cleared);
+    assert_eq!(d3.merged, 2);
+    assert_eq!(d3.changed, 1);
+    assert_eq!(d3.open, 2);
+
+    let open = store
+        .findings(&FindingQuery {
+            cluster: Some("prod".into()),
+            check: Some("pod.oom-killed".into()),
+            ..FindingQuery::default()
+        })
+        .await?;
+    assert_eq!(open.items.len(), 1, "one open finding for the workload");
+    let g = &open.items[0];
+    assert_eq!(g.id, earliest, "the earliest pod finding's occurrence goes on");
+    assert_eq!(g.first_seen, at(0));
+    assert_eq!(g.last_seen, at(120));
+    assert_eq!(g.finding, group);
+    assert_eq!(g.finding.object.kind, "Deployment");
+
+    // The next scan is an ordinary one: the group is open, the same content.
+    let d4 = store
+        .record_scan("prod", &[group.clone(), other.clone()], at(180))
+        .await?;
+    assert!(d4.appeared.is_empty() && d4.cleared.is_empty());
+    assert_eq!((d4.changed, d4.merged, d4.open), (0, 0, 2));
+    Ok(())
+}
+
 pub async fn scan_updates_changed_content_and_ignores_duplicates(b: &Backend) -> TestResult {
     let store = b.open().await?;
     let a = finding("pod.oom", Some("shop"), "a", Severity::Medium);

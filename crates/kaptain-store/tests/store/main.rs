@@ -40,6 +40,7 @@ macro_rules! both {
 
 both!(
     findings::scan_appears_clears_and_reappears,
+    findings::grouped_findings_go_on_from_their_pods_findings,
     findings::scan_updates_changed_content_and_ignores_duplicates,
     findings::pagination_covers_every_row_once_in_order,
     findings::filters_select_the_right_rows,
