@@ -256,7 +256,7 @@ impl TypedTool for ProposeAction {
             Some(fp) => vec![
                 visible
                     .iter()
-                    .find(|f| f.fingerprint == fp)
+                    .find(|f| f.answers_to(fp))
                     .cloned()
                     .ok_or_else(|| ToolError::NotFound(format!("no current finding {fp}")))?,
             ],

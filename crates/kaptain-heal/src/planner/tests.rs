@@ -113,13 +113,9 @@ fn oom_raises_memory_limit_and_request_on_the_owning_deployment() {
     assert_eq!(p.confidence, 0.95);
     assert_eq!(p.priority, 75, "high severity, root cause");
     assert_eq!(p.verify_within, policies[0].spec.verification.window);
-    // The second pod's identical finding is merged into this proposal.
-    assert_eq!(plan.skipped.len(), 1);
-    assert!(
-        plan.skipped[0].reason.contains("same RaiseResources"),
-        "{:?}",
-        plan.skipped
-    );
+    // The two pods' OOM kills are one finding on the Deployment: one proposal, none skipped.
+    assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
+    assert_eq!(p.finding.object.kind, "Deployment");
     // Two pods of two replicas are touched; the guard lets it through in auto mode.
     let facts = observe(&idx, p);
     assert_eq!((facts.pods_affected, facts.workload_replicas), (2, Some(2)));

@@ -71,9 +71,11 @@ fn roots(all: &[Finding]) -> Vec<&Finding> {
         .iter()
         .filter(|f| f.root_cause || !f.caused_by.iter().any(|c| known.contains(c.as_str())))
         .collect();
+    // A cause carries the weight of what it breaks.
     roots.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
+        b.urgency()
+            .cmp(&a.urgency())
+            .then_with(|| b.severity.cmp(&a.severity))
             .then_with(|| a.title.cmp(&b.title))
     });
     roots
@@ -96,7 +98,7 @@ fn node<'a>(
         .collect();
     html! {
         li.finding data-fingerprint=(f.fingerprint) {
-            (badge(f.severity.as_str()))
+            (badge(f.urgency().as_str()))
             " "
             a href=(detail_url(cluster, &f.fingerprint)) { (f.title) }
             span.muted { " " (f.object.display()) }
@@ -135,7 +137,9 @@ pub async fn detail(
     let f = report
         .findings
         .iter()
+        // A pod's old link finds the finding grouped under its workload.
         .find(|f| f.fingerprint == fingerprint)
+        .or_else(|| report.findings.iter().find(|f| f.answers_to(&fingerprint)))
         .ok_or_else(not_found)?;
     principal.ensure(&cluster, f.object.namespace.as_deref())?;
     let all = visible(&state, &principal, &cluster);
@@ -157,8 +161,11 @@ pub async fn detail(
     let body = html! {
         p { a href={ "/console/findings?cluster=" (urlencode(&cluster)) } { "← Findings of " (cluster) } }
         article.finding-detail {
-            h1 { (badge(f.severity.as_str())) " " (f.title) }
+            h1 { (badge(f.urgency().as_str())) " " (f.title) }
             dl.facts {
+                @if f.urgency() != f.severity {
+                    div { dt { "Severity" } dd { (f.severity.as_str()) " on its own; " (f.urgency().as_str()) " for what it breaks" } }
+                }
                 div { dt { "Object" } dd { (f.object.display()) } }
                 div { dt { "Check" } dd { code { (f.id) } } }
                 div { dt { "Category" } dd { (f.category.as_str()) } }
@@ -167,6 +174,10 @@ pub async fn detail(
                 div { dt { "Root cause" } dd { @if f.root_cause { "yes" } @else { "no" } } }
             }
             @if !f.message.is_empty() { p.message { (f.message) } }
+            @if !f.instances.is_empty() {
+                h2 { "Pods (" (f.instances.len()) ")" }
+                ul.instances { @for i in &f.instances { li { (i.object.display()) } } }
+            }
             h2 { "Evidence" }
             @if f.evidence.is_empty() { p.empty { "None recorded." } } @else {
                 ul.evidence { @for e in &f.evidence {

@@ -43,7 +43,7 @@ pub fn render(r: &Report) -> String {
             o,
             "## {}. {} — {}\n",
             n + 1,
-            f.severity.as_str().to_uppercase(),
+            f.urgency().as_str().to_uppercase(),
             md(&f.title)
         );
         let _ = writeln!(

@@ -141,7 +141,8 @@ pub fn render(r: &Report, color: bool, width: usize) -> String {
         let f = g.root;
         o.push('\n');
         let prefix = format!("{:>2}. ", n + 1);
-        let _ = write!(o, "{}{} ", prefix, p.sev(f.severity));
+        // A root cause is badged with the worst severity of what it breaks.
+        let _ = write!(o, "{}{} ", prefix, p.sev(f.urgency()));
         o.push_str(
             &p.bold(wrap(&f.title, "", "              ", width.saturating_sub(13)).trim_end()),
         );
@@ -150,8 +151,15 @@ pub fn render(r: &Report, color: bool, width: usize) -> String {
             o,
             "    {}",
             p.dim(&format!(
-                "{} · {} · confidence {:.2}",
-                f.id, f.object, f.confidence
+                "{} · {} · confidence {:.2}{}",
+                f.id,
+                f.object,
+                f.confidence,
+                if f.urgency() == f.severity {
+                    String::new()
+                } else {
+                    format!(" · {} on its own", f.severity)
+                }
             ))
         );
         if !f.message.is_empty() {

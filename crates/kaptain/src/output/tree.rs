@@ -34,7 +34,7 @@ pub fn groups(findings: &[Finding]) -> Vec<Group<'_>> {
         g.symptoms
             .iter()
             .map(|(_, s)| s.severity)
-            .chain([g.root.severity])
+            .chain([g.root.urgency()])
             .max()
     };
     out.sort_by(|a, b| {

@@ -133,6 +133,28 @@ pub(crate) fn mismatches(r: &Value, s: &Scenario) -> Vec<String> {
         }
     }
     for m in &exp.root_causes {
+        // One root cause per broken thing: the pods of one workload are one finding.
+        let same: Vec<String> = roots
+            .iter()
+            .filter(|f| m.matches(f, ns))
+            .map(|f| label(f))
+            .collect();
+        if same.len() > 1 {
+            errs.push(format!(
+                "{} root causes for {}, expected one: {}",
+                same.len(),
+                m.display(),
+                same.join(", ")
+            ));
+        }
+        for f in roots.iter().filter(|f| m.matches(f, ns)) {
+            if f["id"].as_str().is_some_and(|id| id.starts_with("pod."))
+                && f["object"]["kind"] != "Pod"
+                && f["instances"].as_array().is_none_or(Vec::is_empty)
+            {
+                errs.push(format!("{} names no pod among its instances", label(f)));
+            }
+        }
         if !roots.iter().any(|f| m.matches(f, ns)) {
             let present: Vec<String> = findings(r)
                 .iter()

@@ -24,17 +24,24 @@ fn severity(s: &Option<String>) -> Result<Option<Severity>, ToolError> {
         .transpose()
 }
 
-/// Root causes first, then by severity (most severe first), then by object.
+/// Root causes first, then by urgency and severity (most severe first), then by object.
 fn root_causes_first(a: &Finding, b: &Finding) -> std::cmp::Ordering {
     b.root_cause
         .cmp(&a.root_cause)
+        .then_with(|| b.urgency().cmp(&a.urgency()))
         .then_with(|| b.severity.cmp(&a.severity))
         .then_with(|| a.object.cmp(&b.object))
         .then_with(|| a.id.cmp(&b.id))
 }
 
+/// Whether `f` is grouped under its workload and holds on pod `name`.
+fn on_pod(f: &Finding, name: &str) -> bool {
+    f.instances.iter().any(|i| i.object.name == name)
+}
+
 /// Whether check `id` is picked by `only` (ids, domains like `pod`, categories like
 /// `network`), as `kaptain diagnose --only` picks checks.
+
 fn check_selected(only: &[String], id: &str, category: Category) -> bool {
     only.is_empty()
         || only.iter().map(|t| t.trim()).any(|t| {
@@ -373,10 +380,15 @@ impl TypedTool for ListFindings {
             .into_iter()
             .filter(|f| ns.is_none_or(|ns| f.object.namespace.as_deref() == Some(ns)))
             .filter(|f| min.is_none_or(|m| f.severity >= m))
-            .filter(|f| kind.is_none_or(|k| f.object.kind == k.name()))
-            .filter(|f| given(&input.name).is_none_or(|n| f.object.name == n))
+            .filter(|f| {
+                kind.is_none_or(|k| {
+                    f.object.kind == k.name()
+                        || (k == kaptain_index::Kind::Pod && !f.instances.is_empty())
+                })
+            })
+            .filter(|f| given(&input.name).is_none_or(|n| f.object.name == n || on_pod(f, n)))
             .filter(|f| !input.root_causes_only || f.root_cause)
-            .filter(|f| given(&input.fingerprint).is_none_or(|fp| f.fingerprint == fp))
+            .filter(|f| given(&input.fingerprint).is_none_or(|fp| f.answers_to(fp)))
             .filter(|f| check_selected(&checks, &f.id, f.category))
             .collect();
         found.sort_by(|a, b| {
