@@ -288,7 +288,7 @@ pub struct Finding {
     /// The worst severity of this finding and of every finding it causes, directly or not:
     /// how urgent the cause is. A `high` missing ConfigMap that keeps two pods from starting
     /// (`critical`) is `critical` here; `severity` stays the check's own. Set by the
-    /// correlator; read it with [`Finding::urgency`].
+    /// correlator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_severity: Option<Severity>,
     /// For a finding grouped under its workload (the cause is in the workload's spec: a
