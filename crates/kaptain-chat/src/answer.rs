@@ -155,10 +155,19 @@ fn matches(r: &Request, f: &Finding, exact_names: bool) -> bool {
         .namespace
         .as_deref()
         .is_none_or(|ns| o.namespace.as_deref() == Some(ns));
-    let kind_ok = r.kind.as_deref().is_none_or(|k| o.kind == k);
-    let name_ok = r.name.as_deref().is_none_or(|n| {
+    // A finding grouped under its workload is about its pods too.
+    let pods = f.instances.iter().map(|i| &i.object);
+    let kind_ok = r
+        .kind
+        .as_deref()
+        .is_none_or(|k| o.kind == k || (k == "Pod" && !f.instances.is_empty()));
+    let named = |o: &ObjectRef, n: &str| {
         o.name == n || (!exact_names && o.name.starts_with(n) && o.name[n.len()..].starts_with('-'))
-    });
+    };
+    let name_ok = r
+        .name
+        .as_deref()
+        .is_none_or(|n| named(o, n) || pods.clone().any(|p| named(p, n)));
     let sev_ok = r.min_severity.is_none_or(|s| f.severity >= s);
     let cat_ok = r.category.is_none_or(|c| f.category == c);
     let check_ok = r

@@ -29,6 +29,26 @@ pub fn render_text(a: &Answer) -> String {
             label(&f.object),
             f.title
         );
+        if !f.instances.is_empty() {
+            const SHOWN: usize = 5;
+            let names: Vec<&str> = f
+                .instances
+                .iter()
+                .take(SHOWN)
+                .map(|i| i.object.name.as_str())
+                .collect();
+            let more = f.instances.len().saturating_sub(SHOWN);
+            let _ = writeln!(
+                out,
+                "     pods: {}{}",
+                names.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
         for (k, l) in item.via.iter().enumerate() {
             let arrow = if k == 0 { "via" } else { "  ←" };
             let _ = writeln!(out, "     {arrow} {} — {}", label(&l.object), l.title);

@@ -115,9 +115,10 @@ fn example_report_follows_the_schema_and_finds_the_planted_root_causes() {
     for (id, name) in [
         ("config.missing-configmap", "checkout-config"),
         ("node.not-ready", "worker-3"),
-        ("pod.oom-killed", "ledger-"),
-        ("pod.unschedulable", "fraud-model-"),
-        ("pod.image-pull", "policy-guard-"),
+        // One root cause per broken workload: the pods' findings are on their Deployment.
+        ("pod.oom-killed", "ledger"),
+        ("pod.unschedulable", "fraud-model"),
+        ("pod.image-pull", "policy-guard"),
         ("cronjob.invalid-schedule", "report"),
         ("job.failed", "backup-"),
         ("certificate.expired", "legacy-tls"),
@@ -431,9 +432,19 @@ fn ask_answers_questions_about_the_example() {
     let a = json(&out);
     assert_eq!(a["request"]["intent"], "findings");
     assert_eq!(a["request"]["check"], "pod.oom-killed");
+    // The two pods of ledger are one finding on the Deployment, naming both pods.
     let items = a["items"].as_array().expect("items");
-    assert_eq!(items.len(), 2, "{a:#}");
-    assert!(items.iter().all(|i| i["finding"]["id"] == "pod.oom-killed"));
+    assert_eq!(items.len(), 1, "{a:#}");
+    let f = &items[0]["finding"];
+    assert_eq!(f["id"], "pod.oom-killed");
+    assert_eq!(f["object"]["kind"], "Deployment");
+    let pods = f["instances"].as_array().expect("instances");
+    assert_eq!(pods.len(), 2, "{f:#}");
+    assert!(
+        pods.iter()
+            .all(|p| p["object"]["name"].as_str().is_some_and(|n| n.starts_with("ledger-"))),
+        "{f:#}"
+    );
 
     // --parse-only reads the question and scans nothing (no --from, no cluster needed).
     let out = kaptain(&["ask", "--parse-only", "critical network issues in payments"]);

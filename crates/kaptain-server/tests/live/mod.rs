@@ -9,6 +9,7 @@ pub mod incluster;
 pub mod metrics;
 pub mod replicas;
 pub mod runs;
+pub mod upgrade;
 
 use std::path::Path;
 
