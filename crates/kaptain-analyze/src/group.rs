@@ -124,9 +124,20 @@ fn merge(w: &ObjKey, mut members: Vec<Finding>, total: usize) -> Finding {
     let mut evidence = Vec::with_capacity(rep.evidence.len() + 1);
     evidence.push(Evidence::status(line.clone()));
     evidence.extend(rep.evidence);
+    // "Pod web-1 cannot be scheduled: ..." becomes "2 of 3 pods cannot be scheduled: ...";
+    // a title about a container keeps its words and says how many pods.
+    let title = match rep
+        .title
+        .strip_prefix("Pod ")
+        .and_then(|t| t.strip_prefix(rep.object.name.as_str()))
+        .and_then(|t| t.strip_prefix(' '))
+    {
+        Some(rest) => format!("{n} of {total} {pods} {rest}"),
+        None => format!("{} — {n} of {total} {pods}", rep.title),
+    };
     Finding {
         fingerprint: fingerprint(&rep.id, &object, &rep.key),
-        title: format!("{} — {n} of {total} {pods}", rep.title),
+        title,
         message: if rep.message.is_empty() {
             format!("Seen on {line}.")
         } else {

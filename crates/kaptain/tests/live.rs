@@ -255,8 +255,16 @@ async fn live_scan_finds_root_causes_and_skips_unserved_apis() {
         );
     }
 
-    let unsched = find(&r, "pod.unschedulable", "huge-");
-    assert_eq!(unsched.len(), 2, "{r:#}");
+    // Both pods of huge: one finding on the Deployment, the pods as its instances.
+    let unsched = find(&r, "pod.unschedulable", "huge");
+    assert_eq!(unsched.len(), 1, "{r:#}");
+    assert_eq!(unsched[0]["object"]["kind"], "Deployment", "{r:#}");
+    assert_eq!(
+        unsched[0]["instances"].as_array().map(Vec::len),
+        Some(2),
+        "{:#}",
+        unsched[0]
+    );
     assert!(
         unsched[0]["title"]
             .as_str()
@@ -505,23 +513,24 @@ fn ask_json(kubeconfig: &Path, question: &str, extra: &[&str]) -> (i32, Value, S
 async fn ask_answers_from_a_live_scan() {
     let cp = cluster().await;
     let kc = cp.kubeconfig_path();
-    // "huge" names the Deployment and starts its pods' names: both trace back to the pods
-    // no node can fit.
+    // "huge" names the Deployment and starts its pods' names: it traces back to the pods no
+    // node can fit, one finding on the Deployment for both.
     let (code, a, stderr) = ask_json(kc, "why is huge failing in shop?", &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(a["request"]["intent"], "why", "{a:#}");
     assert_eq!(a["request"]["namespace"], "shop");
     let items = a["items"].as_array().expect("items");
-    assert_eq!(items.len(), 2, "{a:#}");
-    for i in items {
-        assert_eq!(i["finding"]["id"], "pod.unschedulable", "{i:#}");
-        assert!(
-            i["finding"]["object"]["name"]
+    assert_eq!(items.len(), 1, "{a:#}");
+    let f = &items[0]["finding"];
+    assert_eq!(f["id"], "pod.unschedulable", "{f:#}");
+    assert_eq!(f["object"]["name"], "huge", "{f:#}");
+    assert!(
+        f["instances"].as_array().is_some_and(|p| p.len() == 2
+            && p.iter().all(|p| p["object"]["name"]
                 .as_str()
-                .is_some_and(|n| n.starts_with("huge-")),
-            "{i:#}"
-        );
-    }
+                .is_some_and(|n| n.starts_with("huge-")))),
+        "{f:#}"
+    );
     assert_eq!(a["cli"], "kaptain diagnose -n shop");
 
     // The context's name is a cluster to the question; the answer covers every namespace.

@@ -199,3 +199,21 @@ fn a_cause_carries_the_severity_of_what_it_breaks_and_comes_first() {
     assert_eq!(all[0].fingerprint, cm.fingerprint, "the most urgent cause first");
     assert!(pods.severity >= Severity::High);
 }
+
+#[test]
+fn a_title_about_one_pod_speaks_of_the_pods() {
+    let pending = "  phase: Pending\n  conditions:\n  - {type: PodScheduled, status: \"False\", reason: Unschedulable, message: '0/2 nodes are available: 2 Insufficient memory.', lastTransitionTime: \"2026-01-01T11:00:00Z\"}";
+    let yaml = ["api-1", "api-2"]
+        .iter()
+        .map(|n| pod(n, pending).replace("  nodeName: n1\n", ""))
+        .collect::<Vec<_>>()
+        .join("---")
+        + OWNERS;
+    let all = run_all(&index(&yaml, &loaded()));
+    let f = all
+        .iter()
+        .find(|f| f.id == "pod.unschedulable")
+        .unwrap_or_else(|| panic!("unschedulable: {all:#?}"));
+    assert!(f.title.starts_with("2 of 2 pods cannot be scheduled"), "{}", f.title);
+    assert!(!f.title.contains("api-1"), "{}", f.title);
+}

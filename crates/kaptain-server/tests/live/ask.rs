@@ -116,7 +116,14 @@ async fn ask_answers_from_the_live_report_within_scope() -> TestResult {
         .as_array()
         .ok_or("no chain")?;
     assert_eq!(via[0]["object"]["kind"], "Deployment", "{via:?}");
-    assert!(via.iter().any(|l| l["object"]["kind"] == "Pod"), "{via:?}");
+    // Through the pods' failure, one finding on the Deployment for both pods.
+    assert!(
+        via.iter().any(|l| l["object"]["kind"] == "Deployment"
+            && l["title"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("— 2 of 2 pods"))),
+        "{via:?}"
+    );
     assert_eq!(
         answers[0]["answer"]["cli"],
         format!("kaptain diagnose --context {CLUSTER} -n {NS}")

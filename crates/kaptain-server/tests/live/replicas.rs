@@ -109,8 +109,17 @@ fn pods_settled(server: &Server) -> Option<bool> {
             .filter(|f| f.id == id && f.object.namespace.as_deref() == Some(NS))
             .count()
     };
+    // Both pods' config errors are one finding on the Deployment.
+    let pods_in_config_error = r
+        .findings
+        .iter()
+        .filter(|f| f.id == "pod.create-container-config-error")
+        .filter(|f| f.object.namespace.as_deref() == Some(NS))
+        .map(|f| f.instances.len())
+        .sum::<usize>();
     Some(
-        count("pod.create-container-config-error") == 2
+        count("pod.create-container-config-error") == 1
+            && pods_in_config_error == 2
             && count("pod.container-creating") == 0
             && count("deployment.unavailable") == 1
             && count("service.no-ready-endpoints") == 1,

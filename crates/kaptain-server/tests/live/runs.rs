@@ -200,7 +200,8 @@ async fn diagnose_run_finds_the_missing_configmap_behind_the_service() -> TestRe
     let symptoms = root["symptoms"].as_array().ok_or("no symptoms")?;
     for (id, kind, name) in [
         ("service.no-ready-endpoints", "Service", "api"),
-        ("pod.create-container-config-error", "Pod", "api-"),
+        // The pods' config errors: one finding on their Deployment.
+        ("pod.create-container-config-error", "Deployment", "api"),
         ("deployment.unavailable", "Deployment", "api"),
     ] {
         assert!(
