@@ -191,8 +191,18 @@ mod tests {
             })
             .collect();
         let mut v = vec![
-            f("service.no-ready-endpoints", "Service", "api", &[("Pod", "api-2")]),
-            f("deployment.unavailable", "Deployment", "api", &[("Pod", "api-1")]),
+            f(
+                "service.no-ready-endpoints",
+                "Service",
+                "api",
+                &[("Pod", "api-2")],
+            ),
+            f(
+                "deployment.unavailable",
+                "Deployment",
+                "api",
+                &[("Pod", "api-1")],
+            ),
             group,
         ];
         v[0].severity = Severity::Medium;
@@ -207,8 +217,18 @@ mod tests {
     #[test]
     fn chain_severity_climbs_every_link() {
         let mut v = vec![
-            f("service.no-ready-endpoints", "Service", "api", &[("Pod", "api-1")]),
-            f("pod.create-container-config-error", "Pod", "api-1", &[("ConfigMap", "cfg")]),
+            f(
+                "service.no-ready-endpoints",
+                "Service",
+                "api",
+                &[("Pod", "api-1")],
+            ),
+            f(
+                "pod.create-container-config-error",
+                "Pod",
+                "api-1",
+                &[("ConfigMap", "cfg")],
+            ),
             f("config.missing-configmap", "ConfigMap", "cfg", &[]),
         ];
         v[0].severity = Severity::Critical;
@@ -217,7 +237,11 @@ mod tests {
         correlate(&mut v);
         assert_eq!(v[2].chain_severity, Some(Severity::Critical));
         assert_eq!(v[1].chain_severity, Some(Severity::Critical));
-        assert_eq!(v[2].severity, Severity::Low, "the check's own severity stays");
+        assert_eq!(
+            v[2].severity,
+            Severity::Low,
+            "the check's own severity stays"
+        );
         assert_eq!(v[2].urgency(), Severity::Critical);
     }
 }

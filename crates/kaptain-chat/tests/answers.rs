@@ -75,7 +75,11 @@ fn a_bare_name_matches_the_objects_named_after_it() {
     // OOM-killed pods are one root cause, on the Deployment.
     let a = ask("why is ledger down?", &all);
     let got = about(&a);
-    assert_eq!(got, ["pod.oom-killed Deployment payments/ledger"], "{got:?}");
+    assert_eq!(
+        got,
+        ["pod.oom-killed Deployment payments/ledger"],
+        "{got:?}"
+    );
     assert_eq!(a.items[0].finding.instances.len(), 2);
     assert!(!a.headline.contains("root causes"), "{}", a.headline);
     // Something that has no findings is said to be fine, not an error.

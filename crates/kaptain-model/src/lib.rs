@@ -9,7 +9,8 @@ pub mod scrub;
 mod select;
 
 pub use finding::{
-    Category, Evidence, EvidenceSource, Finding, Instance, ObjectRef, Remediation, Severity, fingerprint,
+    Category, Evidence, EvidenceSource, Finding, Instance, ObjectRef, Remediation, Severity,
+    fingerprint,
 };
 pub use report::{Report, ReportSource, SCHEMA, Skipped, SourceKind, Summary};
 pub use scrub::scrub_text;

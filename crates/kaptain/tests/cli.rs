@@ -441,8 +441,9 @@ fn ask_answers_questions_about_the_example() {
     let pods = f["instances"].as_array().expect("instances");
     assert_eq!(pods.len(), 2, "{f:#}");
     assert!(
-        pods.iter()
-            .all(|p| p["object"]["name"].as_str().is_some_and(|n| n.starts_with("ledger-"))),
+        pods.iter().all(|p| p["object"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("ledger-"))),
         "{f:#}"
     );
 

@@ -196,7 +196,10 @@ fn a_cause_carries_the_severity_of_what_it_breaks_and_comes_first() {
     assert!(cm.severity < pods.severity, "{cm:#?} {pods:#?}");
     assert_eq!(cm.urgency(), pods.severity);
     assert_eq!(cm.chain_severity, Some(pods.severity));
-    assert_eq!(all[0].fingerprint, cm.fingerprint, "the most urgent cause first");
+    assert_eq!(
+        all[0].fingerprint, cm.fingerprint,
+        "the most urgent cause first"
+    );
     assert!(pods.severity >= Severity::High);
 }
 
@@ -214,6 +217,10 @@ fn a_title_about_one_pod_speaks_of_the_pods() {
         .iter()
         .find(|f| f.id == "pod.unschedulable")
         .unwrap_or_else(|| panic!("unschedulable: {all:#?}"));
-    assert!(f.title.starts_with("2 of 2 pods cannot be scheduled"), "{}", f.title);
+    assert!(
+        f.title.starts_with("2 of 2 pods cannot be scheduled"),
+        "{}",
+        f.title
+    );
     assert!(!f.title.contains("api-1"), "{}", f.title);
 }

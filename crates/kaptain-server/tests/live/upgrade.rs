@@ -23,29 +23,32 @@ async fn the_findings_history_goes_on_across_the_upgrade_to_grouped_findings() -
     apply_yaml(&client, &missing_configmap(NS)).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     // Both pods in the broken state the earlier version recorded, before the server starts.
-    let names = eventually("the Deployment's two pods in CreateContainerConfigError", || async {
-        let list = pods.list(&ListParams::default()).await.ok()?;
-        let broken = |p: &Pod| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.container_statuses.as_ref())
-                .and_then(|c| c.first())
-                .and_then(|c| c.state.as_ref())
-                .and_then(|s| s.waiting.as_ref())
-                .and_then(|w| w.reason.as_deref())
-                == Some("CreateContainerConfigError")
-        };
-        if !list.items.iter().all(broken) {
-            return None;
-        }
-        let mut names: Vec<String> = list
-            .items
-            .iter()
-            .filter_map(|p| p.metadata.name.clone())
-            .collect();
-        names.sort();
-        (names.len() == 2).then_some(names)
-    })
+    let names = eventually(
+        "the Deployment's two pods in CreateContainerConfigError",
+        || async {
+            let list = pods.list(&ListParams::default()).await.ok()?;
+            let broken = |p: &Pod| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .and_then(|c| c.first())
+                    .and_then(|c| c.state.as_ref())
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.as_deref())
+                    == Some("CreateContainerConfigError")
+            };
+            if !list.items.iter().all(broken) {
+                return None;
+            }
+            let mut names: Vec<String> = list
+                .items
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .collect();
+            names.sort();
+            (names.len() == 2).then_some(names)
+        },
+    )
     .await?;
 
     // What the earlier version stored: the check's finding on each pod (key: the container).
@@ -87,8 +90,14 @@ async fn the_findings_history_goes_on_across_the_upgrade_to_grouped_findings() -
     })
     .await?;
     assert_eq!(grouped.finding.object.name, "api");
-    assert_eq!(grouped.id, first_id, "the earliest pod finding's occurrence goes on");
-    assert_eq!(grouped.first_seen, before, "first seen an hour ago, not now");
+    assert_eq!(
+        grouped.id, first_id,
+        "the earliest pod finding's occurrence goes on"
+    );
+    assert_eq!(
+        grouped.first_seen, before,
+        "first seen an hour ago, not now"
+    );
     // The live analysis names each pod with the fingerprint the earlier version gave it.
     let mut carried: Vec<&str> = grouped
         .finding

@@ -168,7 +168,12 @@ pub async fn grouped_findings_go_on_from_their_pods_findings(b: &Backend) -> Tes
     let d2 = store
         .record_scan(
             "prod",
-            &[pods[1].clone(), pods[0].clone(), pods[2].clone(), other.clone()],
+            &[
+                pods[1].clone(),
+                pods[0].clone(),
+                pods[2].clone(),
+                other.clone(),
+            ],
             at(60),
         )
         .await?;
@@ -214,7 +219,10 @@ pub async fn grouped_findings_go_on_from_their_pods_findings(b: &Backend) -> Tes
         .await?;
     assert_eq!(open.items.len(), 1, "one open finding for the workload");
     let g = &open.items[0];
-    assert_eq!(g.id, earliest, "the earliest pod finding's occurrence goes on");
+    assert_eq!(
+        g.id, earliest,
+        "the earliest pod finding's occurrence goes on"
+    );
     assert_eq!(g.first_seen, at(0));
     assert_eq!(g.last_seen, at(120));
     assert_eq!(g.finding, group);

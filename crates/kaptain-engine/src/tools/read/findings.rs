@@ -41,7 +41,6 @@ fn on_pod(f: &Finding, name: &str) -> bool {
 
 /// Whether check `id` is picked by `only` (ids, domains like `pod`, categories like
 /// `network`), as `kaptain diagnose --only` picks checks.
-
 fn check_selected(only: &[String], id: &str, category: Category) -> bool {
     only.is_empty()
         || only.iter().map(|t| t.trim()).any(|t| {
