@@ -3,11 +3,14 @@
 # (docs/openapi.json, generated from the code): a real `kaptain serve` on a free loopback port,
 # watching a real control plane with the simulated kubelet (`kaptain-testenv up`) that runs a
 # few broken scenarios, on a temp SQLite store, authenticated with an admin API token from
-# `kaptain token create`. Fails on any 5xx, on a response that does not match the document
-# (status code, content type, body schema) and on a request the server should have refused.
+# `kaptain token create`, then again (fewer cases) with a viewer token: operations that need
+# more than a viewer must answer their documented 403. Fails on any 5xx, on a response that
+# does not match the document (status code, content type, body schema) and on a request the
+# server should have refused.
 #
 #   scripts/fuzz-api.sh                      # what CI runs (a few minutes)
-#   FUZZ_EXAMPLES=200 scripts/fuzz-api.sh    # more test cases per operation
+#   FUZZ_EXAMPLES=200 scripts/fuzz-api.sh    # more test cases per operation (admin token)
+#   FUZZ_VIEWER_EXAMPLES=50 scripts/fuzz-api.sh   # ... with the viewer token (default 10)
 #   FUZZ_SEED=123 scripts/fuzz-api.sh        # replay a run (the seed is printed)
 #   FUZZ_DATABASE_URL=postgres://... scripts/fuzz-api.sh   # an (empty) PostgreSQL store instead
 #
@@ -19,6 +22,7 @@ cd "$(dirname "$0")/.."
 log() { printf 'fuzz-api: %s\n' "$*" >&2; }
 
 EXAMPLES="${FUZZ_EXAMPLES:-40}"
+VIEWER_EXAMPLES="${FUZZ_VIEWER_EXAMPLES:-10}"
 VENV="${FUZZ_VENV:-/tmp/kaptain-fuzz-venv}"
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection"
 
@@ -77,7 +81,10 @@ done
 
 db="${FUZZ_DATABASE_URL:-sqlite://$work/kaptain.db}"
 token="$("$kaptain" token create --name fuzz --role admin --database-url "$db" | tail -n 1)"
-case "$token" in kpt_*) ;; *) log "kaptain token create printed no token"; exit 1 ;; esac
+viewer="$("$kaptain" token create --name fuzz-viewer --role viewer --database-url "$db" | tail -n 1)"
+for t in "$token" "$viewer"; do
+  case "$t" in kpt_*) ;; *) log "kaptain token create printed no token"; exit 1 ;; esac
+done
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
@@ -104,20 +111,27 @@ done
 seed_args=()
 [ -n "${FUZZ_SEED:-}" ] && seed_args=(--seed "$FUZZ_SEED")
 spec="$PWD/docs/openapi.json"
+# st NAME TOKEN EXAMPLES [schemathesis options...]
 st() {
+  local name="$1" bearer="$2" examples="$3"
+  shift 3
   # From the temp dir: schemathesis keeps its replay data in ./.schemathesis.
   (cd "$work" && "$VENV/bin/schemathesis" run "$spec" --url "$base/api/v1" \
-    --header "Authorization: Bearer $token" --checks "$CHECKS" \
-    --max-examples "$EXAMPLES" --workers 2 --request-timeout 20 \
+    --header "Authorization: Bearer $bearer" --checks "$CHECKS" \
+    --max-examples "$examples" --workers 2 --request-timeout 20 \
     --suppress-health-check too_slow,filter_too_much \
     --generation-database none --report junit --report-dir "$work/report" \
-    --report-junit-path "$work/junit-$1.xml" "${seed_args[@]}" "${@:2}")
+    --report-junit-path "$work/junit-$name.xml" "${seed_args[@]}" "$@")
 }
 
 # `GET /stream` is an endless Server-Sent Events stream (tested in crates/kaptain-server).
-# `DELETE /tokens/{id}` runs last and on its own: it may revoke the token the fuzzer uses.
-log "fuzzing every operation but DELETE /tokens/{id} and GET /stream"
-st main --exclude-path /stream --exclude-operation-id revoke_token
-log "fuzzing DELETE /tokens/{id}"
-st delete --include-operation-id revoke_token
-log "no 5xx, and every response matches docs/openapi.json"
+# `DELETE /tokens/{id}` runs last and on its own: it may revoke the tokens the fuzzer uses.
+started=$SECONDS
+log "fuzzing every operation but DELETE /tokens/{id} and GET /stream (admin token)"
+st main "$token" "$EXAMPLES" --exclude-path /stream --exclude-operation-id revoke_token
+# A viewer may not revoke tokens: DELETE /tokens/{id} is a 403 for it, so it is safe here.
+log "fuzzing every operation but GET /stream with a viewer token (documented 403s)"
+st viewer "$viewer" "$VIEWER_EXAMPLES" --exclude-path /stream
+log "fuzzing DELETE /tokens/{id} (admin token)"
+st delete "$token" "$EXAMPLES" --include-operation-id revoke_token
+log "no 5xx, and every response matches docs/openapi.json ($((SECONDS - started)) s of fuzzing)"

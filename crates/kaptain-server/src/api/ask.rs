@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::auth::Principal;
 use crate::llm::Investigation;
@@ -21,7 +22,9 @@ pub const MAX_QUESTION: usize = 1000;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     // GET reads a question; POST takes a request to act (api::ask_act), on the same path.
-    OpenApiRouter::new().routes(routes!(ask_question, super::ask_act::ask_to_act))
+    OpenApiRouter::new()
+        .routes(Access::viewer(Target::Namespace).on(routes!(ask_question)))
+        .routes(Access::viewer(Target::Namespace).on(routes!(super::ask_act::ask_to_act)))
 }
 
 /// A question.

@@ -7,21 +7,22 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use jiff::Timestamp;
-use kaptain_store::{AuditQuery, AuditRecord, AuditVerification, NewAudit, Role};
+use kaptain_store::{AuditQuery, AuditRecord, AuditVerification, NewAudit};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::throttle::AuditFailure;
 use crate::auth::{AuthFailed, Principal};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_audit))
-        .routes(routes!(verify_audit))
+        .routes(Access::admin(Target::Server).on(routes!(list_audit)))
+        .routes(Access::admin(Target::Server).on(routes!(verify_audit)))
 }
 
 /// What a handler adds to the audit record of its request (put into the response's
@@ -68,10 +69,8 @@ pub struct AuditPage {
     security(("bearer" = [])))]
 pub async fn list_audit(
     State(state): State<AppState>,
-    principal: Principal,
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<AuditPage>> {
-    principal.require(Role::Admin)?;
     let Query(p) = params?;
     let page = state
         .store
@@ -136,11 +135,7 @@ impl From<AuditVerification> for ChainCheck {
     responses((status = 200, body = ChainCheck),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn verify_audit(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<ChainCheck>> {
-    principal.require(Role::Admin)?;
+pub async fn verify_audit(State(state): State<AppState>) -> ApiResult<Json<ChainCheck>> {
     Ok(Json(state.store.verify_audit().await?.into()))
 }
 

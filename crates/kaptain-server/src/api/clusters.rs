@@ -4,25 +4,25 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use kaptain_model::{Finding, Report, Severity};
-use kaptain_store::Role;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
 use kaptain_engine::live::{ClusterInfo, ClusterView, NamespaceRow, NodeRow, WarningEvent};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_clusters))
-        .routes(routes!(get_cluster))
-        .routes(routes!(list_nodes))
-        .routes(routes!(list_namespaces))
-        .routes(routes!(list_events))
-        .routes(routes!(get_report))
+        .routes(Access::viewer(Target::Visible).on(routes!(list_clusters)))
+        .routes(Access::viewer(Target::Cluster).on(routes!(get_cluster)))
+        .routes(Access::viewer(Target::WholeCluster).on(routes!(list_nodes)))
+        .routes(Access::viewer(Target::Cluster).on(routes!(list_namespaces)))
+        .routes(Access::viewer(Target::Cluster).on(routes!(list_events)))
+        .routes(Access::viewer(Target::Cluster).on(routes!(get_report)))
 }
 
 type ClusterPath = Result<Path<String>, axum::extract::rejection::PathRejection>;
@@ -35,7 +35,6 @@ pub async fn list_clusters(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<ClusterInfo>>> {
-    principal.require(Role::Viewer)?;
     Ok(Json(
         state
             .hub
@@ -47,7 +46,6 @@ pub async fn list_clusters(
 }
 
 fn known(state: &AppState, principal: &Principal, cluster: &str) -> ApiResult<()> {
-    principal.require(Role::Viewer)?;
     principal.ensure_touches(cluster)?;
     if state.hub.cluster(cluster).is_none() {
         return Err(ApiError::not_found(format!("cluster {cluster} not found")));

@@ -4,20 +4,25 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use kaptain_model::Severity;
-use kaptain_store::{FindingQuery, FindingState, Role, StoredFinding, StoredFindingJson};
+use kaptain_store::{FindingQuery, FindingState, StoredFinding, StoredFindingJson};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_findings))
-        .routes(routes!(get_finding))
+        .routes(Access::viewer(Target::Namespace).on(routes!(list_findings)))
+        .routes(
+            Access::viewer(Target::Namespace)
+                .hiding()
+                .on(routes!(get_finding)),
+        )
 }
 
 /// Filters of a findings listing.
@@ -68,7 +73,6 @@ pub async fn list_findings(
     principal: Principal,
     params: Result<Query<FindingParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<FindingPage>> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params?;
     let limit = page_size(p.limit, 0, kaptain_store::MAX_LIMIT)?;
     let (cluster, namespace) = principal.narrow(p.cluster, p.namespace)?;
@@ -104,7 +108,6 @@ pub async fn get_finding(
     principal: Principal,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Json<StoredFinding>> {
-    principal.require(Role::Viewer)?;
     let Path(id) = id?;
     let not_found = || ApiError::not_found(format!("finding {id} not found"));
     let f = state.store.finding(id).await?.ok_or_else(not_found)?;

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::audit::AuditNote;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::auth::Principal;
@@ -18,9 +19,9 @@ use kaptain_engine::live::HealingActionRow;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_actions))
-        .routes(routes!(approve_action))
-        .routes(routes!(reject_action))
+        .routes(Access::viewer(Target::Cluster).on(routes!(list_actions)))
+        .routes(Access::operator(Target::Namespace).on(routes!(approve_action)))
+        .routes(Access::operator(Target::Namespace).on(routes!(reject_action)))
 }
 
 /// Filters of a healing-action listing.
@@ -45,7 +46,6 @@ pub async fn list_actions(
     principal: Principal,
     params: Result<Query<ActionParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<HealingActionRow>>> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params?;
     if let Some(c) = &p.cluster {
         principal.ensure_touches(c)?;
@@ -88,7 +88,8 @@ pub struct Rejection {
         ("name" = String, Path, max_length = 253,
             pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")),
     responses((status = 200, body = HealingActionRow), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn approve_action(
     State(state): State<AppState>,
@@ -106,7 +107,8 @@ pub async fn approve_action(
             pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")),
     request_body(content = Rejection, description = "Optional reason", content_type = "application/json"),
     responses((status = 200, body = HealingActionRow), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reject_action(
     State(state): State<AppState>,

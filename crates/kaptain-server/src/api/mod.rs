@@ -2,6 +2,7 @@
 //! handlers (utoipa) and served at `/api/v1/openapi.json`, with interactive docs at
 //! `/api/v1/docs`.
 
+pub mod access;
 pub mod ask;
 pub mod ask_act;
 pub mod audit;
@@ -115,7 +116,7 @@ impl FromRef<AppState> for Metrics {
 #[openapi(
     info(
         title = "Kaptain API",
-        description = "Findings, clusters, diagnose runs, healing actions, tokens and the audit log of a Kaptain server. Authenticate with `Authorization: Bearer <token>` (an API token from `kaptain token create`, or an OIDC JWT when the server trusts an issuer). Errors are `{\"error\": {\"code\", \"message\"}}`. Listings page with `limit` and the opaque `cursor` of the previous page's `next_cursor`.",
+        description = "Findings, clusters, diagnose runs, healing actions, tokens and the audit log of a Kaptain server. Authenticate with `Authorization: Bearer <token>` (an API token from `kaptain token create`, or an OIDC JWT when the server trusts an issuer). Errors are `{\"error\": {\"code\", \"message\"}}`. Listings page with `limit` and the opaque `cursor` of the previous page's `next_cursor`. Each operation's `x-kaptain-access` says who may call it: `role`, the least role it needs (`viewer` < `operator` < `admin`); `scope`, what the token's scopes must cover (`server`: no scopes at all; `visible`: nothing, answers hold only what the scopes cover; `cluster`: the cluster the request names, or one of its namespaces; `whole-cluster`: all of that cluster; `namespace`: the namespace the request names); and `out_of_scope`, the status a token whose scopes do not cover it gets (404 where an id's existence is not revealed).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     servers((url = "/api/v1")),

@@ -8,13 +8,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kaptain_store::{Role, Run, RunStatus};
+use kaptain_store::{Run, RunStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::audit::AuditNote;
 use super::error::{ApiError, ApiResult, ErrorBody, page_size};
 use crate::auth::Principal;
@@ -22,10 +23,15 @@ use crate::tasks::{Outcome, TaskInfo};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_runs, start_run))
-        .routes(routes!(get_run))
-        .routes(routes!(list_tasks))
-        .routes(routes!(cancel_task))
+        .routes(Access::viewer(Target::Cluster).on(routes!(list_runs)))
+        .routes(Access::operator(Target::WholeCluster).on(routes!(start_run)))
+        .routes(
+            Access::viewer(Target::Cluster)
+                .hiding()
+                .on(routes!(get_run)),
+        )
+        .routes(Access::viewer(Target::Visible).on(routes!(list_tasks)))
+        .routes(Access::operator(Target::WholeCluster).on(routes!(cancel_task)))
 }
 
 /// How long one diagnose run may take before it is stopped.
@@ -56,7 +62,6 @@ pub async fn start_run(
     principal: Principal,
     body: Result<Json<NewRun>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    principal.require(Role::Operator)?;
     let Json(req) = body?;
     principal.ensure(&req.cluster, None)?;
     if state.hub.cluster(&req.cluster).is_none() {
@@ -211,7 +216,6 @@ pub async fn list_runs(
     principal: Principal,
     params: Result<Query<RunParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<RunPage>> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params?;
     let limit = page_size(p.limit, 0, kaptain_store::MAX_LIMIT)?;
     let (cluster, _) = principal.narrow(p.cluster, None)?;
@@ -236,7 +240,6 @@ pub async fn get_run(
     principal: Principal,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Json<Run>> {
-    principal.require(Role::Viewer)?;
     let Path(id) = id?;
     let not_found = || ApiError::not_found(format!("run {id} not found"));
     let run = state.store.run(id).await?.ok_or_else(not_found)?;
@@ -254,7 +257,6 @@ pub async fn list_tasks(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<TaskInfo>>> {
-    principal.require(Role::Viewer)?;
     let tasks = state
         .tasks
         .list()
@@ -275,7 +277,6 @@ pub async fn cancel_task(
     principal: Principal,
     id: Result<Path<u64>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Json<TaskInfo>> {
-    principal.require(Role::Operator)?;
     let Path(id) = id?;
     let not_found = || ApiError::not_found(format!("task {id} not found (it may have finished)"));
     let task = state.tasks.get(id).ok_or_else(not_found)?;

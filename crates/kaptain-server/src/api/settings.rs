@@ -4,20 +4,20 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use kaptain_store::{Role, SettingInfo};
+use kaptain_store::SettingInfo;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use crate::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_settings))
-        .routes(routes!(put_setting, delete_setting))
+        .routes(Access::admin(Target::Server).on(routes!(list_settings)))
+        .routes(Access::admin(Target::Server).on(routes!(put_setting, delete_setting)))
 }
 
 /// A setting's new value.
@@ -37,11 +37,7 @@ fn yes() -> bool {
 #[utoipa::path(get, path = "/settings", tag = "settings",
     responses((status = 200, body = Vec<SettingInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_settings(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<Vec<SettingInfo>>> {
-    principal.require(Role::Admin)?;
+pub async fn list_settings(State(state): State<AppState>) -> ApiResult<Json<Vec<SettingInfo>>> {
     Ok(Json(state.store.settings().await?))
 }
 
@@ -54,11 +50,9 @@ pub async fn list_settings(
     security(("bearer" = [])))]
 pub async fn put_setting(
     State(state): State<AppState>,
-    principal: Principal,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
     body: Result<Json<SettingValue>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    principal.require(Role::Admin)?;
     let Path(name) = name?;
     let Json(v) = body?;
     // The LLM settings are read when a question needs them; a mistake is named now instead.
@@ -78,10 +72,8 @@ pub async fn put_setting(
     security(("bearer" = [])))]
 pub async fn delete_setting(
     State(state): State<AppState>,
-    principal: Principal,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<StatusCode> {
-    principal.require(Role::Admin)?;
     let Path(name) = name?;
     if state.store.delete_setting(&name).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -10,19 +10,19 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use futures::StreamExt;
-use kaptain_store::Role;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::error::{ApiResult, ErrorBody};
 use crate::auth::Principal;
 use crate::feed::ServerEvent;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(stream))
+    OpenApiRouter::new().routes(Access::viewer(Target::Visible).on(routes!(stream)))
 }
 
 /// The change stream (`text/event-stream`). Each event's `event:` is its type
@@ -36,7 +36,6 @@ pub async fn stream(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    principal.require(Role::Viewer)?;
     let events = BroadcastStream::new(state.events.subscribe()).filter_map(move |item| {
         let out = match item {
             Ok(ev) if ev.cluster().is_none_or(|c| principal.touches(c)) => {

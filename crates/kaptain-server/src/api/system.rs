@@ -9,13 +9,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::error::{ApiResult, ErrorBody};
 use crate::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(whoami))
-        .routes(routes!(agents))
+        .routes(Access::viewer(Target::Visible).on(routes!(whoami)))
+        .routes(Access::viewer(Target::Visible).on(routes!(agents)))
 }
 
 /// The caller as the server sees it.
@@ -70,7 +71,6 @@ pub async fn agents(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<AgentInfo>>> {
-    principal.require(Role::Viewer)?;
     let mut out: Vec<AgentInfo> = state
         .hub
         .clusters()

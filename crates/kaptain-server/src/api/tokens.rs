@@ -12,14 +12,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{Access, Target};
 use super::audit::AuditNote;
 use super::error::{ApiResult, ErrorBody};
 use crate::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_tokens, create_token))
-        .routes(routes!(revoke_token))
+        .routes(Access::admin(Target::Server).on(routes!(list_tokens, create_token)))
+        .routes(Access::admin(Target::Server).on(routes!(revoke_token)))
 }
 
 /// A token to create.
@@ -47,11 +48,7 @@ pub struct CreatedToken {
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
     responses((status = 200, body = Vec<TokenInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_tokens(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<Vec<TokenInfo>>> {
-    principal.require(Role::Admin)?;
+pub async fn list_tokens(State(state): State<AppState>) -> ApiResult<Json<Vec<TokenInfo>>> {
     Ok(Json(state.store.tokens().await?))
 }
 
@@ -65,7 +62,6 @@ pub async fn create_token(
     principal: Principal,
     body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    principal.require(Role::Admin)?;
     let Json(t) = body?;
     let (token, secret) = state
         .store
@@ -89,10 +85,8 @@ pub async fn create_token(
     security(("bearer" = [])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
-    principal: Principal,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Json<TokenInfo>> {
-    principal.require(Role::Admin)?;
     let Path(id) = id?;
     Ok(Json(state.store.revoke_token(id).await?))
 }

@@ -5,8 +5,9 @@
 //!
 //! Every request but the public ones (health, metrics, the OpenAPI spec and docs, the
 //! console's login page and assets) passes [`authenticate`], which puts a [`Principal`] into the
-//! request's extensions or answers 401. Handlers then ask the principal for a role
-//! ([`Principal::require`]) and a scope ([`Principal::ensure`]), which answer 403.
+//! request's extensions or answers 401. The API's router then checks the role each operation
+//! declares ([`crate::api::access`]), and handlers ask the principal for a scope
+//! ([`Principal::ensure`]); both answer 403.
 
 mod oidc;
 pub mod throttle;
@@ -224,6 +225,19 @@ impl Principal {
         };
         self.ensure(&cluster, namespace.as_deref())?;
         Ok((Some(cluster), namespace))
+    }
+
+    /// 403 unless no scope limits the principal: what server-wide operations need (tokens,
+    /// settings, the audit log), which no cluster or namespace covers. A token scoped to one
+    /// cluster must not mint an unscoped one, nor read every cluster's audit records.
+    pub fn ensure_everywhere(&self) -> Result<(), ApiError> {
+        if self.scopes.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(format!(
+            "{} is scoped to some clusters or namespaces; this acts on the whole server",
+            self.actor
+        )))
     }
 
     /// 403 unless some scope names `cluster`.
@@ -449,6 +463,20 @@ mod tests {
         assert!(p.require(Role::Operator).is_ok());
         let e = p.require(Role::Admin).unwrap_err();
         assert_eq!(e.status, axum::http::StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn only_an_unscoped_principal_acts_server_wide() {
+        assert!(scoped(vec![]).ensure_everywhere().is_ok());
+        let e = scoped(vec![Scope::cluster("a")])
+            .ensure_everywhere()
+            .unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::FORBIDDEN);
+        assert!(
+            scoped(vec![Scope::namespace("a", "shop")])
+                .ensure_everywhere()
+                .is_err()
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Page<'_> {
             @for (key, href, label) in NAV {
                 a href=(href) class=[(*key == self.nav).then_some("current")] { (label) }
             }
-            @if p.role.allows(Role::Admin) {
+            @if p.role.allows(Role::Admin) && p.scopes.is_empty() {
                 a href="/console/audit" class=[("audit" == self.nav).then_some("current")] { "Audit log" }
             }
         };

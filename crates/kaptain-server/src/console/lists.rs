@@ -189,13 +189,15 @@ pub async fn agents(
     .respond(&headers))
 }
 
-/// `GET /console/audit` (admin): the latest 100 records.
+/// `GET /console/audit` (an admin without scopes, like `GET /api/v1/audit`): the latest 100
+/// records.
 pub async fn audit(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
 ) -> PageResult {
     principal.require(Role::Admin)?;
+    principal.ensure_everywhere()?;
     let page = state
         .store
         .audit(&AuditQuery {

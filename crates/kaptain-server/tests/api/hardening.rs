@@ -3,18 +3,17 @@
 //! and, over real TCP through `kaptain serve`'s listener: slow-loris headers, TLS, and the
 //! throttling of failed authentication with its aggregated audit records.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use kaptain_server::listen::{self, Listen, TlsFiles};
+use kaptain_server::listen::TlsFiles;
 use kaptain_store::Role;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 use super::Api;
@@ -175,27 +174,6 @@ async fn the_session_cookie_is_secure_behind_tls() -> TestResult {
     Ok(())
 }
 
-/// `api`'s router behind `kaptain serve`'s listener on a free loopback port.
-async fn listen_on(
-    api: &Api,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    header_read_timeout: Duration,
-) -> Result<SocketAddr, Error> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let router = api.server.router.clone();
-    tokio::spawn(listen::serve(
-        listener,
-        router,
-        Listen {
-            tls,
-            header_read_timeout,
-        },
-        std::future::pending(),
-    ));
-    Ok(addr)
-}
-
 /// One HTTP/1.1 request over `stream`; the status and the body.
 async fn http<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     stream: &mut S,
@@ -227,7 +205,7 @@ async fn http<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() -> TestResult {
     let api = Api::start().await?;
-    let addr = listen_on(&api, None, Duration::from_millis(500)).await?;
+    let addr = api.listen(None, Duration::from_millis(500)).await?;
     let mut slow = TcpStream::connect(addr).await?;
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
         .await?;
@@ -257,7 +235,9 @@ async fn serves_https_with_the_given_certificate() -> TestResult {
     std::fs::write(&files.key, cert.signing_key.serialize_pem())?;
     let api = Api::start().await?;
     let viewer = api.token(Role::Viewer, vec![]).await?;
-    let addr = listen_on(&api, Some(files.server_config()?), Duration::from_secs(10)).await?;
+    let addr = api
+        .listen(Some(files.server_config()?), Duration::from_secs(10))
+        .await?;
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone())?;
@@ -296,7 +276,7 @@ async fn serves_https_with_the_given_certificate() -> TestResult {
 async fn failed_authentication_is_throttled_per_address_and_audited_in_aggregate() -> TestResult {
     let api = Api::start().await?;
     let admin = api.token(Role::Admin, vec![]).await?;
-    let addr = listen_on(&api, None, Duration::from_secs(10)).await?;
+    let addr = api.listen(None, Duration::from_secs(10)).await?;
     let body = json!({"name": "x", "role": "admin"}).to_string();
     let limit = kaptain_server::auth::throttle::LIMIT;
     for i in 0..limit {

@@ -1,6 +1,7 @@
 //! The REST API in-process (tower `oneshot` on the real Router, a real SQLite store, a hub
 //! with no cluster): authentication, roles, scopes, pagination, audit, OpenAPI, OIDC, and
-//! malformed input.
+//! malformed input; and over real TCP on a loopback port: the listener's hardening and the
+//! RBAC matrix (every operation × every role and kind of scope).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -11,13 +12,18 @@ mod errors;
 mod findings;
 mod hardening;
 mod oidc;
+mod rbac_matrix;
 mod system;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use kaptain_engine::live::LiveConfig;
 use kaptain_model::{Category, Finding, ObjectRef, Severity};
+use kaptain_server::listen::{self, Listen};
 use kaptain_server::serve::{ServeOptions, Server};
 use kaptain_store::{Role, Scope};
 use serde_json::Value;
@@ -67,6 +73,27 @@ impl Api {
         token: Option<&str>,
     ) -> Result<(StatusCode, Value, HeaderMap), Error> {
         self.call(Method::GET, uri, token, None).await
+    }
+
+    /// The router behind `kaptain serve`'s listener on a free loopback port (real TCP: the
+    /// client address is known, so failed authentications are throttled per address).
+    async fn listen(
+        &self,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        header_read_timeout: Duration,
+    ) -> Result<SocketAddr, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(listen::serve(
+            listener,
+            self.server.router.clone(),
+            Listen {
+                tls,
+                header_read_timeout,
+            },
+            std::future::pending(),
+        ));
+        Ok(addr)
     }
 }
 
